@@ -1,0 +1,1 @@
+# conf build rules (owned by the area's author)

@@ -1,0 +1,51 @@
+/* conf.h - the daemon's configuration: INI file parsed with libinih, every
+ * key defaulted and validated, errors reported as "file:line: ...". */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MG_CONF_DEFAULT_PATH SYSCONFDIR "/migguard/migguard.conf"
+#define MG_CONF_ERROR_MAX 512
+
+enum mg_action { MG_ACTION_NONE, MG_ACTION_CANCEL, MG_ACTION_RECOVER };
+
+struct mg_conf {
+	/* [daemon] */
+	char *uri;
+	char *state_dir;
+	int log_level;			/* syslog level */
+	/* [guard] */
+	uint64_t probe_interval;	/* usec */
+	uint64_t finish_timeout;
+	uint64_t monitor_timeout;
+	uint64_t incoming_timeout;
+	enum mg_action action;
+	uint64_t recover_grace;
+	bool core_dump;
+	bool restart;
+	/* [qmp] */
+	char *socket_template;		/* "" = no direct monitor */
+	/* [incidents] */
+	unsigned max_count;
+	uint64_t max_age;
+};
+
+/* Fills conf with every default; 0 or -ENOMEM. */
+int mg_conf_init_defaults(struct mg_conf *conf);
+/* Frees the strings of conf (not conf itself). */
+void mg_conf_clear(struct mg_conf *conf);
+
+/* Loads path on top of the defaults into *conf only when the whole file is
+ * valid; otherwise leaves *conf untouched, writes "file:line: message" to
+ * err and returns -EINVAL (or -errno when the file cannot be read). */
+int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_size);
+
+/* Writes every key with its effective value, as an INI file. */
+void mg_conf_dump(const struct mg_conf *conf, FILE *out);
+
+const char *mg_action_to_string(enum mg_action a);
+/* 0 and *out set, or -EINVAL. */
+int mg_action_from_string(const char *s, enum mg_action *out);

@@ -1,0 +1,1 @@
+# daemon build rules (owned by the area's author)

@@ -1,0 +1,1 @@
+# daemon/snapshot build rules (owned by the area's author)

@@ -1,0 +1,139 @@
+/* util.c - see util.h. */
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static uint64_t now(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * MG_USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t mg_now_mono(void) { return now(CLOCK_MONOTONIC); }
+uint64_t mg_now_real(void) { return now(CLOCK_REALTIME); }
+
+ssize_t mg_read_file(const char *path, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = -1;
+	size_t len = 0;
+
+	if (size == 0)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	while (len < size - 1) {
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+int mg_parse_duration(const char *s, uint64_t *usec)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "us", 1 }, { "ms", MG_USEC_PER_MSEC }, { "s", MG_USEC_PER_SEC },
+		{ "", MG_USEC_PER_SEC }, { "m", 60 * MG_USEC_PER_SEC },
+		{ "min", 60 * MG_USEC_PER_SEC }, { "h", 3600 * MG_USEC_PER_SEC },
+		{ "d", 86400 * MG_USEC_PER_SEC },
+	};
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (end == s)
+		return -EINVAL;
+	while (*end == ' ')
+		end++;
+	for (size_t i = 0; i < MG_ARRAY_SIZE(units); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (v > UINT64_MAX / units[i].mult)
+			return -ERANGE;
+		*usec = v * units[i].mult;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *mg_format_duration(uint64_t usec, char *buf, size_t size)
+{
+	if (usec % (86400 * MG_USEC_PER_SEC) == 0 && usec)
+		snprintf(buf, size, "%llud", (unsigned long long)(usec / (86400 * MG_USEC_PER_SEC)));
+	else if (usec % (3600 * MG_USEC_PER_SEC) == 0 && usec)
+		snprintf(buf, size, "%lluh", (unsigned long long)(usec / (3600 * MG_USEC_PER_SEC)));
+	else if (usec % (60 * MG_USEC_PER_SEC) == 0 && usec)
+		snprintf(buf, size, "%llum", (unsigned long long)(usec / (60 * MG_USEC_PER_SEC)));
+	else if (usec % MG_USEC_PER_SEC == 0)
+		snprintf(buf, size, "%llus", (unsigned long long)(usec / MG_USEC_PER_SEC));
+	else if (usec % MG_USEC_PER_MSEC == 0)
+		snprintf(buf, size, "%llums", (unsigned long long)(usec / MG_USEC_PER_MSEC));
+	else
+		snprintf(buf, size, "%lluus", (unsigned long long)usec);
+	return buf;
+}
+
+int mg_parse_bool(const char *s)
+{
+	static const char *yes[] = { "yes", "true", "on", "1" };
+	static const char *no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -EINVAL;
+}
+
+int mg_parse_int(const char *s, long long min, long long max, long long *out)
+{
+	long long v;
+	char *end;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end != '\0')
+		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+const char *mg_format_utc(uint64_t usec, char *buf, size_t size)
+{
+	time_t t = (time_t)(usec / MG_USEC_PER_SEC);
+	struct tm tm;
+	char tmp[32];
+
+	gmtime_r(&t, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03lluZ", tmp, (unsigned long long)(usec % MG_USEC_PER_SEC / 1000));
+	return buf;
+}

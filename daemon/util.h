@@ -1,0 +1,51 @@
+/* util.h - small helpers shared by every module: cleanup attributes, time,
+ * bounded file reads. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define MG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MG_USEC_PER_SEC UINT64_C(1000000)
+#define MG_USEC_PER_MSEC UINT64_C(1000)
+
+static inline void mg_freep(void *p) { free(*(void **)p); }
+static inline void mg_closep(int *fd) { if (*fd >= 0) close(*fd); }
+static inline void mg_fclosep(FILE **f) { if (*f) fclose(*f); }
+#define _cleanup_free_ _cleanup_(mg_freep)
+#define _cleanup_close_ _cleanup_(mg_closep)
+#define _cleanup_fclose_ _cleanup_(mg_fclosep)
+
+/* Returns the pointer and leaves NULL behind, to hand ownership out of a
+ * _cleanup_ scope. */
+#define MG_TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
+#define MG_TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
+
+/* Microseconds on CLOCK_MONOTONIC / CLOCK_REALTIME. */
+uint64_t mg_now_mono(void);
+uint64_t mg_now_real(void);
+
+/* Reads at most size-1 bytes of path into buf, NUL-terminated; returns the
+ * length or a negative errno. */
+ssize_t mg_read_file(const char *path, char *buf, size_t size);
+
+/* Parses a duration ("250ms", "3s", "2m", "1h", "30d", bare number = seconds)
+ * into microseconds; returns 0 or -EINVAL / -ERANGE. */
+int mg_parse_duration(const char *s, uint64_t *usec);
+
+/* Formats usec as the shortest exact duration string ("1500ms", "3s", "2m"). */
+const char *mg_format_duration(uint64_t usec, char *buf, size_t size);
+
+/* Parses yes/no/true/false/on/off/1/0; returns 0/1 or -EINVAL. */
+int mg_parse_bool(const char *s);
+
+/* strtoll with full-string and range checks; 0 or -EINVAL/-ERANGE. */
+int mg_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Formats a realtime usec as UTC "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+const char *mg_format_utc(uint64_t usec, char *buf, size_t size);

@@ -1,0 +1,1 @@
+/* virt.c - being written. */

@@ -1,0 +1,2 @@
+/* virt.h */
+#pragma once

@@ -1,0 +1,1 @@
+# tests/integration build rules (owned by the area's author)

@@ -1,0 +1,72 @@
+# common.sh - sourced by every integration test.  Conventions:
+#  * a test is tests/integration/NAME.sh; exit 0 = pass, anything else = fail;
+#  * it runs with MG_SRCDIR, MG_BUILDDIR and MG_TEST_TMP (a fresh directory
+#    for this test, removed by the runner on success) in the environment;
+#  * everything it starts is registered with mg_on_exit and torn down by pid,
+#    never by name;
+#  * waits are on conditions (mg_wait_for), never bare sleeps.
+set -euo pipefail
+
+: "${MG_SRCDIR:?}" "${MG_BUILDDIR:?}"
+: "${MG_TEST_TMP:=$(mktemp -d /tmp/mgtest.XXXXXX)}"
+export MG_TEST_TMP
+
+MG_EXIT_HOOKS=()
+mg_on_exit() { MG_EXIT_HOOKS+=("$*"); }
+mg__run_exit_hooks() {
+	local rc=$? i
+	set +e
+	for ((i = ${#MG_EXIT_HOOKS[@]} - 1; i >= 0; i--)); do
+		eval "${MG_EXIT_HOOKS[$i]}" >/dev/null 2>&1
+	done
+	return $rc
+}
+trap mg__run_exit_hooks EXIT
+
+mg_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+mg_fail() { mg_log "FAIL: $*"; exit 1; }
+
+# mg_wait_for TIMEOUT_SECONDS DESCRIPTION COMMAND...: polls COMMAND every
+# 50 ms until it succeeds; fails the test with DESCRIPTION on timeout.
+mg_wait_for() {
+	local timeout=$1 what=$2; shift 2
+	local deadline=$((SECONDS + timeout))
+	until "$@" >/dev/null 2>&1; do
+		if ((SECONDS >= deadline)); then
+			mg_fail "timed out after ${timeout}s waiting for: $what"
+		fi
+		sleep 0.05
+	done
+}
+
+# mg_kill_pid PID: SIGTERM, then SIGKILL after 5 s; only that pid.
+mg_kill_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -CONT "$pid" 2>/dev/null || true
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+# The accelerator for QEMU: KVM when /dev/kvm opens (and not forced off with
+# MIGGUARD_TEST_ACCEL=tcg), TCG otherwise.
+mg_accel() {
+	if [[ "${MIGGUARD_TEST_ACCEL:-}" == tcg ]]; then echo tcg; return; fi
+	if [[ "${MIGGUARD_TEST_ACCEL:-}" == kvm ]]; then echo kvm; return; fi
+	if [[ -c /dev/kvm ]] && { exec 9<>/dev/kvm; } 2>/dev/null; then
+		exec 9>&-
+		echo kvm
+	else
+		echo tcg
+	fi
+}
+
+# Asserts that FILE contains a line matching the extended regex.
+mg_assert_grep() {
+	local re=$1 file=$2
+	grep -Eq -- "$re" "$file" || { mg_log "--- $file ---"; tail -n 50 "$file" >&2; mg_fail "no line matching /$re/ in $file"; }
+}

@@ -1,0 +1,1 @@
+# tests/unit build rules (owned by the area's author)
