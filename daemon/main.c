@@ -1,1 +1,244 @@
-int main(void) { return 0; }
+/* main.c - migguardd: flags, configuration, the sd-event loop, sd_notify,
+ * signals. */
+#include "conf.h"
+#include "event.h"
+#include "log.h"
+#include "util.h"
+#include "virt.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+#include <sysexits.h>
+#include <libvirt/virterror.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+struct mg_daemon {
+	sd_event *loop;
+	struct mg_conf conf;
+	const char *conf_path;
+	bool conf_path_explicit;
+	int verbose;
+	struct mg_virt *virt;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: migguardd [OPTIONS]\n"
+		"Guards libvirt/QEMU live migrations: times the finish-migrate phase,\n"
+		"diagnoses a hung migration and acts on it by policy.\n\n"
+		"  -f, --foreground          stay in the foreground, log to stderr\n"
+		"  -v, --verbose             log more (repeat for debug)\n"
+		"  -c, --config FILE         configuration file (default %s)\n"
+		"      --check-config[=FILE] validate the configuration and exit\n"
+		"                            (with -v, print every effective key)\n"
+		"  -V, --version             print the version and exit\n"
+		"  -h, --help                print this help and exit\n",
+		MG_CONF_DEFAULT_PATH);
+}
+
+/* The default file may be absent (every key has a default); a file named
+ * on the command line must exist. */
+static int load_conf(const char *path, bool explicit, struct mg_conf *conf)
+{
+	char err[MG_CONF_ERROR_MAX];
+	int r;
+
+	r = mg_conf_load(path, conf, err, sizeof(err));
+	if (r == -ENOENT && !explicit) {
+		mg_info("%s not found, using defaults", path);
+		return 0;
+	}
+	if (r < 0)
+		mg_error("%s", err);
+	return r;
+}
+
+static int check_config(const char *path, bool explicit, int verbose)
+{
+	struct mg_conf conf;
+	int r;
+
+	if (mg_conf_init_defaults(&conf) < 0)
+		return EXIT_FAILURE;
+	r = load_conf(path, explicit, &conf);
+	if (r == 0) {
+		printf("%s: configuration is valid\n", path);
+		if (verbose)
+			mg_conf_dump(&conf, stdout);
+	}
+	mg_conf_clear(&conf);
+	return r < 0 ? EX_CONFIG : EXIT_SUCCESS;
+}
+
+static void notify_status(struct mg_daemon *d)
+{
+	sd_notifyf(false, "STATUS=%s", mg_virt_status(d->virt));
+}
+
+static void on_connected(struct mg_virt *v, virConnectPtr conn, void *userdata)
+{
+	notify_status(userdata);
+}
+
+static void on_disconnected(struct mg_virt *v, void *userdata)
+{
+	notify_status(userdata);
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct mg_daemon *d = userdata;
+
+	mg_notice("received %s, stopping", strsignal((int)si->ssi_signo));
+	sd_notify(false, "STOPPING=1");
+	return sd_event_exit(d->loop, 0);
+}
+
+/* A bad new file is reported and the running configuration kept whole. */
+static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct mg_daemon *d = userdata;
+	struct mg_conf fresh;
+	int r;
+
+	sd_notify(false, "RELOADING=1");
+	if (mg_conf_init_defaults(&fresh) < 0)
+		goto out;
+	r = load_conf(d->conf_path, d->conf_path_explicit, &fresh);
+	if (r < 0) {
+		mg_error("reload of %s failed, keeping the running configuration", d->conf_path);
+		mg_conf_clear(&fresh);
+		goto out;
+	}
+	mg_conf_clear(&d->conf);
+	d->conf = fresh;
+	mg_log_set_max_level(d->verbose ? LOG_DEBUG : d->conf.log_level);
+	mg_notice("configuration reloaded from %s", d->conf_path);
+	mg_virt_set_uri(d->virt, d->conf.uri);
+out:
+	sd_notify(false, "READY=1");
+	notify_status(d);
+	return 0;
+}
+
+/* libvirt prints every error to stderr by default; errors are logged once,
+ * by the caller that handles them. */
+static void silence_libvirt(void *userdata, virErrorPtr err) {}
+
+static int run(struct mg_daemon *d)
+{
+	static const struct mg_virt_callbacks cb = {
+		.connected = on_connected,
+		.disconnected = on_disconnected,
+	};
+	sigset_t mask;
+	int r;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	/* A peer that closes a socket mid-write must not kill the daemon. */
+	signal(SIGPIPE, SIG_IGN);
+
+	r = sd_event_default(&d->loop);
+	if (r < 0)
+		return mg_error_errno(r, "cannot create the event loop");
+	if ((r = sd_event_add_signal(d->loop, NULL, SIGTERM, on_exit_signal, d)) < 0 ||
+	    (r = sd_event_add_signal(d->loop, NULL, SIGINT, on_exit_signal, d)) < 0 ||
+	    (r = sd_event_add_signal(d->loop, NULL, SIGHUP, on_reload_signal, d)) < 0)
+		return mg_error_errno(r, "cannot watch signals");
+	/* Pings systemd at half of WatchdogSec while the loop turns; a no-op
+	 * without a watchdog. */
+	r = sd_event_set_watchdog(d->loop, true);
+	if (r < 0)
+		return mg_error_errno(r, "cannot enable the watchdog");
+
+	virSetErrorFunc(NULL, silence_libvirt);
+	if (virInitialize() < 0)
+		return mg_error("cannot initialise libvirt"), -EIO;
+	r = mg_event_register(d->loop);
+	if (r < 0)
+		return mg_error_errno(r, "cannot register the libvirt event loop");
+	r = mg_virt_new(d->loop, d->conf.uri, &cb, d, &d->virt);
+	if (r < 0)
+		return mg_error_errno(r, "cannot set up the libvirt connection");
+	r = mg_virt_start(d->virt);
+	if (r < 0)
+		return r;
+
+	mg_notice("migguardd %s started (pid %d)", PACKAGE_VERSION, (int)getpid());
+	sd_notify(false, "READY=1");
+	notify_status(d);
+	r = sd_event_loop(d->loop);
+	if (r < 0)
+		return mg_error_errno(r, "event loop failed");
+	mg_notice("migguardd stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_CHECK_CONFIG = 0x100 };
+	static const struct option options[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", optional_argument, NULL, OPT_CHECK_CONFIG },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct mg_daemon d = { .conf_path = MG_CONF_DEFAULT_PATH };
+	bool foreground = false, check = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "fvc:Vh", options, NULL)) != -1) {
+		switch (c) {
+		case 'f': foreground = true; break;
+		case 'v': d.verbose++; break;
+		case 'c': d.conf_path = optarg; d.conf_path_explicit = true; break;
+		case OPT_CHECK_CONFIG:
+			check = true;
+			if (optarg) {
+				d.conf_path = optarg;
+				d.conf_path_explicit = true;
+			}
+			break;
+		case 'V': printf("migguardd %s\n", PACKAGE_VERSION); return EXIT_SUCCESS;
+		case 'h': usage(stdout); return EXIT_SUCCESS;
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "migguardd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+
+	/* Under systemd (Type=notify) the service stays in the foreground and
+	 * logs to the journal; -f forces readable stderr lines. */
+	mg_log_setup(foreground ? MG_LOG_STDERR : MG_LOG_AUTO,
+		     d.verbose ? LOG_DEBUG : LOG_INFO, "migguardd");
+	if (check)
+		return check_config(d.conf_path, d.conf_path_explicit, d.verbose);
+
+	if (mg_conf_init_defaults(&d.conf) < 0)
+		return EXIT_FAILURE;
+	if (load_conf(d.conf_path, d.conf_path_explicit, &d.conf) < 0) {
+		mg_conf_clear(&d.conf);
+		return EX_CONFIG;
+	}
+	mg_log_set_max_level(d.verbose ? LOG_DEBUG : d.conf.log_level);
+
+	r = run(&d);
+	mg_virt_free(d.virt);
+	sd_event_unref(d.loop);
+	mg_conf_clear(&d.conf);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on Debian 12 as root: installs what
+# is missing, builds with -Werror, runs the unit tests, the integration tests
+# on real QEMU and libvirt, and `make distcheck`.  Quiet on success; every
+# failure prints its log.
+#   MG_BUILDDIR=DIR        build directory (default _build)
+#   MG_SKIP_DISTCHECK=1    skip the distcheck step (for quick local runs)
+#   MG_INTEGRATION="a b"   run only these integration tests (names, no .sh)
+#   MIGGUARD_TEST_ACCEL=tcg  force TCG even when /dev/kvm opens
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+cd "$src"
+build=${MG_BUILDDIR:-$src/_build}
+log=$build/test-build.log
+
+step() { printf '== %s\n' "$*"; }
+die_with_log() { echo "FAILED: $1; log follows" >&2; sed 's/^/    | /' "$2" >&2; exit 1; }
+
+step "dependencies"
+"$src/scripts/deps.sh"
+
+step "build"
+mkdir -p "$build"
+: >"$log"
+if [[ ! -x configure || configure.ac -nt configure ]]; then
+	./autogen.sh >>"$log" 2>&1 || die_with_log autogen "$log"
+fi
+(cd "$build" && "$src/configure" --enable-werror >>"$log" 2>&1) || die_with_log configure "$log"
+make -C "$build" -j"$(nproc)" >>"$log" 2>&1 || die_with_log make "$log"
+
+step "unit tests"
+if ! make -C "$build" -j"$(nproc)" check >>"$log" 2>&1; then
+	for f in "$build"/tests/unit/*.log; do
+		grep -q '^FAIL\|^ERROR' "${f%.log}.trs" 2>/dev/null && { echo "--- $f" >&2; cat "$f" >&2; }
+	done
+	die_with_log "make check" "$build/test-suite.log"
+fi
+unit_pass=0 unit_fail=0
+for f in "$build"/tests/unit/*.log; do
+	[[ -f $f ]] || continue
+	line=$(grep -Eo 'Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$f" | tail -1 || true)
+	[[ -n $line ]] || continue
+	read -r checks fails errs < <(echo "$line" | grep -Eo '[0-9]+' | xargs)
+	unit_pass=$((unit_pass + checks - fails - errs))
+	unit_fail=$((unit_fail + fails + errs))
+done
+echo "unit: $unit_pass passed, $unit_fail failed"
+
+step "integration tests (real QEMU and libvirt)"
+int_status=0
+if [[ -n "${MG_INTEGRATION:-}" ]]; then
+	tests=()
+	for n in $MG_INTEGRATION; do tests+=("tests/integration/$n.sh"); done
+	make -C "$build" check-integration INTEGRATION_TESTS="${tests[*]}" 2>&1 | tee "$build/integration.out" | grep -v '^make' || int_status=1
+else
+	make -C "$build" check-integration 2>&1 | tee "$build/integration.out" | grep -v '^make' || int_status=1
+fi
+grep -q '^integration: .* 0 failed$' "$build/integration.out" || int_status=1
+read -r int_pass int_fail < <(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$build/integration.out" | tail -1)
+: "${int_pass:=0}" "${int_fail:=1}"
+
+if [[ -z "${MG_SKIP_DISTCHECK:-}" && $int_status == 0 ]]; then
+	step "distcheck"
+	make -C "$build" distcheck >>"$log" 2>&1 || die_with_log "make distcheck" "$log"
+fi
+
+echo "tests: $((unit_pass + int_pass)) passed, $((unit_fail + int_fail)) failed"
+exit $int_status
