@@ -1,0 +1,68 @@
+# migguardd.sh - start and stop migguardd for a test (after common.sh).
+#
+# mg_guard_conf FILE KEY=VALUE... : writes a config file; KEY is
+#     "section.key" (e.g. daemon.uri=qemu:///system guard.finish_timeout=3s).
+# mg_guard_start NAME CONF [ARGS...] : runs `migguardd -f -v --config CONF`
+#     with its stderr in $MG_TEST_TMP/NAME.log; sets MG_GUARD_PID_<NAME> and
+#     registers a SIGTERM at exit.  Returns once the process runs.
+# mg_guard_log NAME : the log path.
+# mg_guard_wait_log NAME TIMEOUT ERE [COUNT] : waits until the log has COUNT
+#     (default 1) lines matching ERE.
+# mg_guard_stop NAME : SIGTERM; fails unless it exits 0 within 2 s.
+
+mg_guard_conf() {
+	local file=$1; shift
+	local kv section key value cur=""
+	: >"$file"
+	for kv in $(printf '%s\n' "$@" | sort -t. -k1,1 -s); do
+		section=${kv%%.*}; key=${kv#*.}; value=${key#*=}; key=${key%%=*}
+		if [[ $section != "$cur" ]]; then
+			printf '[%s]\n' "$section" >>"$file"
+			cur=$section
+		fi
+		printf '%s = %s\n' "$key" "$value" >>"$file"
+	done
+}
+
+mg_guard_log() { echo "$MG_TEST_TMP/$1.log"; }
+
+mg_guard_start() {
+	local name=$1 conf=$2; shift 2
+	local log; log=$(mg_guard_log "$name")
+	"$MG_BUILDDIR/migguardd" -f -v --config "$conf" "$@" 2>>"$log" &
+	local pid=$!
+	printf -v "MG_GUARD_PID_$name" '%s' "$pid"
+	mg_on_exit "mg_kill_pid $pid"
+	mg_wait_for 5 "migguardd $name running" kill -0 "$pid"
+}
+
+mg__count_matches() { (($(grep -Ec -- "$2" "$1" 2>/dev/null || true) >= $3)); }
+
+mg_guard_wait_log() {
+	local name=$1 timeout=$2 re=$3 count=${4:-1}
+	local log; log=$(mg_guard_log "$name")
+	local deadline=$((SECONDS + timeout))
+	until mg__count_matches "$log" "$re" "$count"; do
+		if ((SECONDS >= deadline)); then
+			mg_log "--- $log (last 40 lines) ---"
+			tail -n 40 "$log" >&2
+			mg_fail "migguardd $name: no $count line(s) matching /$re/ within ${timeout}s"
+		fi
+		local var="MG_GUARD_PID_$name"
+		kill -0 "${!var}" 2>/dev/null || { tail -n 40 "$log" >&2; mg_fail "migguardd $name exited"; }
+		sleep 0.05
+	done
+}
+
+mg_guard_stop() {
+	local name=$1 var="MG_GUARD_PID_$1" i rc
+	local pid=${!var}
+	kill -TERM "$pid"
+	for ((i = 0; i < 40; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "$pid" 2>/dev/null && mg_fail "migguardd $name still running 2 s after SIGTERM"
+	rc=0; wait "$pid" || rc=$?
+	((rc == 0)) || mg_fail "migguardd $name exited $rc after SIGTERM"
+}

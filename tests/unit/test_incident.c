@@ -1,0 +1,190 @@
+/* Unit tests of the incident store (incident.c): layout, modes, atomic
+ * action updates, retention, secret redaction, unwritable state dirs. */
+#include "incident.h"
+#include "log.h"
+#include "util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <dirent.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char state[256];
+
+static void setup(void)
+{
+	snprintf(state, sizeof(state), "/tmp/mg-test-incident.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(state));
+	mg_log_setup(MG_LOG_STDERR, LOG_WARNING, "test");
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void make_track(struct mg_track *t)
+{
+	static const struct mg_track_limits lim = { .finish_timeout = 3000000, .monitor_timeout = 1000000 };
+	struct mg_probe_sample s = { .status_valid = true };
+	uint64_t now = mg_now_mono();
+
+	mg_track_init(t, MG_DIR_OUT, &lim, now - 5000000, "test");
+	strcpy(s.run_state, "finish-migrate");
+	s.at = now - 4000000;
+	mg_track_on_sample(t, &s);
+	s.at = now;
+	mg_track_on_sample(t, &s);
+}
+
+static int count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_secrets_are_redacted_in_both_syntaxes)
+{
+	char a[] = "qemu -vnc 0:1,password=hunter2 -drive file=x,secret=abc,cache=none";
+	char b[] = "-object {\"qom-type\":\"secret\",\"id\":\"s0\",\"data\":\"c2VjcmV0\",\"format\":\"base64\"}";
+	char c[] = "-object secret,id=sec0,data=QUJD,format=base64 -m 128 -name data=keep";
+
+	mg_incident_redact(a);
+	ck_assert_str_eq(a, "qemu -vnc 0:1,password=*** -drive file=x,secret=***,cache=none");
+	mg_incident_redact(b);
+	ck_assert_str_eq(b, "-object {\"qom-type\":\"secret\",\"id\":\"s0\",\"data\":\"***\",\"format\":\"base64\"}");
+	mg_incident_redact(c);
+	ck_assert(strstr(c, "QUJD") == NULL);
+	ck_assert(strstr(c, "data=***,format=base64") != NULL);
+}
+END_TEST
+
+START_TEST(test_incident_dir_has_report_stacks_context_with_private_modes)
+{
+	struct mg_track t;
+	struct mg_incident_input in = {
+		.domain = "web/01", .uuid = "0123456789abcdef", .pid = getpid(), .direction = MG_DIR_OUT,
+		.track = &t, .stacks_text = "Thread 1 (LWP 1):\n", .summary = "it hung",
+		.snapshot_error = "test: no snapshot",
+	};
+	_cleanup_free_ char *dir = NULL;
+	char path[512];
+	struct stat st;
+	json_object *r, *v;
+
+	make_track(&t);
+	ck_assert_int_eq(mg_incident_write(state, &in, &dir), 0);
+	ck_assert(strstr(dir, "-web_01-01234567") != NULL);
+	ck_assert_int_eq(stat(dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	r = json_object_from_file(path);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(json_object_object_get_ex(r, "schema", &v));
+	ck_assert_str_eq(json_object_get_string(v), MG_INCIDENT_SCHEMA);
+	ck_assert(json_object_object_get_ex(r, "verdict", &v));
+	ck_assert_str_eq(json_object_get_string(v), "hung");
+	ck_assert(json_object_object_get_ex(r, "timeline", &v));
+	ck_assert_int_ge(json_object_array_length(v), 3);
+	json_object_put(r);
+	snprintf(path, sizeof(path), "%s/stacks.txt", dir);
+	ck_assert_int_eq(access(path, R_OK), 0);
+	snprintf(path, sizeof(path), "%s/context/cmdline.txt", dir);
+	ck_assert_int_eq(access(path, R_OK), 0);
+	/* No temporary directory is left behind. */
+	snprintf(path, sizeof(path), "%s/incidents", state);
+	ck_assert_int_eq(count_entries(path), 1);
+}
+END_TEST
+
+START_TEST(test_actions_are_appended_to_the_report)
+{
+	struct mg_track t;
+	struct mg_incident_input in = { .domain = "d", .pid = getpid(), .track = &t };
+	_cleanup_free_ char *dir = NULL;
+	char path[512];
+	json_object *r, *a;
+
+	make_track(&t);
+	ck_assert_int_eq(mg_incident_write(state, &in, &dir), 0);
+	ck_assert_int_eq(mg_incident_add_action(dir, "cancel", -ETIMEDOUT, "no answer in 5 s"), 0);
+	ck_assert_int_eq(mg_incident_add_action(dir, "kill", 0, "SIGKILL sent"), 0);
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	r = json_object_from_file(path);
+	ck_assert(json_object_object_get_ex(r, "actions", &a));
+	ck_assert_int_eq(json_object_array_length(a), 2);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(json_object_array_get_idx(a, 0), "step")), "cancel");
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(json_object_array_get_idx(a, 1), "result")), "ok");
+	json_object_put(r);
+}
+END_TEST
+
+START_TEST(test_retention_keeps_the_newest_max_count)
+{
+	char base[300], path[400];
+
+	snprintf(base, sizeof(base), "%s/incidents", state);
+	ck_assert_int_eq(mkdir(base, 0700), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "%s/2026010%dT000000Z-d-00000000", base, i + 1);
+		ck_assert_int_eq(mkdir(path, 0700), 0);
+	}
+	ck_assert_int_eq(mg_incident_prune(state, 2, UINT64_MAX / 2), 3);
+	ck_assert_int_eq(count_entries(base), 2);
+	snprintf(path, sizeof(path), "%s/20260105T000000Z-d-00000000", base);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/20260101T000000Z-d-00000000", base);
+	ck_assert_int_ne(access(path, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_unwritable_state_dir_is_an_error_not_a_crash)
+{
+	struct mg_track t;
+	struct mg_incident_input in = { .domain = "d", .pid = getpid(), .track = &t };
+	char file[300];
+	FILE *f;
+
+	make_track(&t);
+	snprintf(file, sizeof(file), "%s/not-a-dir", state);
+	f = fopen(file, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_lt(mg_incident_write(file, &in, NULL), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("incident");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_secrets_are_redacted_in_both_syntaxes);
+	tcase_add_test(tc, test_incident_dir_has_report_stacks_context_with_private_modes);
+	tcase_add_test(tc, test_actions_are_appended_to_the_report);
+	tcase_add_test(tc, test_retention_keeps_the_newest_max_count);
+	tcase_add_test(tc, test_unwritable_state_dir_is_an_error_not_a_crash);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
