@@ -1,5 +1,6 @@
 # The guard logic: tracker (pure state machine).
-libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h
+libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h \
+	daemon/domxml.c daemon/domxml.h
 
 check_PROGRAMS += tests/unit/test_tracker
 TESTS += tests/unit/test_tracker

@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
+#include <json-c/json.h>
 
 #define MG_VIRT_BACKOFF_MIN (1 * MG_USEC_PER_SEC)
 #define MG_VIRT_BACKOFF_MAX (60 * MG_USEC_PER_SEC)
@@ -23,6 +25,9 @@ struct mg_virt {
 	enum mg_virt_state state;
 	virConnectPtr conn;
 	int lifecycle_id;
+	int iteration_id;
+	int job_completed_id;
+	int qemu_event_id;
 	uint64_t backoff;
 	sd_event_source *retry;		/* time source while in BACKOFF */
 	sd_event_source *teardown;	/* defer source after a close callback */
@@ -113,6 +118,43 @@ static int lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event, int det
 	return 0;
 }
 
+static int iteration_cb(virConnectPtr conn, virDomainPtr dom, int iteration, void *opaque)
+{
+	struct mg_virt *v = opaque;
+
+	mg_debug("domain %s: migration iteration %d", virDomainGetName(dom), iteration);
+	if (v->cb.migration_iteration)
+		v->cb.migration_iteration(v, dom, iteration, v->userdata);
+	return 0;
+}
+
+static int job_completed_cb(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
+			    int nparams, void *opaque)
+{
+	struct mg_virt *v = opaque;
+
+	mg_debug("domain %s: job completed", virDomainGetName(dom));
+	if (v->cb.job_completed)
+		v->cb.job_completed(v, dom, params, nparams, v->userdata);
+	return 0;
+}
+
+/* QEMU's MIGRATION event, {"status": "..."}, as libvirt-qemu relays it. */
+static void qemu_event_cb(virConnectPtr conn, virDomainPtr dom, const char *event, long long secs,
+			  unsigned int micros, const char *details, void *opaque)
+{
+	struct mg_virt *v = opaque;
+	json_object *root = details ? json_tokener_parse(details) : NULL;
+	json_object *status;
+
+	if (root && json_object_object_get_ex(root, "status", &status)) {
+		mg_debug("domain %s: QEMU MIGRATION %s", virDomainGetName(dom), json_object_get_string(status));
+		if (v->cb.qemu_migration)
+			v->cb.qemu_migration(v, dom, json_object_get_string(status), v->userdata);
+	}
+	json_object_put(root);
+}
+
 static void close_conn(struct mg_virt *v)
 {
 	if (!v->conn)
@@ -120,7 +162,13 @@ static void close_conn(struct mg_virt *v)
 	/* On a dead connection these fail; the local state is freed anyway. */
 	if (v->lifecycle_id >= 0)
 		virConnectDomainEventDeregisterAny(v->conn, v->lifecycle_id);
-	v->lifecycle_id = -1;
+	if (v->iteration_id >= 0)
+		virConnectDomainEventDeregisterAny(v->conn, v->iteration_id);
+	if (v->job_completed_id >= 0)
+		virConnectDomainEventDeregisterAny(v->conn, v->job_completed_id);
+	if (v->qemu_event_id >= 0)
+		virConnectDomainQemuMonitorEventDeregister(v->conn, v->qemu_event_id);
+	v->lifecycle_id = v->iteration_id = v->job_completed_id = v->qemu_event_id = -1;
 	virConnectUnregisterCloseCallback(v->conn, NULL);
 	virConnectClose(v->conn);
 	virResetLastError();
@@ -234,6 +282,18 @@ static int try_connect(struct mg_virt *v)
 							   VIR_DOMAIN_EVENT_CALLBACK(lifecycle_cb), v, NULL);
 	if (v->lifecycle_id < 0)
 		goto fail;
+	v->iteration_id = virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+							   VIR_DOMAIN_EVENT_CALLBACK(iteration_cb), v, NULL);
+	if (v->iteration_id < 0)
+		goto fail;
+	v->job_completed_id = virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+							       VIR_DOMAIN_EVENT_CALLBACK(job_completed_cb), v, NULL);
+	if (v->job_completed_id < 0)
+		goto fail;
+	v->qemu_event_id = virConnectDomainQemuMonitorEventRegister(v->conn, NULL, "MIGRATION",
+								    qemu_event_cb, v, NULL, 0);
+	if (v->qemu_event_id < 0)
+		goto fail;
 	v->state = MG_VIRT_CONNECTED;
 	v->backoff = MG_VIRT_BACKOFF_MIN;
 	mg_notice("libvirt %s: connected", v->uri);
@@ -263,7 +323,7 @@ int mg_virt_new(sd_event *loop, const char *uri, const struct mg_virt_callbacks 
 	if (cb)
 		v->cb = *cb;
 	v->userdata = userdata;
-	v->lifecycle_id = -1;
+	v->lifecycle_id = v->iteration_id = v->job_completed_id = v->qemu_event_id = -1;
 	v->backoff = MG_VIRT_BACKOFF_MIN;
 	snprintf(v->status, sizeof(v->status), "connecting to %s", uri);
 	*out = v;

@@ -22,6 +22,13 @@ struct mg_virt_callbacks {
 	void (*disconnected)(struct mg_virt *v, void *userdata);
 	/* A lifecycle event (VIR_DOMAIN_EVENT_*), already logged. */
 	void (*lifecycle)(struct mg_virt *v, virDomainPtr dom, int event, int detail, void *userdata);
+	/* Source side: QEMU finished a pass over guest memory. */
+	void (*migration_iteration)(struct mg_virt *v, virDomainPtr dom, int iteration, void *userdata);
+	/* A job ended (success or not); params as virDomainGetJobStats. */
+	void (*job_completed)(struct mg_virt *v, virDomainPtr dom, virTypedParameterPtr params,
+			      int nparams, void *userdata);
+	/* QEMU's MIGRATION event relayed by libvirt-qemu: data.status. */
+	void (*qemu_migration)(struct mg_virt *v, virDomainPtr dom, const char *status, void *userdata);
 };
 
 /* Creates the connection object; nothing is opened until mg_virt_start. */

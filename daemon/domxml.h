@@ -1,0 +1,37 @@
+/* domxml.h - facts read from libvirt's status XML
+ * (/run/libvirt/qemu/NAME.xml) with libxml2, without calling libvirt: it
+ * works while every libvirt API that touches the domain hangs. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "conf.h"
+
+#define MG_DOMXML_DEFAULT_RUN_DIR "/run/libvirt/qemu"
+/* The namespace of the per-domain policy in the domain's <metadata>. */
+#define MG_METADATA_NS "https://migguard.invalid/xmlns/guard/1"
+
+struct mg_domxml {
+	char name[256];
+	char uuid[40];
+	pid_t pid;			/* 0 when not running */
+	char state[32];			/* domstatus state, e.g. "running", "paused" */
+	char reason[32];
+	char monitor_path[512];		/* libvirt's own QMP socket */
+	char async_job[32];		/* "none", "migration out", "migration in", ... */
+	char job_phase[32];		/* e.g. "perform3", "prepare" */
+	char lib_dir[512];		/* per-domain dir under /var/lib/libvirt/qemu */
+	bool has_action;		/* <migguard:action> present in <metadata> */
+	enum mg_action action;
+};
+
+/* Parses a status XML file (or, when it has no <domstatus>, a plain domain
+ * XML: name, uuid and metadata only).  Returns 0, -ENOENT, or -EINVAL with a
+ * message in err. */
+int mg_domxml_parse_file(const char *path, struct mg_domxml *out, char *err, size_t err_size);
+/* Same for a document in memory (virDomainGetXMLDesc output). */
+int mg_domxml_parse_string(const char *xml, struct mg_domxml *out, char *err, size_t err_size);
+/* run_dir/NAME.xml; run_dir NULL means the default. */
+int mg_domxml_read(const char *run_dir, const char *name, struct mg_domxml *out, char *err,
+		   size_t err_size);
