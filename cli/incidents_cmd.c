@@ -1,0 +1,230 @@
+/* incidents_cmd.c - see incidents_cmd.h. */
+#include "incidents_cmd.h"
+#include "conf.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <string.h>
+#include <sysexits.h>
+
+static const char *jstr(json_object *o, const char *key, const char *dflt)
+{
+	json_object *v;
+
+	if (o && json_object_object_get_ex(o, key, &v) && v)
+		return json_object_get_string(v);
+	return dflt;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* Incident directory names, newest first (names start with the UTC time). */
+static int list_names(const char *base, char ***out, size_t *n_out)
+{
+	DIR *d = opendir(base);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char **nn;
+
+		if (de->d_name[0] == '.')
+			continue;
+		nn = realloc(names, (n + 1) * sizeof(*names));
+		if (!nn)
+			break;
+		names = nn;
+		if (!(names[n] = strdup(de->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_desc);
+	*out = names;
+	*n_out = n;
+	return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static json_object *load_report(const char *base, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s/report.json", base, name);
+	return json_object_from_file(path);
+}
+
+static int cmd_list(const char *base)
+{
+	char **names;
+	size_t n;
+	int r = list_names(base, &names, &n);
+
+	if (r == -ENOENT) {
+		printf("no incidents in %s\n", base);
+		return 0;
+	}
+	if (r < 0) {
+		fprintf(stderr, "migguard: cannot read %s: %s\n", base, strerror(-r));
+		return EXIT_FAILURE;
+	}
+	if (n == 0)
+		printf("no incidents in %s\n", base);
+	else
+		printf("%-48s %-16s %-9s %-8s %s\n", "ID", "DOMAIN", "VERDICT", "PID", "ACTIONS");
+	for (size_t i = 0; i < n; i++) {
+		json_object *rep = load_report(base, names[i]), *acts = NULL;
+		size_t nacts = 0;
+
+		if (rep && json_object_object_get_ex(rep, "actions", &acts))
+			nacts = json_object_array_length(acts);
+		printf("%-48s %-16s %-9s %-8s %zu\n", names[i], jstr(rep, "domain", "?"),
+		       jstr(rep, "verdict", rep ? "?" : "(unreadable)"), jstr(rep, "pid", "?"), nacts);
+		json_object_put(rep);
+	}
+	free_names(names, n);
+	return 0;
+}
+
+/* An ID is a directory name or an unambiguous prefix of one. */
+static int resolve_id(const char *base, const char *id, char *name, size_t size)
+{
+	char **names;
+	size_t n, hits = 0;
+	int r = list_names(base, &names, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(names[i], id, strlen(id)) != 0)
+			continue;
+		if (hits++ == 0 || strcmp(names[i], id) == 0)
+			snprintf(name, size, "%s", names[i]);
+		if (strcmp(names[i], id) == 0) {
+			hits = 1;
+			break;
+		}
+	}
+	free_names(names, n);
+	return hits == 1 ? 0 : hits == 0 ? -ENOENT : -EEXIST;
+}
+
+static void print_timeline(json_object *rep)
+{
+	json_object *tl, *acts;
+
+	if (json_object_object_get_ex(rep, "timeline", &tl)) {
+		printf("\nTimeline:\n");
+		for (size_t i = 0; i < json_object_array_length(tl); i++) {
+			json_object *e = json_object_array_get_idx(tl, i);
+			printf("  %s  +%7.2fs  %-10s %s\n", jstr(e, "at", "?"),
+			       json_object_get_double(json_object_object_get(e, "t_s")),
+			       jstr(e, "phase", "?"), jstr(e, "text", ""));
+		}
+	}
+	if (json_object_object_get_ex(rep, "actions", &acts)) {
+		size_t n = json_object_array_length(acts);
+
+		printf("\nActions:%s\n", n ? "" : " none");
+		for (size_t i = 0; i < n; i++) {
+			json_object *a = json_object_array_get_idx(acts, i);
+			printf("  %s  %-8s %-22s %s\n", jstr(a, "at", "?"), jstr(a, "step", "?"),
+			       jstr(a, "result", "?"), jstr(a, "detail", ""));
+		}
+	}
+}
+
+static int cmd_show(const char *base, const char *id)
+{
+	char name[512];
+	json_object *rep;
+	int r = resolve_id(base, id, name, sizeof(name));
+
+	if (r < 0) {
+		fprintf(stderr, "migguard: incident \"%s\": %s\n", id,
+			r == -EEXIST ? "ambiguous prefix" : r == -ENOENT ? "not found" : strerror(-r));
+		return EXIT_FAILURE;
+	}
+	rep = load_report(base, name);
+	if (!rep) {
+		fprintf(stderr, "migguard: %s/%s/report.json: unreadable\n", base, name);
+		return EXIT_FAILURE;
+	}
+	printf("Incident %s\n", name);
+	printf("  domain     %s (uuid %s)\n", jstr(rep, "domain", "?"), jstr(rep, "uuid", "-"));
+	printf("  host       %s, QEMU pid %s, %s migration\n", jstr(rep, "host", "?"), jstr(rep, "pid", "?"),
+	       jstr(rep, "direction", "?"));
+	printf("  verdict    %s\n", jstr(rep, "verdict", "?"));
+	printf("  evidence   %s\n", jstr(rep, "evidence", "-"));
+	if (jstr(rep, "snapshot_error", NULL))
+		printf("  snapshot   %s\n", jstr(rep, "snapshot_error", ""));
+	printf("\n%s\n", jstr(rep, "summary", "(no summary)"));
+	print_timeline(rep);
+	printf("\nFiles: %s/%s/{report.json,stacks.txt,context/}\n", base, name);
+	json_object_put(rep);
+	return 0;
+}
+
+int mg_cli_incidents(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "state-dir", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	const char *state_dir = NULL, *conf_path = MG_CONF_DEFAULT_PATH;
+	char base[PATH_MAX], err[MG_CONF_ERROR_MAX];
+	struct mg_conf conf;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:c:h", options, NULL)) != -1) {
+		switch (c) {
+		case 's': state_dir = optarg; break;
+		case 'c': conf_path = optarg; break;
+		case 'h':
+			printf("Usage: migguard incidents [--state-dir DIR | --config FILE] [list | show ID]\n");
+			return 0;
+		default: return EX_USAGE;
+		}
+	}
+	if (mg_conf_init_defaults(&conf) < 0)
+		return EXIT_FAILURE;
+	if (!state_dir) {
+		r = mg_conf_load(conf_path, &conf, err, sizeof(err));
+		if (r < 0 && r != -ENOENT) {
+			fprintf(stderr, "migguard: %s\n", err);
+			mg_conf_clear(&conf);
+			return EX_CONFIG;
+		}
+		state_dir = conf.state_dir;
+	}
+	snprintf(base, sizeof(base), "%s/incidents", state_dir);
+	if (optind >= argc || strcmp(argv[optind], "list") == 0)
+		r = cmd_list(base);
+	else if (strcmp(argv[optind], "show") == 0 && optind + 1 < argc)
+		r = cmd_show(base, argv[optind + 1]);
+	else {
+		fprintf(stderr, "Usage: migguard incidents [list | show ID]\n");
+		r = EX_USAGE;
+	}
+	mg_conf_clear(&conf);
+	return r;
+}
