@@ -1,1 +1,42 @@
-# conf build rules (owned by the area's author)
+# conf build rules (owned by the area's author): the shipped configuration,
+# the systemd unit, the tmpfiles.d entry and the man pages.
+
+sysconf_migguarddir = $(sysconfdir)/migguard
+dist_sysconf_migguard_DATA = conf/migguard.conf
+
+# The unit and the tmpfiles entry are made by make, not by configure, so
+# that @sbindir@ is the fully expanded path of this build (also under
+# `make distcheck`).
+systemdsystemunit_DATA = conf/migguardd.service
+# Installed as $(tmpfilesdir)/migguard.conf: make writes it under that name
+# in a directory of its own.
+tmpfiles_DATA = conf/tmpfiles.d/migguard.conf
+
+mg_conf_edit = $(SED) \
+	-e 's|@sbindir[@]|$(sbindir)|g' \
+	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
+	-e 's|@localstatedir[@]|$(localstatedir)|g' \
+	-e 's|@runstatedir[@]|$(runstatedir)|g'
+
+conf/migguardd.service: $(top_srcdir)/conf/migguardd.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && rm -f $@ $@.tmp && \
+	$(mg_conf_edit) $(top_srcdir)/conf/migguardd.service.in >$@.tmp && \
+	mv $@.tmp $@
+
+conf/tmpfiles.d/migguard.conf: $(top_srcdir)/conf/migguard.tmpfiles Makefile
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && rm -f $@ $@.tmp && \
+	$(mg_conf_edit) $(top_srcdir)/conf/migguard.tmpfiles >$@.tmp && \
+	mv $@.tmp $@
+
+EXTRA_DIST += conf/migguardd.service.in conf/migguard.tmpfiles
+CLEANFILES += conf/migguardd.service conf/tmpfiles.d/migguard.conf
+
+dist_man_MANS += man/migguardd.8 man/migguard.conf.5
+
+# The unit and tmpfiles directories come from pkg-config as absolute paths
+# (/lib/systemd/system); distcheck installs below its own prefix instead.
+AM_DISTCHECK_CONFIGURE_FLAGS = \
+	--with-systemdsystemunitdir='$$(prefix)/lib/systemd/system' \
+	--with-tmpfilesdir='$$(prefix)/lib/tmpfiles.d'
+
+INTEGRATION_TESTS += tests/integration/conf_unit_verify.sh

@@ -33,7 +33,7 @@ static void usage(FILE *out)
 		"  -f, --foreground          stay in the foreground, log to stderr\n"
 		"  -v, --verbose             log more (repeat for debug)\n"
 		"  -c, --config FILE         configuration file (default %s)\n"
-		"      --check-config[=FILE] validate the configuration and exit\n"
+		"      --check-config [FILE] validate the configuration and exit\n"
 		"                            (with -v, print every effective key)\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n",
@@ -214,6 +214,12 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return EXIT_SUCCESS;
 		default: usage(stderr); return EX_USAGE;
 		}
+	}
+	/* `--check-config FILE`, as written in the docs, as well as the
+	 * getopt form `--check-config=FILE`. */
+	if (check && !d.conf_path_explicit && optind == argc - 1) {
+		d.conf_path = argv[optind++];
+		d.conf_path_explicit = true;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "migguardd: unexpected argument '%s'\n", argv[optind]);
