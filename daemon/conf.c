@@ -1,1 +1,644 @@
-/* conf.c - being written. */
+/* conf.c - see conf.h.  One table lists every key with its section, type
+ * and range; parsing, validation and the dump all walk it. */
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#define MSECS(x) ((uint64_t)(x) * MG_USEC_PER_MSEC)
+#define SECS(x) ((uint64_t)(x) * MG_USEC_PER_SEC)
+#define MINS(x) (SECS(x) * 60)
+#define HOURS(x) (MINS(x) * 60)
+#define DAYS(x) (HOURS(x) * 24)
+
+#define PLUGIN_PREFIX "plugin "
+#define PLUGIN_NAME_MAX 32
+
+enum key_type {
+	KEY_STRING,	/* non-empty string */
+	KEY_PATH,	/* absolute path */
+	KEY_LOG_LEVEL,
+	KEY_DURATION,
+	KEY_ACTION,
+	KEY_BOOL,
+	KEY_TEMPLATE,	/* socket template, see mg_conf_expand_template() */
+	KEY_UINT,
+};
+
+struct key_def {
+	const char *section;
+	const char *name;
+	enum key_type type;
+	size_t offset;
+	uint64_t min, max;	/* durations (usec) and numbers */
+};
+
+#define KEY(sec, key, type, field, lo, hi) \
+	{ sec, #key, type, offsetof(struct mg_conf, field), lo, hi }
+
+static const struct key_def keys[] = {
+	KEY("daemon", uri, KEY_STRING, uri, 0, 0),
+	KEY("daemon", state_dir, KEY_PATH, state_dir, 0, 0),
+	KEY("daemon", log_level, KEY_LOG_LEVEL, log_level, 0, 0),
+	KEY("guard", probe_interval, KEY_DURATION, probe_interval, MSECS(100), SECS(60)),
+	KEY("guard", finish_timeout, KEY_DURATION, finish_timeout, SECS(1), HOURS(24)),
+	KEY("guard", monitor_timeout, KEY_DURATION, monitor_timeout, MSECS(100), MINS(10)),
+	KEY("guard", incoming_timeout, KEY_DURATION, incoming_timeout, SECS(1), HOURS(24)),
+	KEY("guard", action, KEY_ACTION, action, 0, 0),
+	KEY("guard", recover_grace, KEY_DURATION, recover_grace, 0, HOURS(1)),
+	KEY("guard", core_dump, KEY_BOOL, core_dump, 0, 0),
+	KEY("guard", restart, KEY_BOOL, restart, 0, 0),
+	KEY("qmp", socket_template, KEY_TEMPLATE, socket_template, 0, 0),
+	KEY("incidents", max_count, KEY_UINT, max_count, 1, 100000),
+	KEY("incidents", max_age, KEY_DURATION, max_age, MINS(1), DAYS(3650)),
+};
+
+static const char *const action_names[] = {
+	[MG_ACTION_NONE] = "none", [MG_ACTION_CANCEL] = "cancel", [MG_ACTION_RECOVER] = "recover",
+};
+
+/* One load in progress: the scratch configuration and where the reader is. */
+struct parse {
+	const char *path;
+	FILE *f;
+	unsigned line;			/* the line last handed to inih */
+	char *buf;
+	size_t buf_size;
+	struct mg_conf conf;		/* scratch, copied out only when valid */
+	unsigned key_line[MG_ARRAY_SIZE(keys)];
+	unsigned err_line;		/* first error, 0 = none */
+	int read_err;			/* negative errno from reading the file */
+	char *err;
+	size_t err_size;
+};
+
+const char *mg_action_to_string(enum mg_action a)
+{
+	if ((size_t)a >= MG_ARRAY_SIZE(action_names))
+		return "?";
+	return action_names[a];
+}
+
+int mg_action_from_string(const char *s, enum mg_action *out)
+{
+	for (size_t i = 0; i < MG_ARRAY_SIZE(action_names); i++) {
+		if (strcmp(s, action_names[i]) == 0) {
+			*out = (enum mg_action)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void sections_free(struct mg_conf_section *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < v[i].n; j++) {
+			free(v[i].kv[j].key);
+			free(v[i].kv[j].value);
+		}
+		free(v[i].kv);
+		free(v[i].name);
+	}
+	free(v);
+}
+
+void mg_conf_clear(struct mg_conf *conf)
+{
+	free(conf->uri);
+	free(conf->state_dir);
+	free(conf->socket_template);
+	free(conf->path);
+	sections_free(conf->plugins, conf->n_plugins);
+	conf->uri = conf->state_dir = conf->socket_template = conf->path = NULL;
+	conf->plugins = NULL;
+	conf->n_plugins = 0;
+}
+
+int mg_conf_init_defaults(struct mg_conf *conf)
+{
+	*conf = (struct mg_conf){
+		.log_level = LOG_INFO,
+		.probe_interval = SECS(1),
+		.finish_timeout = SECS(30),
+		.monitor_timeout = SECS(5),
+		.incoming_timeout = SECS(120),
+		.action = MG_ACTION_NONE,
+		.recover_grace = SECS(30),
+		.core_dump = false,
+		.restart = false,
+		.max_count = 50,
+		.max_age = DAYS(30),
+	};
+	conf->uri = strdup("qemu:///system");
+	conf->state_dir = strdup(MG_CONF_DEFAULT_STATE_DIR);
+	conf->socket_template = strdup("");
+	if (!conf->uri || !conf->state_dir || !conf->socket_template) {
+		mg_conf_clear(conf);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+const struct mg_conf_section *mg_conf_plugin_section(const struct mg_conf *conf, const char *name)
+{
+	for (size_t i = 0; i < conf->n_plugins; i++)
+		if (strcmp(conf->plugins[i].name, name) == 0)
+			return &conf->plugins[i];
+	return NULL;
+}
+
+/* Checks a template's escapes; tells whether it names the domain. */
+static int template_check(const char *tmpl, bool *names_domain)
+{
+	*names_domain = false;
+	for (const char *s = tmpl; *s; s++) {
+		if (*s != '%')
+			continue;
+		s++;
+		if (*s == 'n' || *s == 'u')
+			*names_domain = true;
+		else if (*s != '%')
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int mg_conf_expand_template(const char *tmpl, const char *name, const char *uuid,
+			    char *buf, size_t size)
+{
+	size_t len = 0;
+
+	/* The name becomes one path component: libvirt forbids '/' in QEMU
+	 * domain names, but a crafted one must not escape the directory. */
+	if (strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (size == 0)
+		return -ENAMETOOLONG;
+	for (const char *s = tmpl; *s; s++) {
+		const char *piece;
+		char one[2] = { *s, '\0' };
+		size_t n;
+
+		if (*s != '%') {
+			piece = one;
+		} else {
+			s++;
+			if (*s == 'n')
+				piece = name;
+			else if (*s == 'u')
+				piece = uuid;
+			else if (*s == '%')
+				piece = "%";
+			else
+				return -EINVAL;
+		}
+		n = strlen(piece);
+		if (len + n >= size)
+			return -ENAMETOOLONG;
+		memcpy(buf + len, piece, n);
+		len += n;
+	}
+	buf[len] = '\0';
+	return 0;
+}
+
+/* Records the first error only: later ones are usually its consequences. */
+static int __attribute__((format(printf, 3, 4))) parse_error(struct parse *p, unsigned line,
+							   const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (p->err_line)
+		return -EINVAL;
+	p->err_line = line;
+	n = snprintf(p->err, p->err_size, "%s:%u: ", p->path, line);
+	if (n >= 0 && (size_t)n < p->err_size) {
+		va_start(ap, fmt);
+		vsnprintf(p->err + n, p->err_size - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static bool plugin_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > PLUGIN_NAME_MAX)
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == n;
+}
+
+/* The index of [section] name in keys, or MG_ARRAY_SIZE(keys). */
+static size_t key_index(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < MG_ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			break;
+	return i;
+}
+
+static bool section_known(const char *section)
+{
+	for (size_t i = 0; i < MG_ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].section, section) == 0)
+			return true;
+	return false;
+}
+
+static bool section_is_plugin(const char *section)
+{
+	return strncmp(section, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0;
+}
+
+/* Called by the reader for a "[...]" line, because inih tells the handler
+ * nothing about a section header: an unknown or empty section must still be
+ * reported at its own line. */
+static void check_section_line(struct parse *p, const char *line)
+{
+	const char *end = strchr(line, ']');
+	_cleanup_free_ char *name = NULL;
+
+	if (!end)
+		return; /* inih reports the syntax error */
+	name = strndup(line + 1, (size_t)(end - line - 1));
+	if (!name) {
+		p->read_err = -ENOMEM;
+		return;
+	}
+	if (section_known(name))
+		return;
+	if (section_is_plugin(name) && plugin_name_valid(name + strlen(PLUGIN_PREFIX)))
+		return;
+	if (section_is_plugin(name))
+		parse_error(p, p->line, "invalid plugin name in [%s] (1 to %d of A-Z a-z 0-9 _ -)",
+			    name, PLUGIN_NAME_MAX);
+	else
+		parse_error(p, p->line, "unknown section [%s]", name);
+}
+
+/* inih's fgets-style reader: counts lines so every error names its line
+ * (Debian's libinih is built without INI_HANDLER_LINENO) and stops the parse
+ * after the first error. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parse *p = stream;
+	ssize_t n;
+	char *s;
+	size_t len;
+
+	if (p->err_line || p->read_err)
+		return NULL;
+	errno = 0;
+	n = getline(&p->buf, &p->buf_size, p->f);
+	if (n < 0) {
+		if (ferror(p->f))
+			p->read_err = errno ? -errno : -EIO;
+		return NULL;
+	}
+	p->line++;
+	s = p->buf;
+	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	/* Leading blanks are dropped so inih never sees a continuation line:
+	 * an indented "key = value" is a key, not part of the previous value. */
+	s += strspn(s, " \t");
+	len = strlen(s);
+	if (len + 1 > (size_t)num) {
+		parse_error(p, p->line, "line too long (at most %d characters)", num - 3);
+		return NULL;
+	}
+	memcpy(str, s, len + 1);
+	if (*s == '[')
+		check_section_line(p, s);
+	return str;
+}
+
+static int parse_duration_key(struct parse *p, const struct key_def *k, const char *value,
+			      uint64_t *out)
+{
+	char lo[32], hi[32];
+	uint64_t v;
+	int r;
+
+	r = mg_parse_duration(value, &v);
+	if (r == -EINVAL)
+		return parse_error(p, p->line, "[%s] %s: invalid duration \"%s\" (expected e.g. 30s, 500ms, 2m)",
+				   k->section, k->name, value);
+	if (r < 0 || v < k->min || v > k->max)
+		return parse_error(p, p->line, "[%s] %s: \"%s\" is out of range (%s..%s)",
+				   k->section, k->name, value,
+				   mg_format_duration(k->min, lo, sizeof(lo)),
+				   mg_format_duration(k->max, hi, sizeof(hi)));
+	*out = v;
+	return 0;
+}
+
+static int parse_template_key(struct parse *p, const struct key_def *k, const char *value)
+{
+	bool names_domain;
+
+	if (!*value)
+		return 0;
+	if (value[0] != '/')
+		return parse_error(p, p->line, "[%s] %s: \"%s\" is not an absolute path",
+				   k->section, k->name, value);
+	if (template_check(value, &names_domain) < 0)
+		return parse_error(p, p->line, "[%s] %s: \"%s\" has an unknown %% expansion (expected %%n, %%u or %%%%)",
+				   k->section, k->name, value);
+	if (!names_domain)
+		return parse_error(p, p->line, "[%s] %s: \"%s\" must contain %%n (domain name) or %%u (uuid)",
+				   k->section, k->name, value);
+	return 0;
+}
+
+/* Validates value for k and stores it in the scratch configuration. */
+static int set_key(struct parse *p, const struct key_def *k, const char *value)
+{
+	void *field = (char *)&p->conf + k->offset;
+	long long n;
+	char *copy;
+	int r;
+
+	switch (k->type) {
+	case KEY_STRING:
+		if (!*value)
+			return parse_error(p, p->line, "[%s] %s: must not be empty", k->section, k->name);
+		break;
+	case KEY_PATH:
+		if (value[0] != '/')
+			return parse_error(p, p->line, "[%s] %s: \"%s\" is not an absolute path",
+					   k->section, k->name, value);
+		break;
+	case KEY_TEMPLATE:
+		if (parse_template_key(p, k, value) < 0)
+			return -EINVAL;
+		break;
+	case KEY_LOG_LEVEL:
+		r = mg_log_level_from_string(value);
+		if (r < LOG_ERR)
+			return parse_error(p, p->line, "[%s] %s: invalid log level \"%s\" (expected err, warning, notice, info or debug)",
+					   k->section, k->name, value);
+		*(int *)field = r;
+		return 0;
+	case KEY_DURATION:
+		return parse_duration_key(p, k, value, field);
+	case KEY_ACTION:
+		if (mg_action_from_string(value, field) < 0)
+			return parse_error(p, p->line, "[%s] %s: invalid action \"%s\" (expected none, cancel or recover)",
+					   k->section, k->name, value);
+		return 0;
+	case KEY_BOOL:
+		r = mg_parse_bool(value);
+		if (r < 0)
+			return parse_error(p, p->line, "[%s] %s: invalid boolean \"%s\" (expected yes or no)",
+					   k->section, k->name, value);
+		*(bool *)field = r;
+		return 0;
+	case KEY_UINT:
+		r = mg_parse_int(value, (long long)k->min, (long long)k->max, &n);
+		if (r == -EINVAL)
+			return parse_error(p, p->line, "[%s] %s: invalid number \"%s\"",
+					   k->section, k->name, value);
+		if (r < 0)
+			return parse_error(p, p->line, "[%s] %s: \"%s\" is out of range (%llu..%llu)",
+					   k->section, k->name, value,
+					   (unsigned long long)k->min, (unsigned long long)k->max);
+		*(unsigned *)field = (unsigned)n;
+		return 0;
+	}
+	/* The string kinds. */
+	copy = strdup(value);
+	if (!copy) {
+		p->read_err = -ENOMEM;
+		return -ENOMEM;
+	}
+	free(*(char **)field);
+	*(char **)field = copy;
+	return 0;
+}
+
+static struct mg_conf_section *plugin_section_get(struct parse *p, const char *name)
+{
+	struct mg_conf_section *v, *sec;
+
+	sec = (struct mg_conf_section *)mg_conf_plugin_section(&p->conf, name);
+	if (sec)
+		return sec;
+	v = reallocarray(p->conf.plugins, p->conf.n_plugins + 1, sizeof(*v));
+	if (!v)
+		return NULL;
+	p->conf.plugins = v;
+	sec = &v[p->conf.n_plugins];
+	*sec = (struct mg_conf_section){ .name = strdup(name) };
+	if (!sec->name)
+		return NULL;
+	p->conf.n_plugins++;
+	return sec;
+}
+
+static int set_plugin_key(struct parse *p, const char *section, const char *key, const char *value)
+{
+	struct mg_conf_section *sec;
+	struct mg_conf_kv *kv;
+
+	sec = plugin_section_get(p, section + strlen(PLUGIN_PREFIX));
+	if (!sec)
+		goto oom;
+	for (size_t i = 0; i < sec->n; i++)
+		if (strcmp(sec->kv[i].key, key) == 0)
+			return parse_error(p, p->line, "[%s] %s: duplicate key (first set on line %u)",
+					   section, key, sec->kv[i].line);
+	kv = reallocarray(sec->kv, sec->n + 1, sizeof(*kv));
+	if (!kv)
+		goto oom;
+	sec->kv = kv;
+	kv = &sec->kv[sec->n];
+	*kv = (struct mg_conf_kv){ .key = strdup(key), .value = strdup(value), .line = p->line };
+	if (!kv->key || !kv->value) {
+		free(kv->key);
+		free(kv->value);
+		goto oom;
+	}
+	sec->n++;
+	return 0;
+oom:
+	p->read_err = -ENOMEM;
+	return -ENOMEM;
+}
+
+/* inih's handler: returns nonzero to go on. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+	size_t i;
+
+	/* Libraries built with INI_CALL_HANDLER_ON_NEW_SECTION announce sections
+	 * this way; the reader checks them already. */
+	if (!name)
+		return 1;
+	if (!*section)
+		return !parse_error(p, p->line, "key \"%s\" outside any section", name);
+	if (section_is_plugin(section))
+		return set_plugin_key(p, section, name, value) == 0;
+	if (!section_known(section))
+		return !parse_error(p, p->line, "unknown section [%s]", section);
+	i = key_index(section, name);
+	if (i == MG_ARRAY_SIZE(keys))
+		return !parse_error(p, p->line, "[%s] unknown key \"%s\"", section, name);
+	if (p->key_line[i])
+		return !parse_error(p, p->line, "[%s] %s: duplicate key (first set on line %u)",
+				    section, name, p->key_line[i]);
+	p->key_line[i] = p->line;
+	return set_key(p, &keys[i], value) == 0;
+}
+
+/* Requires keys[small] < keys[big]; the error is reported at whichever of
+ * the two was set later in the file, since that is the one that broke it. */
+static int check_shorter(struct parse *p, size_t small, size_t big)
+{
+	const struct key_def *ks = &keys[small], *kb = &keys[big];
+	uint64_t vs = *(uint64_t *)((char *)&p->conf + ks->offset);
+	uint64_t vb = *(uint64_t *)((char *)&p->conf + kb->offset);
+	char bs[32], bb[32];
+
+	if (vs < vb)
+		return 0;
+	mg_format_duration(vs, bs, sizeof(bs));
+	mg_format_duration(vb, bb, sizeof(bb));
+	if (p->key_line[small] > p->key_line[big])
+		return parse_error(p, p->key_line[small], "[%s] %s: must be shorter than %s (%s >= %s)",
+				   ks->section, ks->name, kb->name, bs, bb);
+	return parse_error(p, p->key_line[big], "[%s] %s: must be longer than %s (%s <= %s)",
+			   kb->section, kb->name, ks->name, bb, bs);
+}
+
+static int parse_file(struct parse *p)
+{
+	int r;
+
+	r = ini_parse_stream(read_line, p, on_key, p);
+	if (p->read_err == -ENOMEM || r == -2) {
+		snprintf(p->err, p->err_size, "%s: out of memory", p->path);
+		return -ENOMEM;
+	}
+	if (p->read_err) {
+		snprintf(p->err, p->err_size, "%s: read error: %s", p->path, strerror(-p->read_err));
+		return p->read_err;
+	}
+	/* inih returns the first line it failed on, ours or its own syntax
+	 * error; an earlier one than ours can only be a syntax error. */
+	if (r > 0 && (!p->err_line || (unsigned)r < p->err_line)) {
+		p->err_line = 0;
+		return parse_error(p, (unsigned)r, "syntax error");
+	}
+	if (p->err_line)
+		return -EINVAL;
+	if (check_shorter(p, key_index("guard", "monitor_timeout"), key_index("guard", "finish_timeout")) < 0 ||
+	    check_shorter(p, key_index("guard", "probe_interval"), key_index("guard", "finish_timeout")) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_size)
+{
+	struct parse p = { .path = path, .err = err, .err_size = err_size };
+	int r;
+
+	if (err_size)
+		err[0] = '\0';
+	r = mg_conf_init_defaults(&p.conf);
+	if (r < 0) {
+		snprintf(err, err_size, "%s: out of memory", path);
+		return r;
+	}
+	p.f = fopen(path, "re");
+	if (!p.f) {
+		r = -errno;
+		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+		goto out;
+	}
+	r = parse_file(&p);
+	if (r < 0)
+		goto out;
+	p.conf.path = strdup(path);
+	if (!p.conf.path) {
+		snprintf(err, err_size, "%s: out of memory", path);
+		r = -ENOMEM;
+		goto out;
+	}
+	mg_conf_clear(conf);
+	*conf = p.conf;
+	p.conf = (struct mg_conf){ 0 };
+out:
+	if (p.f)
+		fclose(p.f);
+	free(p.buf);
+	mg_conf_clear(&p.conf);
+	return r;
+}
+
+static void dump_value(const struct mg_conf *conf, const struct key_def *k, FILE *out)
+{
+	const void *field = (const char *)conf + k->offset;
+	char buf[32];
+	const char *s = NULL;
+
+	switch (k->type) {
+	case KEY_STRING:
+	case KEY_PATH:
+	case KEY_TEMPLATE:
+		s = *(char *const *)field;
+		break;
+	case KEY_LOG_LEVEL:
+		s = mg_log_level_to_string(*(const int *)field);
+		break;
+	case KEY_DURATION:
+		s = mg_format_duration(*(const uint64_t *)field, buf, sizeof(buf));
+		break;
+	case KEY_ACTION:
+		s = mg_action_to_string(*(const enum mg_action *)field);
+		break;
+	case KEY_BOOL:
+		s = *(const bool *)field ? "yes" : "no";
+		break;
+	case KEY_UINT:
+		snprintf(buf, sizeof(buf), "%u", *(const unsigned *)field);
+		s = buf;
+		break;
+	}
+	if (s && *s)
+		fprintf(out, "%s = %s\n", k->name, s);
+	else
+		fprintf(out, "%s =\n", k->name);
+}
+
+void mg_conf_dump(const struct mg_conf *conf, FILE *out)
+{
+	const char *section = NULL;
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(keys); i++) {
+		if (!section || strcmp(section, keys[i].section) != 0) {
+			section = keys[i].section;
+			fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
+		}
+		dump_value(conf, &keys[i], out);
+	}
+	for (size_t i = 0; i < conf->n_plugins; i++) {
+		const struct mg_conf_section *sec = &conf->plugins[i];
+
+		fprintf(out, "\n[" PLUGIN_PREFIX "%s]\n", sec->name);
+		for (size_t j = 0; j < sec->n; j++)
+			fprintf(out, "%s = %s\n", sec->kv[j].key, sec->kv[j].value);
+	}
+}

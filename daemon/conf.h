@@ -9,8 +9,26 @@
 
 #define MG_CONF_DEFAULT_PATH SYSCONFDIR "/migguard/migguard.conf"
 #define MG_CONF_ERROR_MAX 512
+/* Fixed rather than under $(localstatedir): systemd puts a service's
+ * StateDirectory= under /var/lib whatever the prefix. */
+#define MG_CONF_DEFAULT_STATE_DIR "/var/lib/migguard"
 
 enum mg_action { MG_ACTION_NONE, MG_ACTION_CANCEL, MG_ACTION_RECOVER };
+
+/* One key of a [plugin NAME] section, with its line for the plugin's own
+ * "file:line" errors. */
+struct mg_conf_kv {
+	char *key;
+	char *value;
+	unsigned line;
+};
+
+/* A [plugin NAME] section, kept verbatim: the plugin validates it. */
+struct mg_conf_section {
+	char *name;			/* NAME, without "plugin " */
+	size_t n;
+	struct mg_conf_kv *kv;
+};
 
 struct mg_conf {
 	/* [daemon] */
@@ -27,10 +45,14 @@ struct mg_conf {
 	bool core_dump;
 	bool restart;
 	/* [qmp] */
-	char *socket_template;		/* "" = no direct monitor */
+	char *socket_template;		/* "" = no direct monitor; expansions %n %u %% */
 	/* [incidents] */
 	unsigned max_count;
 	uint64_t max_age;
+	/* [plugin NAME] sections in file order */
+	struct mg_conf_section *plugins;
+	size_t n_plugins;
+	char *path;			/* file the values came from; NULL = defaults */
 };
 
 /* Fills conf with every default; 0 or -ENOMEM. */
@@ -45,6 +67,15 @@ int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_s
 
 /* Writes every key with its effective value, as an INI file. */
 void mg_conf_dump(const struct mg_conf *conf, FILE *out);
+
+/* The [plugin NAME] section, or NULL when the file has none. */
+const struct mg_conf_section *mg_conf_plugin_section(const struct mg_conf *conf, const char *name);
+
+/* Expands a socket_template: %n = domain name, %u = uuid, %% = '%'.  0, or
+ * -EINVAL (bad template, or a name that would leave the directory: '/',
+ * "." or "..") or -ENAMETOOLONG when it does not fit in buf. */
+int mg_conf_expand_template(const char *tmpl, const char *name, const char *uuid,
+			    char *buf, size_t size);
 
 const char *mg_action_to_string(enum mg_action a);
 /* 0 and *out set, or -EINVAL. */

@@ -269,7 +269,7 @@ static int ensure_dir(const char *path)
 
 static int fill_dir(const char *dir, const struct mg_incident_input *in)
 {
-	char ctx[PATH_MAX], path[64];
+	char ctx[PATH_MAX + 256], path[64];
 	_cleanup_free_ char *cmd = malloc(MG_CMDLINE_MAX);
 	json_object *report;
 	int r;

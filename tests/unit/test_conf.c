@@ -1,0 +1,383 @@
+/* Unit tests of the configuration loader (conf.c), data-driven: every file
+ * under tests/data/conf/ is loaded and its values or its exact error checked. */
+#include "conf.h"
+#include "util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+#include <syslog.h>
+
+#define CONF_DIR MG_TEST_DATADIR "/conf/"
+#define S(x) ((uint64_t)(x) * MG_USEC_PER_SEC)
+#define MS(x) ((uint64_t)(x) * MG_USEC_PER_MSEC)
+
+/* A file that must be refused, and the error after "PATH:". */
+struct bad_case {
+	const char *file;
+	const char *error;
+};
+
+static const struct bad_case bad_cases[] = {
+	{ "bad-duration.conf",
+	  "5: [guard] finish_timeout: invalid duration \"abc\" (expected e.g. 30s, 500ms, 2m)" },
+	{ "duration-out-of-range.conf",
+	  "3: [guard] probe_interval: \"50ms\" is out of range (100ms..1m)" },
+	{ "count-out-of-range.conf", "2: [incidents] max_count: \"0\" is out of range (1..100000)" },
+	{ "bad-number.conf", "2: [incidents] max_count: invalid number \"many\"" },
+	{ "bad-bool.conf", "2: [guard] core_dump: invalid boolean \"maybe\" (expected yes or no)" },
+	{ "bad-action.conf",
+	  "2: [guard] action: invalid action \"kill\" (expected none, cancel or recover)" },
+	{ "bad-log-level.conf",
+	  "2: [daemon] log_level: invalid log level \"loud\" (expected err, warning, notice, info or debug)" },
+	{ "relative-state-dir.conf",
+	  "2: [daemon] state_dir: \"var/lib/migguard\" is not an absolute path" },
+	{ "empty-uri.conf", "2: [daemon] uri: must not be empty" },
+	{ "template-without-domain.conf",
+	  "2: [qmp] socket_template: \"/run/migguard/qmp.sock\" must contain %n (domain name) or %u (uuid)" },
+	{ "template-relative.conf",
+	  "2: [qmp] socket_template: \"qmp/%n.sock\" is not an absolute path" },
+	{ "template-bad-expansion.conf",
+	  "2: [qmp] socket_template: \"/run/%n-%x.sock\" has an unknown % expansion (expected %n, %u or %%)" },
+	{ "unknown-section.conf", "4: unknown section [foo]" },
+	{ "unknown-empty-section.conf", "2: unknown section [sandbox]" },
+	{ "unknown-key.conf", "3: [guard] unknown key \"foo\"" },
+	{ "key-before-section.conf", "2: key \"uri\" outside any section" },
+	{ "duplicate-key.conf", "4: [guard] finish_timeout: duplicate key (first set on line 2)" },
+	{ "duplicate-key-reopened-section.conf",
+	  "5: [guard] restart: duplicate key (first set on line 2)" },
+	{ "syntax-error.conf", "3: syntax error" },
+	{ "syntax-error-section.conf", "1: syntax error" },
+	{ "syntax-before-key-error.conf", "2: syntax error" },
+	{ "monitor-not-shorter.conf",
+	  "3: [guard] monitor_timeout: must be shorter than finish_timeout (10s >= 10s)" },
+	{ "finish-not-longer.conf",
+	  "4: [guard] finish_timeout: must be longer than probe_interval (8s <= 10s)" },
+	{ "finish-default-too-short.conf",
+	  "2: [guard] monitor_timeout: must be shorter than finish_timeout (45s >= 30s)" },
+	{ "bad-plugin-name.conf",
+	  "1: invalid plugin name in [plugin ../evil] (1 to 32 of A-Z a-z 0-9 _ -)" },
+	{ "duplicate-plugin-key.conf",
+	  "3: [plugin exec] command: duplicate key (first set on line 2)" },
+};
+
+static void assert_defaults(const struct mg_conf *c)
+{
+	ck_assert_str_eq(c->uri, "qemu:///system");
+	ck_assert_str_eq(c->state_dir, "/var/lib/migguard");
+	ck_assert_int_eq(c->log_level, LOG_INFO);
+	ck_assert_uint_eq(c->probe_interval, S(1));
+	ck_assert_uint_eq(c->finish_timeout, S(30));
+	ck_assert_uint_eq(c->monitor_timeout, S(5));
+	ck_assert_uint_eq(c->incoming_timeout, S(120));
+	ck_assert_int_eq(c->action, MG_ACTION_NONE);
+	ck_assert_uint_eq(c->recover_grace, S(30));
+	ck_assert(!c->core_dump);
+	ck_assert(!c->restart);
+	ck_assert_str_eq(c->socket_template, "");
+	ck_assert_uint_eq(c->max_count, 50);
+	ck_assert_uint_eq(c->max_age, S(30 * 86400));
+	ck_assert_uint_eq(c->n_plugins, 0);
+}
+
+static void assert_full(const struct mg_conf *c)
+{
+	ck_assert_str_eq(c->uri, "qemu+unix:///system?socket=/run/libvirt/alt-sock");
+	ck_assert_str_eq(c->state_dir, "/srv/migguard");
+	ck_assert_int_eq(c->log_level, LOG_DEBUG);
+	ck_assert_uint_eq(c->probe_interval, MS(250));
+	ck_assert_uint_eq(c->finish_timeout, S(120));
+	ck_assert_uint_eq(c->monitor_timeout, S(3));
+	ck_assert_uint_eq(c->incoming_timeout, S(3600));
+	ck_assert_int_eq(c->action, MG_ACTION_RECOVER);
+	ck_assert_uint_eq(c->recover_grace, 0);
+	ck_assert(c->core_dump);
+	ck_assert(c->restart);
+	ck_assert_str_eq(c->socket_template, "/run/migguard/qmp/%n-%u.sock");
+	ck_assert_uint_eq(c->max_count, 7);
+	ck_assert_uint_eq(c->max_age, S(90 * 86400));
+}
+
+START_TEST(test_defaults_are_documented_values)
+{
+	struct mg_conf c;
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	assert_defaults(&c);
+	ck_assert_ptr_null(c.path);
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_full_file_sets_every_key)
+{
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_msg(mg_conf_load(CONF_DIR "valid-full.conf", &c, err, sizeof(err)) == 0, "%s", err);
+	assert_full(&c);
+	ck_assert_str_eq(c.path, CONF_DIR "valid-full.conf");
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_empty_or_comment_only_file_gives_defaults)
+{
+	static const char *const files[] = { "empty.conf", "comments-only.conf" };
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *path = NULL;
+		struct mg_conf c;
+		char err[MG_CONF_ERROR_MAX];
+
+		ck_assert_int_ge(asprintf(&path, CONF_DIR "%s", files[i]), 0);
+		ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+		ck_assert_msg(mg_conf_load(path, &c, err, sizeof(err)) == 0, "%s", err);
+		assert_defaults(&c);
+		mg_conf_clear(&c);
+	}
+}
+END_TEST
+
+START_TEST(test_load_replaces_previous_values_with_defaults)
+{
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	/* "on top of the defaults": keys absent from the second file do not
+	 * keep the first file's values. */
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_int_eq(mg_conf_load(CONF_DIR "valid-full.conf", &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(mg_conf_load(CONF_DIR "empty.conf", &c, err, sizeof(err)), 0);
+	assert_defaults(&c);
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_invalid_file_is_rejected_with_file_line_message)
+{
+	const struct bad_case *bc = &bad_cases[_i];
+	_cleanup_free_ char *path = NULL, *want = NULL;
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_ge(asprintf(&path, CONF_DIR "%s", bc->file), 0);
+	ck_assert_int_ge(asprintf(&want, "%s:%s", path, bc->error), 0);
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_int_eq(mg_conf_load(path, &c, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, want);
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_failed_load_leaves_previous_conf_unchanged)
+{
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+	char *uri_before;
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_int_eq(mg_conf_load(CONF_DIR "valid-full.conf", &c, err, sizeof(err)), 0);
+	uri_before = c.uri;
+	for (size_t i = 0; i < MG_ARRAY_SIZE(bad_cases); i++) {
+		_cleanup_free_ char *path = NULL;
+
+		ck_assert_int_ge(asprintf(&path, CONF_DIR "%s", bad_cases[i].file), 0);
+		ck_assert_int_eq(mg_conf_load(path, &c, err, sizeof(err)), -EINVAL);
+		assert_full(&c);
+		ck_assert_ptr_eq(c.uri, uri_before);
+		ck_assert_str_eq(c.path, CONF_DIR "valid-full.conf");
+	}
+	ck_assert_int_eq(mg_conf_load(CONF_DIR "absent.conf", &c, err, sizeof(err)), -ENOENT);
+	assert_full(&c);
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_missing_file_is_enoent_naming_the_path)
+{
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_int_eq(mg_conf_load(CONF_DIR "absent.conf", &c, err, sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, CONF_DIR "absent.conf: cannot open: No such file or directory");
+	assert_defaults(&c);
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_unreadable_path_is_errno_naming_the_path)
+{
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_int_eq(mg_conf_load(CONF_DIR, &c, err, sizeof(err)), -EISDIR);
+	ck_assert_str_eq(err, CONF_DIR ": read error: Is a directory");
+	assert_defaults(&c);
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_overlong_line_is_rejected_not_split)
+{
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_int_eq(mg_conf_load(CONF_DIR "long-line.conf", &c, err, sizeof(err)), -EINVAL);
+	ck_assert_msg(strncmp(err, CONF_DIR "long-line.conf:2: line too long (at most ",
+			      strlen(CONF_DIR "long-line.conf:2: line too long (at most ")) == 0,
+		      "%s", err);
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_plugin_sections_are_kept_with_lines)
+{
+	const struct mg_conf_section *exec, *metrics;
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_msg(mg_conf_load(CONF_DIR "plugin.conf", &c, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(c.action, MG_ACTION_CANCEL);
+	ck_assert_uint_eq(c.n_plugins, 2);
+	exec = mg_conf_plugin_section(&c, "exec");
+	ck_assert_ptr_nonnull(exec);
+	ck_assert_uint_eq(exec->n, 2);
+	ck_assert_str_eq(exec->kv[0].key, "command");
+	ck_assert_str_eq(exec->kv[0].value, "/usr/local/bin/notify");
+	ck_assert_uint_eq(exec->kv[0].line, 5);
+	ck_assert_str_eq(exec->kv[1].key, "timeout");
+	ck_assert_str_eq(exec->kv[1].value, "5s");
+	ck_assert_uint_eq(exec->kv[1].line, 6);
+	metrics = mg_conf_plugin_section(&c, "metrics-file");
+	ck_assert_ptr_nonnull(metrics);
+	ck_assert_uint_eq(metrics->n, 1);
+	ck_assert_uint_eq(metrics->kv[0].line, 8);
+	ck_assert_ptr_null(mg_conf_plugin_section(&c, "absent"));
+	mg_conf_clear(&c);
+}
+END_TEST
+
+/* The dump is an INI file that loads back into the same values. */
+START_TEST(test_dump_loads_back_to_same_values)
+{
+	static const char *const files[] = { "valid-full.conf", "plugin.conf", "empty.conf" };
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *path = NULL, *text1 = NULL, *text2 = NULL;
+		char tmp[] = "/tmp/mg-test-conf-XXXXXX";
+		struct mg_conf c, back;
+		char err[MG_CONF_ERROR_MAX];
+		size_t len1 = 0, len2 = 0;
+		FILE *f;
+		int fd;
+
+		ck_assert_int_ge(asprintf(&path, CONF_DIR "%s", files[i]), 0);
+		ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+		ck_assert_int_eq(mg_conf_init_defaults(&back), 0);
+		ck_assert_msg(mg_conf_load(path, &c, err, sizeof(err)) == 0, "%s", err);
+		f = open_memstream(&text1, &len1);
+		mg_conf_dump(&c, f);
+		fclose(f);
+
+		fd = mkstemp(tmp);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(write(fd, text1, len1), (ssize_t)len1);
+		close(fd);
+		ck_assert_msg(mg_conf_load(tmp, &back, err, sizeof(err)) == 0, "%s\n%s", err, text1);
+		unlink(tmp);
+		f = open_memstream(&text2, &len2);
+		mg_conf_dump(&back, f);
+		fclose(f);
+		ck_assert_str_eq(text1, text2);
+		mg_conf_clear(&c);
+		mg_conf_clear(&back);
+	}
+}
+END_TEST
+
+START_TEST(test_dump_shows_durations_in_short_form)
+{
+	_cleanup_free_ char *text = NULL;
+	struct mg_conf c;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	f = open_memstream(&text, &len);
+	mg_conf_dump(&c, f);
+	fclose(f);
+	ck_assert_ptr_nonnull(strstr(text, "[guard]\nprobe_interval = 1s\nfinish_timeout = 30s\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nmax_age = 30d\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nlog_level = info\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\nsocket_template =\n"));
+	mg_conf_clear(&c);
+}
+END_TEST
+
+START_TEST(test_action_names_round_trip)
+{
+	enum mg_action a;
+
+	for (int i = MG_ACTION_NONE; i <= MG_ACTION_RECOVER; i++) {
+		ck_assert_int_eq(mg_action_from_string(mg_action_to_string(i), &a), 0);
+		ck_assert_int_eq(a, i);
+	}
+	ck_assert_int_eq(mg_action_from_string("kill", &a), -EINVAL);
+	ck_assert_str_eq(mg_action_to_string(99), "?");
+}
+END_TEST
+
+START_TEST(test_template_expands_name_uuid_and_percent)
+{
+	char buf[64];
+
+	ck_assert_int_eq(mg_conf_expand_template("/run/q/%n-%u.%%sock", "vm1", "abcd", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "/run/q/vm1-abcd.%sock");
+	ck_assert_int_eq(mg_conf_expand_template("/run/%n", "a/b", "u", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(mg_conf_expand_template("/run/%n", "..", "u", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(mg_conf_expand_template("/run/%x", "vm", "u", buf, sizeof(buf)), -EINVAL);
+	ck_assert_int_eq(mg_conf_expand_template("/run/%n", "vm", "u", buf, 8), 0);
+	ck_assert_int_eq(mg_conf_expand_template("/run/%n", "vm", "u", buf, 7), -ENAMETOOLONG);
+}
+END_TEST
+
+static Suite *conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("load");
+
+	tcase_add_test(tc, test_defaults_are_documented_values);
+	tcase_add_test(tc, test_full_file_sets_every_key);
+	tcase_add_test(tc, test_empty_or_comment_only_file_gives_defaults);
+	tcase_add_test(tc, test_load_replaces_previous_values_with_defaults);
+	tcase_add_loop_test(tc, test_invalid_file_is_rejected_with_file_line_message, 0,
+			    (int)MG_ARRAY_SIZE(bad_cases));
+	tcase_add_test(tc, test_failed_load_leaves_previous_conf_unchanged);
+	tcase_add_test(tc, test_missing_file_is_enoent_naming_the_path);
+	tcase_add_test(tc, test_unreadable_path_is_errno_naming_the_path);
+	tcase_add_test(tc, test_overlong_line_is_rejected_not_split);
+	tcase_add_test(tc, test_plugin_sections_are_kept_with_lines);
+	tcase_add_test(tc, test_dump_loads_back_to_same_values);
+	tcase_add_test(tc, test_dump_shows_durations_in_short_form);
+	tcase_add_test(tc, test_action_names_round_trip);
+	tcase_add_test(tc, test_template_expands_name_uuid_and_percent);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(conf_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
