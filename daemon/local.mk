@@ -1,6 +1,6 @@
 # The guard logic: tracker (pure state machine).
 libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h \
-	daemon/domxml.c daemon/domxml.h
+	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h
 
 check_PROGRAMS += tests/unit/test_tracker
 TESTS += tests/unit/test_tracker
@@ -13,6 +13,12 @@ TESTS += tests/unit/test_incident
 tests_unit_test_incident_SOURCES = tests/unit/test_incident.c
 tests_unit_test_incident_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_incident_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test_procid
+TESTS += tests/unit/test_procid
+tests_unit_test_procid_SOURCES = tests/unit/test_procid.c
+tests_unit_test_procid_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_procid_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
 
 INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh
 EXTRA_DIST += tests/lib/migguardd.sh

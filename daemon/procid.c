@@ -1,0 +1,106 @@
+/* procid.c - see procid.h. */
+#include "procid.h"
+#include "util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int mg_proc_start_time(pid_t pid, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = mg_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	/* comm (field 2) may hold spaces and ')': fields resume after the
+	 * last ')'.  Field 3 follows; starttime is field 22. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EINVAL;
+	p++;
+	for (int field = 3; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EINVAL;
+	}
+	if (sscanf(p, " %llu", &v) != 1)
+		return -EINVAL;
+	*start = v;
+	return 0;
+}
+
+int mg_procid_capture(pid_t pid, struct mg_procid *id)
+{
+	uint64_t before, after;
+	int r;
+
+	id->pid = pid;
+	id->pidfd = -1;
+	r = mg_proc_start_time(pid, &before);
+	if (r < 0)
+		return r;
+	id->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (id->pidfd < 0 && errno == ESRCH)
+		return -ESRCH;
+	/* The pidfd must name the process whose start time we read: read it
+	 * again after opening, a reused pid would show a new start time. */
+	r = mg_proc_start_time(pid, &after);
+	if (r < 0 || after != before) {
+		mg_procid_release(id);
+		return r < 0 ? r : -ESTALE;
+	}
+	id->start_time = before;
+	return 0;
+}
+
+int mg_procid_verify(const struct mg_procid *id)
+{
+	uint64_t now;
+	int r = mg_proc_start_time(id->pid, &now);
+
+	if (r < 0)
+		return r;
+	return now == id->start_time ? 0 : -ESTALE;
+}
+
+int mg_procid_signal(const struct mg_procid *id, int sig)
+{
+	int r = mg_procid_verify(id);
+
+	if (r < 0)
+		return r;
+	if (id->pidfd >= 0)
+		r = (int)syscall(SYS_pidfd_send_signal, id->pidfd, sig, NULL, 0);
+	else
+		r = kill(id->pid, sig);
+	return r < 0 ? -errno : 0;
+}
+
+bool mg_procid_exited(const struct mg_procid *id)
+{
+	struct pollfd p = { .fd = id->pidfd, .events = POLLIN };
+
+	if (id->pidfd >= 0)
+		return poll(&p, 1, 0) > 0;
+	return mg_procid_verify(id) < 0;
+}
+
+void mg_procid_release(struct mg_procid *id)
+{
+	if (id->pidfd >= 0)
+		close(id->pidfd);
+	id->pidfd = -1;
+}

@@ -1,0 +1,29 @@
+/* procid.h - a process identity that survives pid reuse: pid + start time
+ * (field 22 of /proc/PID/stat, clock ticks since boot) + a pidfd.  Signals
+ * go through the pidfd, so once captured they can never reach another
+ * process that later got the same pid. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mg_procid {
+	pid_t pid;
+	uint64_t start_time;	/* clock ticks after boot */
+	int pidfd;		/* -1 when pidfd_open is unavailable */
+};
+
+/* Reads /proc/PID/stat's start time into *start; 0, -ESRCH, -EINVAL. */
+int mg_proc_start_time(pid_t pid, uint64_t *start);
+/* Captures pid's identity now; 0 or a negative errno (-ESRCH). */
+int mg_procid_capture(pid_t pid, struct mg_procid *id);
+/* 0 when the same process still runs; -ESRCH when it is gone; -ESTALE when
+ * the pid now names another process (start time differs). */
+int mg_procid_verify(const struct mg_procid *id);
+/* Verifies, then sends sig through the pidfd; the verification result on
+ * mismatch, never a signal to another process. */
+int mg_procid_signal(const struct mg_procid *id, int sig);
+/* True once the process has exited (pidfd readable, or /proc entry gone). */
+bool mg_procid_exited(const struct mg_procid *id);
+void mg_procid_release(struct mg_procid *id);
