@@ -155,7 +155,8 @@ static void reap_schedule(void)
 {
 	int r = sd_event_source_set_enabled(ev.reap_source, SD_EVENT_ONESHOT);
 
-	if (r < 0)
+	/* -ESTALE: the loop has finished (daemon exit); nothing will run. */
+	if (r < 0 && r != -ESTALE)
 		mg_error_errno(r, "event: cannot schedule freeing of removed entries");
 }
 
@@ -176,7 +177,7 @@ static void apply_pending(void)
 				continue;
 			reap |= e->deleted;
 			r = entry_apply(e);
-			if (r < 0)
+			if (r < 0 && r != -ESTALE)
 				mg_error_errno(r, "event: cannot apply a change to %s %d",
 					       e->kind == ENTRY_HANDLE ? "handle" : "timeout", e->id);
 		}
@@ -337,7 +338,7 @@ static bool entry_changed(struct entry *e)
 		return true;
 	}
 	r = entry_apply(e);
-	if (r < 0)
+	if (r < 0 && r != -ESTALE)
 		mg_error_errno(r, "event: cannot update %s %d",
 			       e->kind == ENTRY_HANDLE ? "handle" : "timeout", e->id);
 	if (e->deleted)

@@ -95,6 +95,10 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 
 	mg_notice("received %s, stopping", strsignal((int)si->ssi_signo));
 	sd_notify(false, "STOPPING=1");
+	/* Closing libvirt's connection updates its loop sources: do it while
+	 * the loop still accepts changes. */
+	mg_virt_free(d->virt);
+	d->virt = NULL;
 	return sd_event_exit(d->loop, 0);
 }
 

@@ -20,7 +20,7 @@ for t in "$@"; do
 	if ((rc == 0)); then
 		pass=$((pass + 1))
 		[[ -n "${MG_TEST_VERBOSE:-}" ]] && printf 'PASS: %s (%ds)\n' "$name" "$dur"
-		rm -rf "$tmp"
+		[[ -n "${MG_KEEP_TMP:-}" ]] || rm -rf "$tmp"
 	else
 		fail=$((fail + 1)); failed+=("$name")
 		printf 'FAIL: %s (exit %d, %ds); log follows, artefacts in %s\n' "$name" "$rc" "$dur" "$tmp" >&2

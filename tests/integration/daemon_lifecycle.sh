@@ -39,3 +39,8 @@ mg_guard_wait_log g 10 "domain $dom: lifecycle stopped \(destroyed\)" 2
 
 mg_guard_stop g
 mg_assert_grep "received Terminated, stopping" "$(mg_guard_log g)"
+# Nothing in this run was an error worth logging.
+if grep -q '<err>' "$(mg_guard_log g)"; then
+	grep '<err>' "$(mg_guard_log g)" >&2
+	mg_fail "migguardd logged errors"
+fi
