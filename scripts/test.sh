@@ -22,11 +22,7 @@ step "dependencies"
 step "build"
 mkdir -p "$build"
 : >"$log"
-if [[ ! -x configure || configure.ac -nt configure ]]; then
-	./autogen.sh >>"$log" 2>&1 || die_with_log autogen "$log"
-fi
-(cd "$build" && "$src/configure" --enable-werror >>"$log" 2>&1) || die_with_log configure "$log"
-make -C "$build" -j"$(nproc)" >>"$log" 2>&1 || die_with_log make "$log"
+MG_BUILDDIR=$build "$src/scripts/build.sh"
 
 step "unit tests"
 if ! make -C "$build" -j"$(nproc)" check >>"$log" 2>&1; then
