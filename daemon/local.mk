@@ -1,6 +1,7 @@
 # The guard logic: tracker (pure state machine).
 libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h \
-	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h
+	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h \
+	daemon/watch.c daemon/watch.h
 
 check_PROGRAMS += tests/unit/test_tracker
 TESTS += tests/unit/test_tracker

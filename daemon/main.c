@@ -3,6 +3,7 @@
 #include "conf.h"
 #include "event.h"
 #include "log.h"
+#include "standalone.h"
 #include "util.h"
 #include "virt.h"
 
@@ -22,6 +23,11 @@ struct mg_daemon {
 	bool conf_path_explicit;
 	int verbose;
 	struct mg_virt *virt;
+	/* standalone mode: one QEMU, no libvirt */
+	const char *qmp_path;
+	pid_t pid;
+	const char *name;
+	struct mg_standalone *standalone;
 };
 
 static void usage(FILE *out)
@@ -35,6 +41,9 @@ static void usage(FILE *out)
 		"  -c, --config FILE         configuration file (default %s)\n"
 		"      --check-config [FILE] validate the configuration and exit\n"
 		"                            (with -v, print every effective key)\n"
+		"      --qmp SOCKET --pid PID [--name NAME]\n"
+		"                            standalone mode: guard one QEMU through its\n"
+		"                            QMP socket, without libvirt\n"
 		"  -V, --version             print the version and exit\n"
 		"  -h, --help                print this help and exit\n",
 		MG_CONF_DEFAULT_PATH);
@@ -76,7 +85,10 @@ static int check_config(const char *path, bool explicit, int verbose)
 
 static void notify_status(struct mg_daemon *d)
 {
-	sd_notifyf(false, "STATUS=%s", mg_virt_status(d->virt));
+	if (d->virt)
+		sd_notifyf(false, "STATUS=%s", mg_virt_status(d->virt));
+	else if (d->standalone)
+		sd_notifyf(false, "STATUS=guarding pid %d through %s", (int)d->pid, d->qmp_path);
 }
 
 static void on_connected(struct mg_virt *v, virConnectPtr conn, void *userdata)
@@ -99,6 +111,8 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	 * the loop still accepts changes. */
 	mg_virt_free(d->virt);
 	d->virt = NULL;
+	mg_standalone_free(d->standalone);
+	d->standalone = NULL;
 	return sd_event_exit(d->loop, 0);
 }
 
@@ -122,7 +136,8 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 	d->conf = fresh;
 	mg_log_set_max_level(d->verbose ? LOG_DEBUG : d->conf.log_level);
 	mg_notice("configuration reloaded from %s", d->conf_path);
-	mg_virt_set_uri(d->virt, d->conf.uri);
+	if (d->virt)
+		mg_virt_set_uri(d->virt, d->conf.uri);
 out:
 	sd_notify(false, "READY=1");
 	notify_status(d);
@@ -164,6 +179,12 @@ static int run(struct mg_daemon *d)
 		return mg_error_errno(r, "cannot enable the watchdog");
 
 	virSetErrorFunc(NULL, silence_libvirt);
+	if (d->qmp_path) {
+		r = mg_standalone_start(d->loop, &d->conf, d->qmp_path, d->pid, d->name, &d->standalone);
+		if (r < 0)
+			return r;
+		goto loop;
+	}
 	if (virInitialize() < 0)
 		return mg_error("cannot initialise libvirt"), -EIO;
 	r = mg_event_register(d->loop);
@@ -176,6 +197,7 @@ static int run(struct mg_daemon *d)
 	if (r < 0)
 		return r;
 
+loop:
 	mg_notice("migguardd %s started (pid %d)", PACKAGE_VERSION, (int)getpid());
 	sd_notify(false, "READY=1");
 	notify_status(d);
@@ -188,12 +210,15 @@ static int run(struct mg_daemon *d)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_CHECK_CONFIG = 0x100 };
+	enum { OPT_CHECK_CONFIG = 0x100, OPT_QMP, OPT_PID, OPT_NAME };
 	static const struct option options[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", optional_argument, NULL, OPT_CHECK_CONFIG },
+		{ "qmp", required_argument, NULL, OPT_QMP },
+		{ "pid", required_argument, NULL, OPT_PID },
+		{ "name", required_argument, NULL, OPT_NAME },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -214,6 +239,18 @@ int main(int argc, char **argv)
 				d.conf_path_explicit = true;
 			}
 			break;
+		case OPT_QMP: d.qmp_path = optarg; break;
+		case OPT_PID: {
+			long long v;
+
+			if (mg_parse_int(optarg, 1, INT32_MAX, &v) < 0) {
+				fprintf(stderr, "migguardd: invalid --pid '%s'\n", optarg);
+				return EX_USAGE;
+			}
+			d.pid = (pid_t)v;
+			break;
+		}
+		case OPT_NAME: d.name = optarg; break;
 		case 'V': printf("migguardd %s\n", PACKAGE_VERSION); return EXIT_SUCCESS;
 		case 'h': usage(stdout); return EXIT_SUCCESS;
 		default: usage(stderr); return EX_USAGE;
@@ -224,6 +261,10 @@ int main(int argc, char **argv)
 	if (check && !d.conf_path_explicit && optind == argc - 1) {
 		d.conf_path = argv[optind++];
 		d.conf_path_explicit = true;
+	}
+	if (!d.qmp_path != !d.pid) {
+		fprintf(stderr, "migguardd: --qmp and --pid go together\n");
+		return EX_USAGE;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "migguardd: unexpected argument '%s'\n", argv[optind]);
@@ -247,6 +288,7 @@ int main(int argc, char **argv)
 	mg_log_set_max_level(d.verbose ? LOG_DEBUG : d.conf.log_level);
 
 	r = run(&d);
+	mg_standalone_free(d.standalone);
 	mg_virt_free(d.virt);
 	sd_event_unref(d.loop);
 	mg_conf_clear(&d.conf);

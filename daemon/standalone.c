@@ -1,0 +1,110 @@
+/* standalone.c - see standalone.h. */
+#include "standalone.h"
+#include "incident.h"
+#include "log.h"
+#include "procid.h"
+#include "report.h"
+#include "util.h"
+#include "watch.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct mg_standalone {
+	sd_event *loop;
+	const struct mg_conf *conf;
+	struct mg_watch *watch;
+	struct mg_procid id;
+	sd_event_source *alive;
+};
+
+static bool migration_running(const char *status)
+{
+	static const char *const running[] = { "setup", "active", "pre-switchover", "device",
+					       "postcopy-active", "wait-unplug" };
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(running); i++)
+		if (strcmp(status, running[i]) == 0)
+			return true;
+	return false;
+}
+
+static void on_untracked_status(struct mg_watch *w, const char *status, void *userdata)
+{
+	char why[96];
+
+	if (!migration_running(status))
+		return;
+	snprintf(why, sizeof(why), "QEMU migration status %s", status);
+	mg_watch_track(w, MG_DIR_OUT, why);
+	mg_watch_on_status(w, status, "QMP");
+}
+
+static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
+{
+	struct mg_standalone *s = userdata;
+
+	mg_report_incident(s->conf, w, NULL, NULL, NULL);
+}
+
+/* The process is watched through its pidfd: when it exits, so do we. */
+static int on_exit_of_target(sd_event_source *src, int fd, uint32_t revents, void *userdata)
+{
+	struct mg_standalone *s = userdata;
+
+	mg_notice("pid %d exited, standalone guard stops", (int)s->id.pid);
+	return sd_event_exit(s->loop, 0);
+}
+
+int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *qmp_path, pid_t pid,
+			const char *name, struct mg_standalone **out)
+{
+	static const struct mg_watch_callbacks cb = {
+		.verdict = on_verdict, .untracked_status = on_untracked_status,
+	};
+	struct mg_standalone *s = calloc(1, sizeof(*s));
+	char dflt[32];
+	struct mg_watch_params p = {
+		.pid = pid, .qmp_path = qmp_path, .probe_interval = conf->probe_interval,
+		.limits = { conf->finish_timeout, conf->monitor_timeout, conf->incoming_timeout },
+		.discover = true,
+	};
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->conf = conf;
+	s->id.pidfd = -1;
+	r = mg_procid_capture(pid, &s->id);
+	if (r < 0) {
+		free(s);
+		return mg_error_errno(r, "standalone: pid %d", (int)pid);
+	}
+	snprintf(dflt, sizeof(dflt), "pid-%d", (int)pid);
+	p.name = name ? name : dflt;
+	if (s->id.pidfd >= 0) {
+		r = sd_event_add_io(loop, &s->alive, s->id.pidfd, EPOLLIN, on_exit_of_target, s);
+		if (r < 0)
+			goto fail;
+	}
+	r = mg_watch_new(loop, &p, &cb, s, &s->watch);
+	if (r < 0)
+		goto fail;
+	mg_notice("standalone: guarding %s (pid %d) through %s", p.name, (int)pid, qmp_path);
+	*out = s;
+	return 0;
+fail:
+	mg_standalone_free(s);
+	return mg_error_errno(r, "standalone: cannot set up the guard");
+}
+
+void mg_standalone_free(struct mg_standalone *s)
+{
+	if (!s)
+		return;
+	mg_watch_free(s->watch);
+	sd_event_source_disable_unref(s->alive);
+	mg_procid_release(&s->id);
+	free(s);
+}

@@ -1,0 +1,62 @@
+/* watch.h - one watched QEMU process: its monitor transport (a direct QMP
+ * socket, or libvirt's qemu-monitor-command on a worker), the probe rounds
+ * while a migration is tracked, the verdict timer, and the tracker they
+ * feed.  Used by the libvirt-driven daemon and by standalone mode. */
+#pragma once
+
+#include <libvirt/libvirt.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "probe.h"
+#include "qmp.h"
+#include "tracker.h"
+#include "worker.h"
+
+struct mg_watch;
+
+struct mg_watch_params {
+	const char *name;		/* domain name (logs, incidents) */
+	const char *uuid;		/* may be NULL */
+	pid_t pid;			/* the QEMU process */
+	const char *qmp_path;		/* direct monitor socket, or NULL */
+	virDomainPtr dom;		/* for libvirt's monitor transport, or NULL */
+	struct mg_worker_pool *pool;	/* required with dom */
+	uint64_t probe_interval;
+	struct mg_track_limits limits;
+	/* Poll query-migrate even when no migration is tracked (standalone
+	 * mode finds migrations by itself). */
+	bool discover;
+};
+
+struct mg_watch_callbacks {
+	/* HUNG or STALLED now (once per migration); the track says why. */
+	void (*verdict)(struct mg_watch *w, enum mg_track_change c, void *userdata);
+	/* The tracked migration ended (completed, failed, cancelled). */
+	void (*ended)(struct mg_watch *w, void *userdata);
+	/* A migration status seen while nothing is tracked (QMP MIGRATION
+	 * event or discovery poll). */
+	void (*untracked_status)(struct mg_watch *w, const char *status, void *userdata);
+};
+
+int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct mg_watch_callbacks *cb,
+		 void *userdata, struct mg_watch **out);
+void mg_watch_free(struct mg_watch *w);
+static inline void mg_watch_freep(struct mg_watch **w) { if (*w) mg_watch_free(*w); }
+
+/* Starts tracking a migration (no-op when one is tracked and not final). */
+int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why);
+/* A migration status from an event. */
+void mg_watch_on_status(struct mg_watch *w, const char *status, const char *source);
+/* Ends the tracked migration from outside (libvirt job/lifecycle events). */
+void mg_watch_end(struct mg_watch *w, enum mg_phase final, const char *why);
+
+bool mg_watch_tracking(const struct mg_watch *w);
+struct mg_track *mg_watch_get_track(struct mg_watch *w);
+const char *mg_watch_name(const struct mg_watch *w);
+const char *mg_watch_uuid(const struct mg_watch *w);
+pid_t mg_watch_pid(const struct mg_watch *w);
+/* The direct monitor when connected and READY, else NULL (for actions). */
+struct mg_qmp *mg_watch_qmp(struct mg_watch *w);
+/* The last BQL probe result (valid after a probe round). */
+const struct mg_bql_result *mg_watch_last_bql(const struct mg_watch *w);
