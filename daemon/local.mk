@@ -23,3 +23,6 @@ tests_unit_test_procid_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
 
 INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh
 EXTRA_DIST += tests/lib/migguardd.sh
+INTEGRATION_TESTS += tests/integration/guard_healthy_migration.sh \
+	tests/integration/guard_pause_before_switchover.sh \
+	tests/integration/guard_storage_stall.sh

@@ -1,6 +1,7 @@
 /* main.c - migguardd: flags, configuration, the sd-event loop, sd_notify,
  * signals. */
 #include "conf.h"
+#include "domains.h"
 #include "event.h"
 #include "log.h"
 #include "standalone.h"
@@ -23,6 +24,7 @@ struct mg_daemon {
 	bool conf_path_explicit;
 	int verbose;
 	struct mg_virt *virt;
+	struct mg_domains *domains;
 	/* standalone mode: one QEMU, no libvirt */
 	const char *qmp_path;
 	pid_t pid;
@@ -93,12 +95,39 @@ static void notify_status(struct mg_daemon *d)
 
 static void on_connected(struct mg_virt *v, virConnectPtr conn, void *userdata)
 {
-	notify_status(userdata);
+	struct mg_daemon *d = userdata;
+
+	mg_domains_connected(d->domains, conn);
+	notify_status(d);
 }
 
 static void on_disconnected(struct mg_virt *v, void *userdata)
 {
-	notify_status(userdata);
+	struct mg_daemon *d = userdata;
+
+	mg_domains_disconnected(d->domains);
+	notify_status(d);
+}
+
+static void on_lifecycle(struct mg_virt *v, virDomainPtr dom, int event, int detail, void *userdata)
+{
+	mg_domains_lifecycle(((struct mg_daemon *)userdata)->domains, dom, event, detail);
+}
+
+static void on_iteration(struct mg_virt *v, virDomainPtr dom, int iteration, void *userdata)
+{
+	mg_domains_iteration(((struct mg_daemon *)userdata)->domains, dom, iteration);
+}
+
+static void on_job_completed(struct mg_virt *v, virDomainPtr dom, virTypedParameterPtr params,
+			     int nparams, void *userdata)
+{
+	mg_domains_job_completed(((struct mg_daemon *)userdata)->domains, dom);
+}
+
+static void on_qemu_migration(struct mg_virt *v, virDomainPtr dom, const char *status, void *userdata)
+{
+	mg_domains_qemu_migration(((struct mg_daemon *)userdata)->domains, dom, status);
 }
 
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -111,6 +140,8 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	 * the loop still accepts changes. */
 	mg_virt_free(d->virt);
 	d->virt = NULL;
+	mg_domains_free(d->domains);
+	d->domains = NULL;
 	mg_standalone_free(d->standalone);
 	d->standalone = NULL;
 	return sd_event_exit(d->loop, 0);
@@ -153,6 +184,10 @@ static int run(struct mg_daemon *d)
 	static const struct mg_virt_callbacks cb = {
 		.connected = on_connected,
 		.disconnected = on_disconnected,
+		.lifecycle = on_lifecycle,
+		.migration_iteration = on_iteration,
+		.job_completed = on_job_completed,
+		.qemu_migration = on_qemu_migration,
 	};
 	sigset_t mask;
 	int r;
@@ -190,6 +225,9 @@ static int run(struct mg_daemon *d)
 	r = mg_event_register(d->loop);
 	if (r < 0)
 		return mg_error_errno(r, "cannot register the libvirt event loop");
+	r = mg_domains_new(d->loop, &d->conf, &d->domains);
+	if (r < 0)
+		return mg_error_errno(r, "cannot set up the domain registry");
 	r = mg_virt_new(d->loop, d->conf.uri, &cb, d, &d->virt);
 	if (r < 0)
 		return mg_error_errno(r, "cannot set up the libvirt connection");
@@ -290,6 +328,7 @@ int main(int argc, char **argv)
 	r = run(&d);
 	mg_standalone_free(d.standalone);
 	mg_virt_free(d.virt);
+	mg_domains_free(d.domains);
 	sd_event_unref(d.loop);
 	mg_conf_clear(&d.conf);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

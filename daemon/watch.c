@@ -540,3 +540,12 @@ void mg_watch_free(struct mg_watch *w)
 	free(w->qmp_path);
 	free(w);
 }
+
+void mg_watch_set_domain(struct mg_watch *w, virDomainPtr dom)
+{
+	if (dom)
+		virDomainRef(dom);
+	if (w->dom)
+		virDomainFree(w->dom);
+	w->dom = dom;
+}

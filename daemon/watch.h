@@ -60,3 +60,6 @@ pid_t mg_watch_pid(const struct mg_watch *w);
 struct mg_qmp *mg_watch_qmp(struct mg_watch *w);
 /* The last BQL probe result (valid after a probe round). */
 const struct mg_bql_result *mg_watch_last_bql(const struct mg_watch *w);
+/* Replaces the libvirt domain handle used by the monitor transport (after
+ * a reconnect the old handle's connection is gone); dom may be NULL. */
+void mg_watch_set_domain(struct mg_watch *w, virDomainPtr dom);

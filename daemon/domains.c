@@ -1,0 +1,345 @@
+/* domains.c - see domains.h. */
+#include "domains.h"
+#include "domxml.h"
+#include "log.h"
+#include "report.h"
+#include "util.h"
+#include "virt.h"
+#include "watch.h"
+
+#include <errno.h>
+#include <string.h>
+#include <libvirt/virterror.h>
+
+struct mg_dom_entry {
+	struct mg_domains *ds;
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	char name[256];
+	pid_t pid;
+	struct mg_watch *watch;
+	bool reported;			/* incident written for the current track */
+	char *incident_dir;
+};
+
+struct mg_domains {
+	sd_event *loop;
+	const struct mg_conf *conf;
+	struct mg_worker_pool *pool;
+	struct mg_dom_entry **entries;
+	size_t n_entries;
+};
+
+/* libvirt's run and log directories; overridable so the guard can be
+ * pointed at a libvirt with other paths. */
+static const char *run_dir(void)
+{
+	const char *e = getenv("MIGGUARD_LIBVIRT_RUN_DIR");
+
+	return e && *e ? e : MG_DOMXML_DEFAULT_RUN_DIR;
+}
+
+static const char *log_dir(void)
+{
+	const char *e = getenv("MIGGUARD_LIBVIRT_LOG_DIR");
+
+	return e && *e ? e : "/var/log/libvirt/qemu";
+}
+
+static struct mg_dom_entry *find(struct mg_domains *ds, const char *uuid)
+{
+	for (size_t i = 0; i < ds->n_entries; i++)
+		if (strcmp(ds->entries[i]->uuid, uuid) == 0)
+			return ds->entries[i];
+	return NULL;
+}
+
+static void entry_free(struct mg_dom_entry *e)
+{
+	mg_watch_free(e->watch);
+	free(e->incident_dir);
+	free(e);
+}
+
+static void forget(struct mg_domains *ds, const char *uuid)
+{
+	for (size_t i = 0; i < ds->n_entries; i++) {
+		if (strcmp(ds->entries[i]->uuid, uuid) != 0)
+			continue;
+		entry_free(ds->entries[i]);
+		ds->entries[i] = ds->entries[--ds->n_entries];
+		return;
+	}
+}
+
+static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
+{
+	struct mg_dom_entry *e = userdata;
+	char xml[1024], log[1024];
+
+	if (e->reported)
+		return;
+	e->reported = true;
+	snprintf(xml, sizeof(xml), "%s/%s.xml", run_dir(), e->name);
+	snprintf(log, sizeof(log), "%s/%s.log", log_dir(), e->name);
+	free(e->incident_dir);
+	e->incident_dir = NULL;
+	mg_report_incident(e->ds->conf, w, xml, log, &e->incident_dir);
+}
+
+static void on_ended(struct mg_watch *w, void *userdata)
+{
+	struct mg_dom_entry *e = userdata;
+
+	e->reported = false;
+}
+
+static int make_watch(struct mg_domains *ds, struct mg_dom_entry *e, virDomainPtr dom)
+{
+	static const struct mg_watch_callbacks cb = { .verdict = on_verdict, .ended = on_ended };
+	const struct mg_conf *conf = ds->conf;
+	char qmp[1024] = "";
+	struct mg_watch_params p = {
+		.name = e->name, .uuid = e->uuid, .pid = e->pid, .dom = dom, .pool = ds->pool,
+		.probe_interval = conf->probe_interval,
+		.limits = { conf->finish_timeout, conf->monitor_timeout, conf->incoming_timeout },
+	};
+
+	/* The direct monitor is used when the domain was given one (see
+	 * [qmp] socket_template); otherwise libvirt's monitor on the source. */
+	if (conf->socket_template && *conf->socket_template &&
+	    mg_conf_expand_template(conf->socket_template, e->name, e->uuid, qmp, sizeof(qmp)) == 0 &&
+	    access(qmp, F_OK) == 0)
+		p.qmp_path = qmp;
+	return mg_watch_new(ds->loop, &p, &cb, e, &e->watch);
+}
+
+/* Finds or creates the domain's entry and its watch, for the QEMU pid in
+ * libvirt's status XML. */
+static struct mg_dom_entry *ensure_entry(struct mg_domains *ds, virDomainPtr dom, struct mg_domxml *x)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN], err[256];
+	struct mg_dom_entry *e;
+	struct mg_domxml local;
+	int r;
+
+	if (virDomainGetUUIDString(dom, uuid) < 0)
+		return NULL;
+	if (!x) {
+		x = &local;
+		if (mg_domxml_read(run_dir(), virDomainGetName(dom), x, err, sizeof(err)) < 0) {
+			mg_warn("domain %s: cannot read libvirt status XML: %s", virDomainGetName(dom), err);
+			return NULL;
+		}
+	}
+	e = find(ds, uuid);
+	if (e && e->pid != x->pid) {
+		forget(ds, uuid);
+		e = NULL;
+	}
+	if (e)
+		return e;
+	if (x->pid <= 0)
+		return NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->ds = ds;
+	snprintf(e->uuid, sizeof(e->uuid), "%s", uuid);
+	snprintf(e->name, sizeof(e->name), "%s", virDomainGetName(dom));
+	e->pid = x->pid;
+	r = make_watch(ds, e, dom);
+	if (r < 0) {
+		mg_error_errno(r, "domain %s: cannot watch it", e->name);
+		entry_free(e);
+		return NULL;
+	}
+	struct mg_dom_entry **n = realloc(ds->entries, (ds->n_entries + 1) * sizeof(*n));
+	if (!n) {
+		entry_free(e);
+		return NULL;
+	}
+	ds->entries = n;
+	ds->entries[ds->n_entries++] = e;
+	return e;
+}
+
+static void track(struct mg_domains *ds, virDomainPtr dom, struct mg_domxml *x, enum mg_direction dir,
+		  const char *why)
+{
+	struct mg_dom_entry *e = ensure_entry(ds, dom, x);
+
+	if (e && !mg_watch_tracking(e->watch)) {
+		e->reported = false;
+		mg_watch_track(e->watch, dir, why);
+	}
+}
+
+static struct mg_watch *watch_of(struct mg_domains *ds, virDomainPtr dom)
+{
+	char uuid[VIR_UUID_STRING_BUFLEN];
+	struct mg_dom_entry *e;
+
+	if (virDomainGetUUIDString(dom, uuid) < 0)
+		return NULL;
+	e = find(ds, uuid);
+	return e ? e->watch : NULL;
+}
+
+/* The direction of the domain's migration job, from the status XML. */
+static int job_direction(virDomainPtr dom, struct mg_domxml *x, enum mg_direction *dir)
+{
+	char err[256];
+
+	if (mg_domxml_read(run_dir(), virDomainGetName(dom), x, err, sizeof(err)) < 0)
+		return -ENOENT;
+	if (strcmp(x->async_job, "migration out") == 0)
+		*dir = MG_DIR_OUT;
+	else if (strcmp(x->async_job, "migration in") == 0)
+		*dir = MG_DIR_IN;
+	else
+		return -ENODATA;
+	return 0;
+}
+
+void mg_domains_iteration(struct mg_domains *ds, virDomainPtr dom, int iteration)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "libvirt: migration iteration %d", iteration);
+	track(ds, dom, NULL, MG_DIR_OUT, why);
+}
+
+void mg_domains_qemu_migration(struct mg_domains *ds, virDomainPtr dom, const char *status)
+{
+	struct mg_watch *w = watch_of(ds, dom);
+	struct mg_domxml x;
+	enum mg_direction dir;
+	char why[96];
+
+	if (w && mg_watch_tracking(w)) {
+		mg_watch_on_status(w, status, "QEMU MIGRATION event");
+		return;
+	}
+	if (strcmp(status, "setup") != 0 && strcmp(status, "active") != 0)
+		return;
+	if (job_direction(dom, &x, &dir) < 0)
+		return;
+	snprintf(why, sizeof(why), "QEMU MIGRATION %s, libvirt job %s", status, x.async_job);
+	track(ds, dom, &x, dir, why);
+}
+
+void mg_domains_job_completed(struct mg_domains *ds, virDomainPtr dom)
+{
+	struct mg_watch *w = watch_of(ds, dom);
+
+	if (w)
+		mg_watch_end(w, MG_PHASE_COMPLETED, "libvirt: job completed");
+}
+
+void mg_domains_lifecycle(struct mg_domains *ds, virDomainPtr dom, int event, int detail)
+{
+	struct mg_watch *w = watch_of(ds, dom);
+	char uuid[VIR_UUID_STRING_BUFLEN], why[96];
+
+	snprintf(why, sizeof(why), "libvirt: %s (%s)", mg_virt_event_to_string(event),
+		 mg_virt_event_detail_to_string(event, detail));
+	if (event == VIR_DOMAIN_EVENT_STARTED && detail == VIR_DOMAIN_EVENT_STARTED_MIGRATED) {
+		track(ds, dom, NULL, MG_DIR_IN, why);
+		return;
+	}
+	if (!w)
+		return;
+	if (event == VIR_DOMAIN_EVENT_RESUMED && detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED &&
+	    mg_watch_tracking(w) && mg_watch_get_track(w)->direction == MG_DIR_IN) {
+		mg_watch_end(w, MG_PHASE_COMPLETED, why);
+	} else if (event == VIR_DOMAIN_EVENT_SUSPENDED && mg_watch_tracking(w)) {
+		/* Never the hang signal: in the real failure STOP is not sent. */
+		mg_track_note(mg_watch_get_track(w), mg_now_mono(), "%s", why);
+	} else if (event == VIR_DOMAIN_EVENT_STOPPED) {
+		mg_watch_end(w, detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED ? MG_PHASE_COMPLETED
+									 : MG_PHASE_FAILED, why);
+		if (virDomainGetUUIDString(dom, uuid) == 0)
+			forget(ds, uuid);
+	}
+}
+
+/* A job found at connect: control info reads libvirt's own state (no job,
+ * no monitor), the status XML says which job it is. */
+static void rediscover(struct mg_domains *ds, virDomainPtr dom)
+{
+	virDomainControlInfo info;
+	struct mg_domxml x;
+	enum mg_direction dir;
+	struct mg_watch *w;
+	char why[160];
+
+	if (virDomainGetControlInfo(dom, &info, 0) < 0) {
+		virResetLastError();
+		return;
+	}
+	w = watch_of(ds, dom);
+	if (w)
+		mg_watch_set_domain(w, dom);
+	if (info.state != VIR_DOMAIN_CONTROL_JOB || job_direction(dom, &x, &dir) < 0)
+		return;
+	snprintf(why, sizeof(why), "found at connect: libvirt job %s (%s) running for %.1f s",
+		 x.async_job, x.job_phase, (double)info.stateTime / 1000);
+	track(ds, dom, &x, dir, why);
+}
+
+void mg_domains_connected(struct mg_domains *ds, virConnectPtr conn)
+{
+	virDomainPtr *doms = NULL;
+	int n = virConnectListAllDomains(conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+
+	for (int i = 0; i < n; i++) {
+		rediscover(ds, doms[i]);
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+	if (n < 0)
+		virResetLastError();
+}
+
+void mg_domains_disconnected(struct mg_domains *ds)
+{
+	/* Watches go on: the /proc probe and a direct monitor need no
+	 * libvirt.  Their libvirt handles are replaced on reconnect. */
+	for (size_t i = 0; i < ds->n_entries; i++)
+		mg_watch_set_domain(ds->entries[i]->watch, NULL);
+}
+
+int mg_domains_new(sd_event *loop, const struct mg_conf *conf, struct mg_domains **out)
+{
+	struct mg_domains *ds = calloc(1, sizeof(*ds));
+	int r;
+
+	if (!ds)
+		return -ENOMEM;
+	ds->loop = sd_event_ref(loop);
+	ds->conf = conf;
+	r = mg_worker_pool_new(loop, 0, 0, &ds->pool);
+	if (r < 0) {
+		mg_domains_free(ds);
+		return r;
+	}
+	*out = ds;
+	return 0;
+}
+
+void mg_domains_set_conf(struct mg_domains *ds, const struct mg_conf *conf)
+{
+	ds->conf = conf;
+}
+
+void mg_domains_free(struct mg_domains *ds)
+{
+	if (!ds)
+		return;
+	for (size_t i = 0; i < ds->n_entries; i++)
+		entry_free(ds->entries[i]);
+	free(ds->entries);
+	mg_worker_pool_free(ds->pool);
+	sd_event_unref(ds->loop);
+	free(ds);
+}
