@@ -66,7 +66,8 @@ static json_object *load_report(const char *base, const char *name)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s/report.json", base, name);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s/report.json", base, name) >= sizeof(path))
+		return NULL;
 	return json_object_from_file(path);
 }
 

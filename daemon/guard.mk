@@ -1,1 +1,39 @@
 # daemon build rules (owned by the area's author)
+
+# The probes' transports: QMP client, /proc BQL probe, worker pool for
+# blocking libvirt calls.
+libmgcore_la_SOURCES += daemon/qmp.c daemon/qmp.h daemon/probe.c daemon/probe.h \
+	daemon/worker.c daemon/worker.h
+
+MG_GUARD_TEST_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS) \
+	-DMG_TEST_DATADIR=\"$(abs_top_srcdir)/tests/data\"
+MG_GUARD_TEST_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test_qmp tests/unit/test_probe tests/unit/test_worker
+TESTS += tests/unit/test_qmp tests/unit/test_probe tests/unit/test_worker
+tests_unit_test_qmp_SOURCES = tests/unit/test_qmp.c
+tests_unit_test_qmp_CFLAGS = $(MG_GUARD_TEST_CFLAGS)
+tests_unit_test_qmp_LDADD = $(MG_GUARD_TEST_LDADD)
+tests_unit_test_probe_SOURCES = tests/unit/test_probe.c
+tests_unit_test_probe_CFLAGS = $(MG_GUARD_TEST_CFLAGS)
+tests_unit_test_probe_LDADD = $(MG_GUARD_TEST_LDADD)
+tests_unit_test_worker_SOURCES = tests/unit/test_worker.c
+tests_unit_test_worker_CFLAGS = $(MG_GUARD_TEST_CFLAGS)
+tests_unit_test_worker_LDADD = $(MG_GUARD_TEST_LDADD)
+
+# Runs the BQL probe once on a pid, for the QEMU integration tests.
+check_PROGRAMS += tests/unit/probe_cli
+tests_unit_probe_cli_SOURCES = tests/unit/probe_cli.c
+tests_unit_probe_cli_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_unit_probe_cli_LDADD = libmgcore.la $(DEPS_LIBS)
+
+# Drives the QMP client against a real QEMU, for the same tests.
+check_PROGRAMS += tests/unit/qmp_watch
+tests_unit_qmp_watch_SOURCES = tests/unit/qmp_watch.c
+tests_unit_qmp_watch_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_unit_qmp_watch_LDADD = libmgcore.la $(DEPS_LIBS)
+
+INTEGRATION_TESTS += tests/integration/qmp_pause_before_switchover.sh \
+	tests/integration/qmp_storage_stall_probe.sh \
+	tests/integration/qmp_client_stall.sh
+EXTRA_DIST += tests/lib/qemu.sh

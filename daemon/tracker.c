@@ -96,12 +96,16 @@ void mg_track_init(struct mg_track *t, enum mg_direction dir, const struct mg_tr
 
 static double secs(uint64_t usec) { return (double)usec / 1e6; }
 
+/* Evidence times come from other clocks reads (the probes) and may be a
+ * little later than the sample time: an age is never negative. */
+static uint64_t age(uint64_t at, uint64_t since) { return at > since ? at - since : 0; }
+
 enum mg_track_change mg_track_end(struct mg_track *t, enum mg_phase final, uint64_t now, const char *why)
 {
 	if (mg_phase_is_final(t->phase))
 		return MG_TRACK_UNCHANGED;
 	set_phase(t, final, now, "migration %s after %.1f s: %s", mg_phase_to_string(final),
-		  secs(now - t->started_at), why);
+		  secs(age(now, t->started_at)), why);
 	return MG_TRACK_ENDED;
 }
 
@@ -138,20 +142,20 @@ static uint64_t finishing_evidence(const struct mg_track *t, const struct mg_pro
 		since = t->finishing_since ? t->finishing_since : s->at;
 		len += (size_t)snprintf(why + len, size - len, "run state finish-migrate");
 	}
-	if (s->unresponsive_since && s->at - s->unresponsive_since >= t->limits.monitor_timeout) {
+	if (s->unresponsive_since && age(s->at, s->unresponsive_since) >= t->limits.monitor_timeout) {
 		if (!since || s->unresponsive_since < since)
 			since = s->unresponsive_since;
 		if (len < size)
 			len += (size_t)snprintf(why + len, size - len, "%smonitor unresponsive for %.1f s",
-						len ? "; " : "", secs(s->at - s->unresponsive_since));
+						len ? "; " : "", secs(age(s->at, s->unresponsive_since)));
 	}
 	if (s->bql_valid && s->bql_held_by_migration && s->bql_since &&
-	    s->at - s->bql_since >= t->limits.monitor_timeout) {
+	    age(s->at, s->bql_since) >= t->limits.monitor_timeout) {
 		if (!since || s->bql_since < since)
 			since = s->bql_since;
 		if (len < size)
 			snprintf(why + len, size - len, "%sBQL held by live_migration (%d) for %.1f s",
-				 len ? "; " : "", (int)s->bql_owner, secs(s->at - s->bql_since));
+				 len ? "; " : "", (int)s->bql_owner, secs(age(s->at, s->bql_since)));
 	}
 	return since;
 }
@@ -167,11 +171,11 @@ static bool clearly_not_finishing(const struct mg_probe_sample *s)
 static enum mg_track_change check_hung(struct mg_track *t, uint64_t now)
 {
 	if (t->phase != MG_PHASE_FINISHING || !t->finishing_since ||
-	    now - t->finishing_since < t->limits.finish_timeout)
+	    age(now, t->finishing_since) < t->limits.finish_timeout)
 		return MG_TRACK_UNCHANGED;
 	t->hung_at = now;
 	set_phase(t, MG_PHASE_HUNG, now, "HUNG: finishing for %.1f s (timeout %.1f s): %s",
-		  secs(now - t->finishing_since), secs(t->limits.finish_timeout), t->finishing_reason);
+		  secs(age(now, t->finishing_since)), secs(t->limits.finish_timeout), t->finishing_reason);
 	return MG_TRACK_BECAME_HUNG;
 }
 
@@ -198,7 +202,7 @@ static enum mg_track_change sample_outgoing(struct mg_track *t, const struct mg_
 	if (clearly_not_finishing(s)) {
 		if (t->phase == MG_PHASE_FINISHING) {
 			set_phase(t, MG_PHASE_ACTIVE, s->at, "left finish-migrate after %.1f s (run state %s)",
-				  secs(s->at - t->finishing_since), s->run_state);
+				  secs(age(s->at, t->finishing_since)), s->run_state);
 			t->finishing_since = 0;
 			return MG_TRACK_PHASE_CHANGED;
 		}
@@ -243,10 +247,10 @@ enum mg_track_change mg_track_on_tick(struct mg_track *t, uint64_t now)
 {
 	if (t->direction == MG_DIR_OUT)
 		return check_hung(t, now);
-	if (t->phase != MG_PHASE_ACTIVE || now - t->last_progress_at < t->limits.incoming_timeout)
+	if (t->phase != MG_PHASE_ACTIVE || age(now, t->last_progress_at) < t->limits.incoming_timeout)
 		return MG_TRACK_UNCHANGED;
 	set_phase(t, MG_PHASE_STALLED, now, "STALLED: incoming migration made no progress for %.1f s (timeout %.1f s)",
-		  secs(now - t->last_progress_at), secs(t->limits.incoming_timeout));
+		  secs(age(now, t->last_progress_at)), secs(t->limits.incoming_timeout));
 	return MG_TRACK_BECAME_STALLED;
 }
 

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -293,6 +294,33 @@ static int read_rchar(pid_t pid, uint64_t *out)
 	return 0;
 }
 
+/* QEMU runs an outgoing migration in a thread named live_migration (with
+ * debug-threads=on, which libvirt always sets): its presence is a migration
+ * in progress even when the monitor no longer answers. */
+static bool has_migration_thread(pid_t pid)
+{
+	char path[64], comm[32];
+	struct dirent *de;
+	bool found = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		char p[300];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, de->d_name);
+		if (mg_read_file(p, comm, sizeof(comm)) > 0)
+			found = strcmp(comm, MG_PROBE_MIGRATION_COMM "\n") == 0;
+	}
+	closedir(d);
+	return found;
+}
+
 static void send_requests(struct mg_watch *w)
 {
 	struct mg_qmp *q = mg_watch_qmp(w);
@@ -316,6 +344,12 @@ static void probe_round(struct mg_watch *w)
 	struct mg_probe_sample s = { .at = mg_now_mono() };
 	int r;
 
+	if (!w->tracking && w->discover && has_migration_thread(w->pid)) {
+		if (w->cb.untracked_status)
+			w->cb.untracked_status(w, "active", w->userdata);
+		if (w->tracking)
+			mg_track_note(&w->track, s.at, "found by its %s thread", MG_PROBE_MIGRATION_COMM);
+	}
 	if (w->tracking) {
 		s.unresponsive_since = transport_unresponsive_since(w);
 		r = mg_probe_bql(w->pid, &w->bql_state, &w->bql);

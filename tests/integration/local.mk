@@ -1,1 +1,15 @@
 # tests/integration build rules (owned by the area's author)
+
+# The libvirt test bed: one private libvirt host, two hosts migrating a busy
+# guest over shared NBD storage, and the storage-stall hang at switch-over.
+INTEGRATION_TESTS += \
+	tests/integration/testbed_one_host.sh \
+	tests/integration/testbed_two_hosts_migrate.sh \
+	tests/integration/testbed_storage_stall.sh
+EXTRA_DIST += \
+	tests/lib/libvirt.sh \
+	tests/lib/guest.sh \
+	tests/testbed/up.sh \
+	tests/testbed/down.sh \
+	tests/testbed/busy-guest.xml.in \
+	scripts/testbed-deps.sh

@@ -53,13 +53,17 @@
 #   mg_nbd_start DIR           nbdkit serving DIR/disk.raw on DIR/nbd.sock
 #   mg_nbd_pid DIR / mg_nbd_stop DIR / mg_nbd_pause DIR / mg_nbd_resume DIR
 #   mg_nbd_connections DIR     open client connections of the NBD server
+#   mg_nbd_wait_connections DIR N [TIMEOUT]  waits for >= N of them
 #   mg_testbed_busy_xml DIR HOST DOM [MEM_MIB]  prints the busy guest's XML
 #   mg_testbed_create_busy DIR DOM   `virsh create`s it on mg-src
 #   mg_testbed_wait_writing HOST DOM [TIMEOUT]  waits for the guest's writes
 #   mg_testbed_migrate DIR DOM [VIRSH ARGS...]  live p2p mg-src -> mg-dst over
-#                              a unix socket under DIR (e.g. --bandwidth 1)
+#                              a unix socket under DIR (e.g. --bandwidth 1);
+#                              gives up after $MG_MIGRATE_TIMEOUT (120) s
 #   mg_testbed_migrate_bg DIR DOM [ARGS...]  same in the background; sets
 #                              MG_MIGRATE_PID and MG_MIGRATE_LOG
+#   mg_testbed_wait_migrating HOST DOM [TIMEOUT]  waits until the source
+#                              QEMU sends memory (domjobinfo)
 #   mg_testbed_serial_log HOST DOM   the guest's serial console file
 #
 # Environment: MG_LIBVIRT_HOSTS (default $MG_TEST_TMP/hosts),
@@ -345,14 +349,16 @@ mg_nbd_pid() { cat "$1/nbd.pid" 2>/dev/null; }
 mg_nbd_start() {
 	local dir=$1 size=${2:-64M}
 	[[ -f $dir/disk.raw ]] || truncate -s "$size" "$dir/disk.raw"
-	rm -f "$dir/nbd.sock"
-	setsid nbdkit -f -U "$dir/nbd.sock" file "$dir/disk.raw" </dev/null >>"$dir/nbdkit.log" 2>&1 &
-	echo $! >"$dir/nbd.pid"
+	rm -f "$dir/nbd.sock" "$dir/nbd.pid"
+	# Daemon mode: nbdkit -f sets PR_SET_PDEATHSIG(SIGTERM), so a foreground
+	# nbdkit dies with the shell that started it (e.g. tests/testbed/up.sh).
+	# The daemon writes its pidfile once it listens.
+	nbdkit -U "$dir/nbd.sock" -P "$dir/nbd.pid" file "$dir/disk.raw" </dev/null >>"$dir/nbdkit.log" 2>&1 ||
+		{ cat "$dir/nbdkit.log" >&2; mg_fail "nbdkit did not start"; }
 	mg__lv_register "mg_nbd_stop $dir"
 	local deadline=$((SECONDS + 10))
-	until [[ -S $dir/nbd.sock ]]; do
-		((SECONDS < deadline)) && kill -0 "$(mg_nbd_pid "$dir")" 2>/dev/null ||
-			{ cat "$dir/nbdkit.log" >&2; mg_fail "nbdkit did not start"; }
+	until [[ -S $dir/nbd.sock && -s $dir/nbd.pid ]]; do
+		((SECONDS < deadline)) || { cat "$dir/nbdkit.log" >&2; mg_fail "nbdkit did not start"; }
 		sleep 0.05
 	done
 }
@@ -374,6 +380,13 @@ mg_nbd_connections() {
 		[[ "$(readlink "$fd" 2>/dev/null)" == socket:* ]] && n=$((n + 1))
 	done
 	echo $((n > 0 ? n - 1 : 0))
+}
+
+# mg_nbd_wait_connections DIR N [TIMEOUT]: waits until the server has at
+# least N client connections (e.g. the destination QEMU opened the disk).
+mg__nbd_has() { (($(mg_nbd_connections "$1") >= $2)); }
+mg_nbd_wait_connections() {
+	mg_wait_for "${3:-30}" "$2 NBD client connection(s)" mg__nbd_has "$1" "$2"
 }
 
 mg_testbed_up() {
@@ -442,14 +455,27 @@ mg_testbed_wait_writing() {
 mg_testbed_migrate() {
 	local dir=$1 dom=$2; shift 2
 	rm -f "$dir/mig-$dom.sock"
-	virsh -c "$(mg_libvirt_uri mg-src)" migrate --live --p2p "$dom" "$(mg_libvirt_uri mg-dst)" \
+	timeout -k 5 "${MG_MIGRATE_TIMEOUT:-120}" virsh -c "$(mg_libvirt_uri mg-src)" migrate --live --p2p "$dom" "$(mg_libvirt_uri mg-dst)" \
 		--migrateuri "unix://$dir/mig-$dom.sock" "$@"
+}
+
+# Waits until the source QEMU is really migrating (memory being sent): only
+# then does a migrate-setspeed stick (libvirt sets --bandwidth itself when it
+# issues the migrate command, after the destination has started).
+mg__testbed_src_sending() {
+	timeout 5 virsh -q -c "$(mg_libvirt_uri "$1")" domjobinfo "$2" 2>/dev/null |
+		grep -Eq '^Memory processed: +[0-9.]*[1-9]'
+}
+mg_testbed_wait_migrating() {
+	mg_wait_for "${3:-30}" "$2 migrating out of $1" mg__testbed_src_sending "$1" "$2"
 }
 
 mg_testbed_migrate_bg() {
 	local dir=$1 dom=$2; shift 2
 	MG_MIGRATE_LOG=$dir/migrate-$dom.log
-	mg_testbed_migrate "$dir" "$dom" "$@" >"$MG_MIGRATE_LOG" 2>&1 &
+	rm -f "$dir/mig-$dom.sock"
+	setsid virsh -c "$(mg_libvirt_uri mg-src)" migrate --live --p2p "$dom" "$(mg_libvirt_uri mg-dst)" \
+		--migrateuri "unix://$dir/mig-$dom.sock" "$@" </dev/null >"$MG_MIGRATE_LOG" 2>&1 &
 	MG_MIGRATE_PID=$!
 	echo "$MG_MIGRATE_PID" >"$dir/migrate.pid"
 	mg__lv_register "mg_kill_pid $MG_MIGRATE_PID"

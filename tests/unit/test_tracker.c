@@ -216,6 +216,19 @@ START_TEST(test_timeline_keeps_first_entry_when_full)
 }
 END_TEST
 
+START_TEST(test_evidence_newer_than_sample_is_fresh_not_ancient)
+{
+	struct mg_track t;
+	/* The probe read its clock a few microseconds after the sample's. */
+	struct mg_probe_sample s = { .at = S(5), .bql_valid = true, .bql_held_by_migration = true,
+				     .bql_owner = 7, .bql_since = S(5) + 40 };
+
+	mg_track_init(&t, MG_DIR_OUT, &limits, S(0), "test");
+	ck_assert_int_eq(mg_track_on_sample(&t, &s), MG_TRACK_UNCHANGED);
+	ck_assert_int_eq(t.phase, MG_PHASE_ACTIVE);
+}
+END_TEST
+
 static Suite *tracker_suite(void)
 {
 	Suite *s = suite_create("tracker");
@@ -227,6 +240,7 @@ static Suite *tracker_suite(void)
 	tcase_add_test(tc, test_hung_when_monitor_silent_past_timeout);
 	tcase_add_test(tc, test_hung_when_bql_held_by_live_migration);
 	tcase_add_test(tc, test_bql_held_briefly_is_not_finishing);
+	tcase_add_test(tc, test_evidence_newer_than_sample_is_fresh_not_ancient);
 	tcase_add_test(tc, test_postcopy_is_never_hung);
 	tcase_add_test(tc, test_hung_is_reported_once_per_migration);
 	tcase_add_test(tc, test_incoming_stalled_without_progress);

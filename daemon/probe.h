@@ -1,0 +1,48 @@
+/* probe.h - the /proc BQL probe (DESIGN.md section 4, probe 2): is the QEMU
+ * main thread blocked on a mutex, and which thread owns it?  Symbol-free:
+ * reads /proc/PID/task/TID/{syscall,comm} and the mutex word in the target's
+ * memory; never stops or attaches to the target.  Needs the same access as
+ * ptrace (root, or the same user with ptrace_scope 0); works when QMP is
+ * stuck. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MG_PROBE_COMM_MAX 16		/* TASK_COMM_LEN */
+/* The name QEMU gives the thread that runs a migration (with
+ * -name debug-threads=on, which libvirt always passes). */
+#define MG_PROBE_MIGRATION_COMM "live_migration"
+
+/* What the caller keeps between calls for one pid; zero it to start. */
+struct mg_bql_state {
+	uint64_t futex_addr;
+	pid_t owner_tid;
+	uint64_t since;			/* monotonic usec first seen held, 0 = not */
+};
+
+struct mg_bql_result {
+	/* The main thread (tid == pid) is in a futex wait on a mutex word
+	 * (glibc lll_lock: FUTEX_WAIT* with value 2, or FUTEX_LOCK_PI) whose
+	 * owner is another live thread of the process.  A condition variable
+	 * or any other futex wait does not count. */
+	bool main_blocked;
+	uint64_t futex_addr;		/* the mutex, in the target's address space */
+	pid_t owner_tid;		/* 0 unless main_blocked */
+	char owner_comm[MG_PROBE_COMM_MAX];
+	bool owner_is_migration;	/* owner_comm == MG_PROBE_MIGRATION_COMM */
+	unsigned n_waiters;		/* threads (main included) in a futex wait on that address */
+	/* When main_blocked first showed this address and owner in
+	 * consecutive calls (monotonic usec); 0 unless main_blocked. */
+	uint64_t since_usec;
+	/* The main thread's syscall: its number, -1 when blocked outside a
+	 * syscall, -2 when running. */
+	long main_syscall;
+};
+
+/* Probes pid once and updates *state (may be NULL: since_usec is then now).
+ * Returns 0 (whatever it found, see out->main_blocked), -ESRCH when the
+ * process is gone, -EPERM when /proc or its memory may not be read, or
+ * another -errno.  Does not log: the caller knows whether a failure matters. */
+int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *out);

@@ -1,0 +1,354 @@
+/* iowait.c - see iowait.h.
+ *
+ * Sources: the pollfd array of poll/ppoll is read from the target's memory
+ * (its address and length are the syscall's first two arguments); an
+ * epoll fd's targets are the "tfd:" lines of /proc/PID/fdinfo/EPFD; other
+ * syscalls wait on their first argument.  Unix socket peers come from
+ * sock_diag (NETLINK_SOCK_DIAG, UNIX_DIAG_PEER: the peer's inode); TCP
+ * peers from /proc/PID/net/tcp{,6} (a local peer is the socket with the
+ * addresses swapped).  The process holding a peer inode is found with one
+ * scan of /proc/[pid]/fd. */
+#include "snapshot/iowait.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "snapshot/proc.h"
+#include "util.h"
+
+#define MG_MAX_POLLFDS 256
+
+struct unix_peer {
+	uint32_t ino, peer;
+};
+
+struct io_ctx {
+	struct mg_snapshot *snap;
+	struct unix_peer *unix_peers;
+	size_t n_unix;
+	bool unix_loaded;
+};
+
+static int cmp_unix(const void *a, const void *b)
+{
+	const struct unix_peer *x = a, *y = b;
+
+	return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+static void parse_unix_msg(struct io_ctx *c, struct nlmsghdr *h)
+{
+	struct unix_diag_msg *m = NLMSG_DATA(h);
+	struct rtattr *a = (struct rtattr *)(m + 1);
+	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
+
+	for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		struct unix_peer *np;
+
+		if (a->rta_type != UNIX_DIAG_PEER)
+			continue;
+		np = realloc(c->unix_peers, (c->n_unix + 1) * sizeof(*np));
+		if (!np)
+			return;
+		c->unix_peers = np;
+		np[c->n_unix].ino = m->udiag_ino;
+		np[c->n_unix++].peer = *(uint32_t *)RTA_DATA(a);
+	}
+}
+
+/* One dump of every unix socket of our network namespace with its peer. */
+static void load_unix_peers(struct io_ctx *c)
+{
+	_cleanup_close_ int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	struct {
+		struct nlmsghdr nlh;
+		struct unix_diag_req req;
+	} msg = {
+		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.req = { .sdiag_family = AF_UNIX, .udiag_states = (uint32_t)-1,
+			 .udiag_show = UDIAG_SHOW_PEER },
+	};
+	static char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+
+	c->unix_loaded = true;
+	if (fd < 0 || send(fd, &msg, sizeof(msg), 0) < 0)
+		return;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (n <= 0)
+			break;
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
+				goto done;
+			parse_unix_msg(c, h);
+		}
+	}
+done:
+	qsort(c->unix_peers, c->n_unix, sizeof(*c->unix_peers), cmp_unix);
+}
+
+static uint32_t unix_peer_of(struct io_ctx *c, uint32_t ino)
+{
+	struct unix_peer key = { .ino = ino }, *hit;
+
+	if (!c->unix_loaded)
+		load_unix_peers(c);
+	hit = bsearch(&key, c->unix_peers, c->n_unix, sizeof(key), cmp_unix);
+	return hit ? hit->peer : 0;
+}
+
+/* For a TCP socket inode: "local -> remote" and the inode of the local
+ * socket with the addresses swapped (0 when the peer is not on this host). */
+static uint32_t tcp_peer_of(pid_t pid, uint32_t ino, char *desc, size_t size)
+{
+	static const char *const files[] = { "tcp", "tcp6" };
+	char local[64] = "", remote[64] = "";
+	uint32_t peer = 0;
+
+	for (size_t f = 0; f < MG_ARRAY_SIZE(files) && !peer; f++) {
+		char path[64], line[512];
+		_cleanup_fclose_ FILE *fp = NULL;
+
+		snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, files[f]);
+		fp = fopen(path, "re");
+		for (int pass = 0; fp && pass < 2; pass++) {
+			rewind(fp);
+			while (fgets(line, sizeof(line), fp)) {
+				char l[64], r[64];
+				unsigned long i;
+
+				if (sscanf(line, "%*s %63s %63s %*s %*s %*s %*s %*s %*s %lu", l, r, &i) != 3)
+					continue;
+				if (pass == 0 && i == ino) {
+					snprintf(local, sizeof(local), "%s", l);
+					snprintf(remote, sizeof(remote), "%s", r);
+					break;
+				}
+				if (pass == 1 && local[0] && strcmp(l, remote) == 0 && strcmp(r, local) == 0) {
+					peer = (uint32_t)i;
+					break;
+				}
+			}
+			if (!local[0])
+				break;
+		}
+	}
+	if (local[0])
+		snprintf(desc, size, "tcp %s -> %s (hex addr:port)%s", local, remote,
+			 peer ? "" : ", peer not on this host");
+	return peer;
+}
+
+static int add_wait(struct io_ctx *c, pid_t tid, int fd)
+{
+	struct mg_snapshot *snap = c->snap;
+	struct mg_io_wait *nw, *w;
+	char path[64], target[256];
+	ssize_t n;
+
+	for (size_t i = 0; i < snap->n_io_waits; i++)
+		if (snap->io_waits[i].tid == tid && snap->io_waits[i].fd == fd)
+			return 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", snap->pid, fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return 0;
+	target[n] = '\0';
+	nw = realloc(snap->io_waits, (snap->n_io_waits + 1) * sizeof(*nw));
+	if (!nw)
+		return -ENOMEM;
+	snap->io_waits = nw;
+	w = &nw[snap->n_io_waits++];
+	memset(w, 0, sizeof(*w));
+	w->tid = tid;
+	w->fd = fd;
+	w->target = strdup(target);
+	return 0;
+}
+
+static int collect_epoll(struct io_ctx *c, pid_t tid, int epfd)
+{
+	char path[64], line[256];
+	_cleanup_fclose_ FILE *f = NULL;
+	int r = add_wait(c, tid, epfd);
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", c->snap->pid, epfd);
+	f = fopen(path, "re");
+	while (r == 0 && f && fgets(line, sizeof(line), f)) {
+		int tfd;
+
+		if (sscanf(line, "tfd: %d", &tfd) == 1)
+			r = add_wait(c, tid, tfd);
+	}
+	return r;
+}
+
+static int collect_thread(struct io_ctx *c, const struct mg_snap_thread *t)
+{
+	struct pollfd pfds[MG_MAX_POLLFDS];
+	size_t n;
+	int r = 0;
+
+	switch (t->syscall_nr) {
+	case SYS_poll:
+	case SYS_ppoll:
+		n = t->args[1] < MG_MAX_POLLFDS ? t->args[1] : MG_MAX_POLLFDS;
+		if (n == 0 || mg_proc_read_mem(c->snap->pid, t->args[0], pfds, n * sizeof(*pfds)) < 0)
+			return 0;
+		for (size_t i = 0; i < n && r == 0; i++)
+			if (pfds[i].fd >= 0)
+				r = add_wait(c, t->tid, pfds[i].fd);
+		return r;
+	case SYS_select:
+	case SYS_pselect6:
+		return 0;	/* fd_sets: rare in QEMU, not followed */
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+		return collect_epoll(c, t->tid, (int)t->args[0]);
+	default:
+		return add_wait(c, t->tid, (int)t->args[0]);
+	}
+}
+
+/* What each socket or pipe is connected to: sets ->detail and, through
+ * wanted[i], the inode whose holder is the peer. */
+static void describe_peers(struct io_ctx *c, char (*wanted)[48])
+{
+	struct mg_snapshot *snap = c->snap;
+
+	for (size_t i = 0; i < snap->n_io_waits; i++) {
+		struct mg_io_wait *w = &snap->io_waits[i];
+		unsigned long ino;
+		uint32_t peer = 0;
+		char desc[256] = "";
+
+		wanted[i][0] = '\0';
+		if (!w->target)
+			continue;
+		if (sscanf(w->target, "pipe:[%lu]", &ino) == 1) {
+			snprintf(wanted[i], sizeof(wanted[i]), "%s", w->target);
+			continue;
+		}
+		if (sscanf(w->target, "socket:[%lu]", &ino) != 1)
+			continue;
+		if ((peer = unix_peer_of(c, (uint32_t)ino)))
+			snprintf(desc, sizeof(desc), "unix, peer socket:[%u]", peer);
+		else
+			peer = tcp_peer_of(snap->pid, (uint32_t)ino, desc, sizeof(desc));
+		if (desc[0])
+			w->detail = strdup(desc);
+		if (peer)
+			snprintf(wanted[i], sizeof(wanted[i]), "socket:[%u]", peer);
+	}
+}
+
+/* One scan of every process's fds for the wanted link targets.  A peer in
+ * another process wins over one in the target itself (a socketpair). */
+static void find_holders(struct io_ctx *c, char (*wanted)[48])
+{
+	struct mg_snapshot *snap = c->snap;
+	DIR *proc = opendir("/proc");
+	struct dirent *pe;
+	bool any = false;
+
+	for (size_t i = 0; i < snap->n_io_waits; i++)
+		any |= wanted[i][0] != '\0';
+	if (!any) {
+		if (proc)
+			closedir(proc);
+		return;
+	}
+	while (proc && (pe = readdir(proc))) {
+		long long pid;
+		char path[300], target[64];
+		DIR *fds;
+		struct dirent *fe;
+
+		if (mg_parse_int(pe->d_name, 1, INT32_MAX, &pid) < 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%lld/fd", pid);
+		if (!(fds = opendir(path)))
+			continue;
+		while ((fe = readdir(fds))) {
+			ssize_t n;
+
+			if (fe->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%lld/fd/%.32s", pid, fe->d_name);
+			n = readlink(path, target, sizeof(target) - 1);
+			if (n <= 0)
+				continue;
+			target[n] = '\0';
+			for (size_t i = 0; i < snap->n_io_waits; i++) {
+				struct mg_io_wait *w = &snap->io_waits[i];
+				bool pipe_self = pid == snap->pid && strncmp(target, "pipe:", 5) == 0;
+
+				if (!wanted[i][0] || strcmp(target, wanted[i]) != 0 || pipe_self)
+					continue;
+				if (w->peer_pid && w->peer_pid != snap->pid)
+					continue;
+				w->peer_pid = (pid_t)pid;
+			}
+		}
+		closedir(fds);
+	}
+	if (proc)
+		closedir(proc);
+	for (size_t i = 0; i < snap->n_io_waits; i++) {
+		struct mg_io_wait *w = &snap->io_waits[i];
+
+		if (w->peer_pid)
+			mg_proc_describe(w->peer_pid, w->peer_comm, sizeof(w->peer_comm), w->peer_state,
+					 sizeof(w->peer_state));
+	}
+}
+
+int mg_iowait_collect(struct mg_snapshot *snap)
+{
+	struct io_ctx c = { .snap = snap };
+	_cleanup_free_ char(*wanted)[48] = NULL;
+	int r = 0;
+
+	for (size_t i = 0; i < snap->n_threads && r == 0; i++)
+		if (snap->threads[i].wait == MG_WAIT_IO && !snap->threads[i].gone)
+			r = collect_thread(&c, &snap->threads[i]);
+	if (r == 0 && snap->n_io_waits) {
+		wanted = calloc(snap->n_io_waits, sizeof(*wanted));
+		if (!wanted)
+			r = -ENOMEM;
+	}
+	if (wanted) {
+		describe_peers(&c, wanted);
+		find_holders(&c, wanted);
+	}
+	free(c.unix_peers);
+	return r;
+}
+
+void mg_iowait_clear(struct mg_snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_io_waits; i++) {
+		free(snap->io_waits[i].target);
+		free(snap->io_waits[i].detail);
+	}
+	free(snap->io_waits);
+	snap->io_waits = NULL;
+	snap->n_io_waits = 0;
+}

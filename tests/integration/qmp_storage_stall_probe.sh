@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The storage stall at switch-over on real QEMU (DESIGN.md section 1): with
+# the NBD server stopped and a write in flight, the source's live_migration
+# thread stops the VM holding the BQL and waits forever for the drain.
+# Proves that the /proc BQL probe names live_migration as the owner of the
+# mutex the main thread waits for, that query-status gets no answer, and
+# that the source recovers (migration completes) once the server continues.
+source "$MG_SRCDIR/tests/lib/common.sh"
+source "$MG_SRCDIR/tests/lib/qemu.sh"
+
+probe=$MG_BUILDDIR/tests/unit/probe_cli
+[[ -x $probe ]] || mg_fail "$probe not built (make check-integration builds it)"
+
+mg_storage_stall_start src dst
+src_pid=$(mg_qemu_pid src)
+src_qmp=$(mg_qemu_qmp src)
+
+probe_out=$MG_TEST_TMP/probe.txt
+bql_held_by_migration() {
+	"$probe" "$src_pid" >"$probe_out" && grep -qx 'owner_comm=live_migration' "$probe_out"
+}
+mg_wait_for 30 "BQL owned by live_migration in qemu src" bql_held_by_migration
+cat "$probe_out" >&2
+mg_assert_grep '^main_blocked=1$' "$probe_out"
+mg_assert_grep '^owner_is_migration=1$' "$probe_out"
+owner=$(sed -n 's/^owner_tid=//p' "$probe_out")
+[[ "$(cat "/proc/$src_pid/task/$owner/comm")" == live_migration ]] ||
+	mg_fail "owner tid $owner is not live_migration"
+
+# Still held a moment later: a hang, not contention.  (The QMP timeout
+# below also gives it that moment.)
+rc=0
+mg_qmp_cmd -t 2 "$src_qmp" '{"execute":"query-status"}' >"$MG_TEST_TMP/status.txt" 2>&1 || rc=$?
+((rc == 124)) || { cat "$MG_TEST_TMP/status.txt" >&2; mg_fail "query-status answered during the hang (rc $rc)"; }
+"$probe" "$src_pid" >"$probe_out"
+mg_assert_grep "^owner_tid=$owner$" "$probe_out"
+
+# Recovery: the write completes, the drain ends, the migration finishes.
+kill -CONT "$MG_STALL_NBD_PID"
+mg_qmp_wait_migration "$src_qmp" 30 completed
+mg_qmp_wait_status "$src_qmp" 10 postmigrate
+"$probe" "$src_pid" >"$probe_out"
+mg_assert_grep '^main_blocked=0$' "$probe_out"
+mg_log "storage stall: BQL held by live_migration ($owner), query-status silent, recovered after SIGCONT"

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# snapshot_qemu_storage_stall.sh - `migguard snapshot` on a real QEMU hung at
+# switch-over by a storage stall (qemu-nbd SIGSTOPped with a write in
+# flight, tests/lib/qemu.sh): the BQL owner is live_migration, its frames
+# include vm_stop and bdrv_drain_all (exported by Debian's QEMU), an
+# I/O-wait chain ends at the stopped qemu-nbd, signature
+# storage-stall-switchover matches, and QEMU is not left stopped.
+source "$MG_SRCDIR/tests/lib/common.sh"
+source "$MG_SRCDIR/tests/lib/qemu.sh"
+
+MG=$MG_BUILDDIR/migguard
+SIGS=$MG_SRCDIR/conf/signatures
+[[ -x $MG ]] || mg_fail "$MG not built"
+
+mg_storage_stall_start src dst
+pid=$(mg_qemu_pid src)
+nbd=$MG_STALL_NBD_PID
+
+mig_tid() {
+	local t
+	for t in /proc/"$pid"/task/*; do
+		[[ $(cat "$t/comm" 2>/dev/null) == live_migration ]] && { basename "$t"; return 0; }
+	done
+	return 1
+}
+# The hang: the main thread waits in futex(2) (for the BQL) and
+# live_migration sits in ppoll (aio_poll of the drain).
+hung() {
+	local tid
+	tid=$(mig_tid) || return 1
+	[[ $(cut -d' ' -f1 /proc/"$pid"/syscall) == 202 ]] || return 1
+	[[ $(cut -d' ' -f1 /proc/"$pid"/task/"$tid"/syscall) == 271 ]]
+}
+mg_wait_for 30 "qemu src hung at switch-over" hung
+tid=$(mig_tid)
+
+json=$MG_TEST_TMP/stall.json
+txt=$MG_TEST_TMP/stall.txt
+"$MG" snapshot --signatures "$SIGS" --json "$pid" >"$json" || mg_fail "snapshot --json failed"
+"$MG" snapshot --signatures "$SIGS" "$pid" >"$txt" || mg_fail "snapshot failed"
+sed -n '/^Summary:/,$p' "$txt" >&2
+
+for t in /proc/"$pid"/task/*; do
+	s=$(sed 's/.*) \(.\).*/\1/' "$t/stat")
+	[[ $s != T && $s != t ]] || mg_fail "QEMU thread $(basename "$t") left in state $s"
+done
+jq -e --argjson t "$tid" '.locks.bql_owner == $t' "$json" >/dev/null ||
+	mg_fail "BQL owner is not live_migration ($tid): $(jq -c .locks "$json")"
+for fn in vm_stop bdrv_drain_all aio_poll; do
+	jq -e --argjson t "$tid" --arg f "$fn" \
+		'[.threads[] | select(.tid == $t) | .frames[].symbol] | index($f) != null' "$json" >/dev/null ||
+		mg_fail "$fn not on live_migration's stack"
+done
+jq -e --argjson n "$nbd" '[.io_waits[] | select(.peer.pid == $n and (.peer.state | startswith("T")))] | length > 0' \
+	"$json" >/dev/null || mg_fail "no I/O-wait chain ends at the stopped qemu-nbd ($nbd)"
+mg_assert_grep "^I/O wait: live_migration \($tid\) fd [0-9]+ socket:\[[0-9]+\] \(unix, peer socket:\[[0-9]+\]\) -> qemu-nbd \($nbd\) T \(stopped\)" "$txt"
+jq -e '.signatures[] | select(.id == "storage-stall-switchover") | .status == "match"' "$json" >/dev/null ||
+	mg_fail "signature storage-stall-switchover did not match"
+mg_assert_grep '^known issue \[storage-stall-switchover\]' "$txt"
+mg_log "qemu storage stall: stopped $(jq .stopped_us "$json") us, wall $(jq .wall_us "$json") us, $(jq '.threads | length' "$json") threads"

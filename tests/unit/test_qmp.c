@@ -1,0 +1,631 @@
+/* Unit tests of the QMP client (qmp.c) against a scripted peer: the test
+ * plays QEMU on the other end of a socketpair (or a listening unix socket)
+ * while the client runs on a real sd-event loop.  Each misbehaving-peer test
+ * must end in a clean close with the right reason, never a crash or a stuck
+ * loop (Check's per-test timeout catches the latter). */
+#include "log.h"
+#include "qmp.h"
+#include "util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
+	"\"package\": \"Debian\"}, \"capabilities\": [%s]}}\r\n"
+
+static sd_event *loop;
+static struct mg_qmp *q;
+static int srv = -1;			/* the test's end: plays QEMU */
+static char srv_buf[4096];
+static size_t srv_len;
+
+static struct {
+	int ready, closed, close_reason, events;
+	char event[64], event_data[256];
+	uint64_t event_ts;
+} seen;
+
+/* One request's outcome. */
+struct result {
+	int done, err;
+	char json[512];
+};
+
+static void on_ready(struct mg_qmp *c, void *u) { seen.ready++; }
+static void on_closed(struct mg_qmp *c, int reason, void *u)
+{
+	seen.closed++;
+	seen.close_reason = reason;
+}
+static void on_event(struct mg_qmp *c, const char *name, json_object *data, uint64_t ts, void *u)
+{
+	seen.events++;
+	snprintf(seen.event, sizeof(seen.event), "%s", name);
+	snprintf(seen.event_data, sizeof(seen.event_data), "%s",
+		 data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "");
+	seen.event_ts = ts;
+}
+
+static void on_reply(struct mg_qmp *c, int err, json_object *reply, void *u)
+{
+	struct result *res = u;
+
+	res->done++;
+	res->err = err;
+	snprintf(res->json, sizeof(res->json), "%s",
+		 reply ? json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN) : "");
+}
+
+static const struct mg_qmp_callbacks callbacks = { on_ready, on_closed, on_event };
+
+static void setup(void)
+{
+	int sv[2];
+
+	mg_log_setup(MG_LOG_STDERR, LOG_DEBUG, "test_qmp");
+	signal(SIGPIPE, SIG_IGN);
+	memset(&seen, 0, sizeof(seen));
+	srv_len = 0;
+	ck_assert_int_eq(sd_event_new(&loop), 0);
+	ck_assert_int_eq(mg_qmp_new(loop, "peer-under-test", &q), 0);
+	mg_qmp_set_callbacks(q, &callbacks, NULL);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	srv = sv[1];
+	ck_assert_int_eq(mg_qmp_connect_fd(q, sv[0]), 0);
+}
+
+static void teardown(void)
+{
+	q = mg_qmp_unref(q);
+	if (srv >= 0)
+		close(srv);
+	srv = -1;
+	loop = sd_event_unref(loop);
+}
+
+/* Runs the loop until *flag >= want or ms pass; returns whether it got there. */
+static bool run_until(const int *flag, int want, unsigned ms)
+{
+	uint64_t deadline = mg_now_mono() + ms * MG_USEC_PER_MSEC;
+
+	for (uint64_t now = mg_now_mono(); (!flag || *flag < want) && now < deadline;
+	     now = mg_now_mono())
+		ck_assert_int_ge(sd_event_run(loop, deadline - now), 0);
+	return !flag || *flag >= want;
+}
+
+static void srv_send(const char *s)
+{
+	size_t len = strlen(s);
+
+	ck_assert_int_eq(send(srv, s, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Reads the client's next message (one line) while running the loop. */
+static json_object *srv_recv(void)
+{
+	uint64_t deadline = mg_now_mono() + 2 * MG_USEC_PER_SEC;
+
+	for (;;) {
+		char *nl = memchr(srv_buf, '\n', srv_len);
+
+		if (nl) {
+			json_object *o;
+
+			*nl = '\0';
+			o = json_tokener_parse(srv_buf);
+			ck_assert_msg(o, "client sent invalid JSON: %s", srv_buf);
+			srv_len -= (size_t)(nl + 1 - srv_buf);
+			memmove(srv_buf, nl + 1, srv_len);
+			return o;
+		}
+		ck_assert_msg(mg_now_mono() < deadline, "client sent nothing");
+		ck_assert_int_ge(sd_event_run(loop, 10 * MG_USEC_PER_MSEC), 0);
+		ssize_t n = recv(srv, srv_buf + srv_len, sizeof(srv_buf) - 1 - srv_len, MSG_DONTWAIT);
+		if (n > 0)
+			srv_len += (size_t)n;
+	}
+}
+
+static const char *str_field(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* Expects command cmd (execute or exec-oob) and returns its id (static). */
+static const char *srv_expect(const char *cmd, bool oob, json_object **args)
+{
+	static char id[64];
+	json_object *o = srv_recv();
+	json_object *a;
+
+	ck_assert_str_eq(str_field(o, oob ? "exec-oob" : "execute"), cmd);
+	snprintf(id, sizeof(id), "%s", str_field(o, "id"));
+	if (args)
+		*args = json_object_object_get_ex(o, "arguments", &a) ? json_object_get(a) : NULL;
+	json_object_put(o);
+	return id;
+}
+
+static void srv_reply(const char *id, const char *ret)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "{\"return\": %s, \"id\": \"%s\"}\r\n", ret, id);
+	srv_send(buf);
+}
+
+/* Plays QEMU's greeting and answers qmp_capabilities. */
+static void handshake(bool offer_oob)
+{
+	char buf[512];
+	json_object *args = NULL;
+	const char *id;
+
+	snprintf(buf, sizeof(buf), GREETING, offer_oob ? "\"oob\"" : "");
+	srv_send(buf);
+	id = srv_expect("qmp_capabilities", false, &args);
+	if (offer_oob)
+		ck_assert_str_eq(json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
+				 "{\"enable\":[\"oob\"]}");
+	else
+		ck_assert_ptr_null(args);
+	json_object_put(args);
+	ck_assert_int_eq(seen.ready, 0);
+	srv_reply(id, "{}");
+	ck_assert(run_until(&seen.ready, 1, 1000));
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_READY);
+}
+
+START_TEST(test_handshake_then_query_status_returns_status)
+{
+	struct result res = { 0 };
+	int major, minor, micro;
+	const char *id;
+
+	handshake(false);
+	ck_assert(!mg_qmp_oob_enabled(q));
+	ck_assert_int_eq(mg_qmp_version(q, &major, &minor, &micro), 0);
+	ck_assert_int_eq(major * 10000 + minor * 100 + micro, 70222);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, MG_USEC_PER_SEC, on_reply, &res), 0);
+	ck_assert_int_eq(res.done, 0);	/* never from inside execute */
+	id = srv_expect("query-status", false, NULL);
+	ck_assert_str_eq(id, "mg-2");
+	srv_reply(id, "{\"status\": \"running\", \"singlestep\": false, \"running\": true}");
+	ck_assert(run_until(&res.done, 1, 1000));
+	ck_assert_int_eq(res.err, 0);
+	ck_assert_str_eq(res.json, "{\"status\":\"running\",\"singlestep\":false,\"running\":true}");
+	ck_assert_uint_eq(mg_qmp_unresponsive_since(q), 0);
+	ck_assert_uint_eq(mg_qmp_n_outstanding(q), 0);
+	/* oob was not offered: refused up front. */
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, true, 0, NULL, NULL), -EOPNOTSUPP);
+}
+END_TEST
+
+START_TEST(test_execute_before_ready_is_refused)
+{
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, NULL, NULL), -ENOTCONN);
+}
+END_TEST
+
+START_TEST(test_oob_negotiated_when_offered_and_exec_oob_sent)
+{
+	struct result res = { 0 };
+	json_object *args = json_object_new_object();
+	const char *id;
+
+	handshake(true);
+	ck_assert(mg_qmp_oob_enabled(q));
+	json_object_object_add(args, "uri", json_object_new_string("unix:/x"));
+	ck_assert_int_eq(mg_qmp_execute(q, "migrate-recover", args, true, MG_USEC_PER_SEC, on_reply, &res), 0);
+	json_object_put(args);
+	id = srv_expect("migrate-recover", true, NULL);
+	srv_reply(id, "{}");
+	ck_assert(run_until(&res.done, 1, 1000));
+	ck_assert_int_eq(res.err, 0);
+}
+END_TEST
+
+START_TEST(test_events_delivered_with_name_data_and_timestamp)
+{
+	handshake(false);
+	srv_send("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 250000}, "
+		 "\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}\r\n");
+	ck_assert(run_until(&seen.events, 1, 1000));
+	ck_assert_str_eq(seen.event, "MIGRATION");
+	ck_assert_str_eq(seen.event_data, "{\"status\":\"active\"}");
+	ck_assert_uint_eq(seen.event_ts, UINT64_C(1700000000250000));
+}
+END_TEST
+
+START_TEST(test_error_reply_reported_as_eremoteio_with_class_and_desc)
+{
+	struct result res = { 0 };
+	const char *id;
+	char buf[256];
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "migrate_cancel", NULL, false, 0, on_reply, &res), 0);
+	id = srv_expect("migrate_cancel", false, NULL);
+	snprintf(buf, sizeof(buf), "{\"id\": \"%s\", \"error\": {\"class\": \"GenericError\", "
+		 "\"desc\": \"no migration\"}}\r\n", id);
+	srv_send(buf);
+	ck_assert(run_until(&res.done, 1, 1000));
+	ck_assert_int_eq(res.err, -EREMOTEIO);
+	ck_assert_str_eq(res.json, "{\"class\":\"GenericError\",\"desc\":\"no migration\"}");
+	ck_assert_int_eq(seen.closed, 0);
+}
+END_TEST
+
+START_TEST(test_no_greeting_times_out_and_closes_cleanly)
+{
+	char c;
+
+	/* Re-arm with a short deadline: reconnect on a fresh pair. */
+	int sv[2];
+
+	mg_qmp_close(q);
+	mg_qmp_set_handshake_timeout(q, 200 * MG_USEC_PER_MSEC);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	close(srv);
+	srv = sv[1];
+	ck_assert_int_eq(mg_qmp_connect_fd(q, sv[0]), 0);
+	ck_assert(run_until(&seen.closed, 1, 2000));
+	ck_assert_int_eq(seen.close_reason, -ETIMEDOUT);
+	ck_assert_int_eq(seen.ready, 0);
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_DISCONNECTED);
+	ck_assert_int_eq(recv(srv, &c, 1, 0), 0);	/* the client closed its end */
+}
+END_TEST
+
+/* QEMU during a BQL hang: a new connection gets the greeting, but
+ * qmp_capabilities never answers. */
+START_TEST(test_capabilities_never_answered_times_out)
+{
+	char buf[512];
+	int sv[2];
+
+	mg_qmp_close(q);
+	mg_qmp_set_handshake_timeout(q, 300 * MG_USEC_PER_MSEC);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	close(srv);
+	srv = sv[1];
+	ck_assert_int_eq(mg_qmp_connect_fd(q, sv[0]), 0);
+	snprintf(buf, sizeof(buf), GREETING, "\"oob\"");
+	srv_send(buf);
+	srv_expect("qmp_capabilities", false, NULL);
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_NEGOTIATING);
+	ck_assert(run_until(&seen.closed, 1, 2000));
+	ck_assert_int_eq(seen.close_reason, -ETIMEDOUT);
+	ck_assert_int_eq(seen.ready, 0);
+}
+END_TEST
+
+START_TEST(test_garbage_json_closes_and_fails_pending_request)
+{
+	struct result res = { 0 };
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &res), 0);
+	srv_expect("query-status", false, NULL);
+	srv_send("{\"return\": }garbage\r\n");
+	ck_assert(run_until(&seen.closed, 1, 1000));
+	ck_assert_int_eq(seen.close_reason, -EBADMSG);
+	ck_assert_int_eq(res.done, 1);
+	ck_assert_int_eq(res.err, -EBADMSG);
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_DISCONNECTED);
+}
+END_TEST
+
+START_TEST(test_garbage_instead_of_greeting_closes)
+{
+	srv_send("SSH-2.0-OpenSSH_9.2\r\n");
+	ck_assert(run_until(&seen.closed, 1, 1000));
+	ck_assert_int_eq(seen.close_reason, -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_message_that_is_not_an_object_closes)
+{
+	handshake(false);
+	srv_send("[1, 2, 3]\r\n");
+	ck_assert(run_until(&seen.closed, 1, 1000));
+	ck_assert_int_eq(seen.close_reason, -EBADMSG);
+}
+END_TEST
+
+/* Writes 17 MiB of one unfinished string, blocking; stops when the client
+ * closes. */
+static void *oversized_writer(void *arg)
+{
+	static char chunk[64 * 1024];
+	size_t total = 0;
+
+	memset(chunk, 'A', sizeof(chunk));
+	if (send(srv, "{\"return\": \"", 12, MSG_NOSIGNAL) < 0)
+		return NULL;
+	while (total < 17u * 1024 * 1024) {
+		ssize_t n = send(srv, chunk, sizeof(chunk), MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	return NULL;
+}
+
+START_TEST(test_oversized_message_closes_with_emsgsize)
+{
+	struct result res = { 0 };
+	pthread_t t;
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-qmp-schema", NULL, false, 0, on_reply, &res), 0);
+	srv_expect("query-qmp-schema", false, NULL);
+	ck_assert_int_eq(pthread_create(&t, NULL, oversized_writer, NULL), 0);
+	ck_assert(run_until(&seen.closed, 1, 10000));
+	pthread_join(t, NULL);
+	ck_assert_int_eq(seen.close_reason, -EMSGSIZE);
+	ck_assert_int_eq(res.done, 1);
+	ck_assert_int_eq(res.err, -EMSGSIZE);
+}
+END_TEST
+
+START_TEST(test_reply_trickled_one_byte_at_a_time_is_parsed)
+{
+	struct result res = { 0 };
+	char reply[256];
+	const char *id;
+	size_t last;
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 5 * MG_USEC_PER_SEC,
+					on_reply, &res), 0);
+	id = srv_expect("query-status", false, NULL);
+	snprintf(reply, sizeof(reply), "{\"return\": {\"status\": \"finish-migrate\", "
+		 "\"running\": false}, \"id\": \"%s\"}\r\n", id);
+	last = (size_t)(strrchr(reply, '}') - reply);
+	for (size_t i = 0; reply[i]; i++) {
+		ck_assert_int_eq(send(srv, reply + i, 1, MSG_NOSIGNAL), 1);
+		ck_assert_int_ge(sd_event_run(loop, 20 * MG_USEC_PER_MSEC), 0);
+		if (i < last)
+			ck_assert_int_eq(res.done, 0);
+	}
+	ck_assert(run_until(&res.done, 1, 1000));
+	ck_assert_int_eq(res.err, 0);
+	ck_assert_str_eq(res.json, "{\"status\":\"finish-migrate\",\"running\":false}");
+}
+END_TEST
+
+/* QEMU with pretty=on spreads a message over lines; two in one write. */
+START_TEST(test_pretty_printed_messages_in_one_write)
+{
+	struct result a = { 0 }, b = { 0 };
+	char buf[512], ida[64];
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &a), 0);
+	snprintf(ida, sizeof(ida), "%s", srv_expect("query-status", false, NULL));
+	ck_assert_int_eq(mg_qmp_execute(q, "query-migrate", NULL, false, 0, on_reply, &b), 0);
+	snprintf(buf, sizeof(buf), "{\n    \"return\": {\n        \"status\": \"running\"\n    },\n"
+		 "    \"id\": \"%s\"\n}\r\n{\"return\": {}, \"id\": \"%s\"}\r\n", ida,
+		 srv_expect("query-migrate", false, NULL));
+	srv_send(buf);
+	ck_assert(run_until(&b.done, 1, 1000));
+	ck_assert_int_eq(a.done, 1);
+	ck_assert_int_eq(a.err, 0);
+	ck_assert_int_eq(b.err, 0);
+}
+END_TEST
+
+START_TEST(test_reply_with_unknown_id_ignored_and_real_reply_matched)
+{
+	struct result res = { 0 };
+	const char *id;
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &res), 0);
+	id = srv_expect("query-status", false, NULL);
+	srv_reply("mg-999", "{\"status\": \"bogus\"}");
+	srv_send("{\"return\": {}}\r\n");	/* no id at all */
+	srv_send("{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n");
+	srv_reply(id, "{\"status\": \"running\"}");
+	ck_assert(run_until(&res.done, 1, 1000));
+	ck_assert_int_eq(res.err, 0);
+	ck_assert_str_eq(res.json, "{\"status\":\"running\"}");
+	ck_assert_int_eq(seen.closed, 0);
+}
+END_TEST
+
+START_TEST(test_peer_closes_mid_request_fails_pending_with_econnreset)
+{
+	struct result res = { 0 };
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &res), 0);
+	srv_expect("query-status", false, NULL);
+	srv_send("{\"return\": {\"sta");
+	close(srv);
+	srv = -1;
+	ck_assert(run_until(&seen.closed, 1, 1000));
+	ck_assert_int_eq(seen.close_reason, -ECONNRESET);
+	ck_assert_int_eq(res.done, 1);
+	ck_assert_int_eq(res.err, -ECONNRESET);
+}
+END_TEST
+
+START_TEST(test_timeout_marks_unresponsive_and_late_reply_clears_it)
+{
+	struct result res = { 0 }, next = { 0 };
+	uint64_t before = mg_now_mono();
+	char id[64];
+
+	handshake(true);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 200 * MG_USEC_PER_MSEC,
+					on_reply, &res), 0);
+	snprintf(id, sizeof(id), "%s", srv_expect("query-status", false, NULL));
+	ck_assert(run_until(&res.done, 1, 2000));
+	ck_assert_int_eq(res.err, -ETIMEDOUT);
+	ck_assert_uint_ge(mg_qmp_unresponsive_since(q), before);
+	ck_assert_uint_le(mg_qmp_unresponsive_since(q), before + 200 * MG_USEC_PER_MSEC);
+	ck_assert_uint_eq(mg_qmp_n_outstanding(q), 1);	/* its reply is still due */
+
+	/* An out-of-band reply comes from QEMU's monitor thread, not the
+	 * main loop: it does not clear the mark. */
+	ck_assert_int_eq(mg_qmp_execute(q, "query-yank", NULL, true, MG_USEC_PER_SEC, on_reply, &next), 0);
+	srv_reply(srv_expect("query-yank", true, NULL), "[]");
+	ck_assert(run_until(&next.done, 1, 1000));
+	ck_assert_int_eq(next.err, 0);
+	ck_assert_uint_ne(mg_qmp_unresponsive_since(q), 0);
+
+	/* The late in-band reply: consumed silently, the mark cleared. */
+	srv_reply(id, "{\"status\": \"running\"}");
+	run_until(NULL, 0, 100);
+	ck_assert_int_eq(res.done, 1);
+	ck_assert_uint_eq(mg_qmp_unresponsive_since(q), 0);
+	ck_assert_uint_eq(mg_qmp_n_outstanding(q), 0);
+	ck_assert_int_eq(seen.closed, 0);
+}
+END_TEST
+
+START_TEST(test_inband_requests_bounded_while_unanswered)
+{
+	struct result res[MG_QMP_INBAND_MAX] = { 0 };
+
+	handshake(true);
+	for (int i = 0; i < MG_QMP_INBAND_MAX; i++)
+		ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 100 * MG_USEC_PER_MSEC,
+						on_reply, &res[i]), 0);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, NULL, NULL), -EBUSY);
+	for (int i = 0; i < MG_QMP_INBAND_MAX; i++) {
+		ck_assert(run_until(&res[i].done, 1, 2000));
+		ck_assert_int_eq(res[i].err, -ETIMEDOUT);
+	}
+	/* Timed out but still due: they keep their slots. */
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, NULL, NULL), -EBUSY);
+	/* Out-of-band still goes through. */
+	ck_assert_int_eq(mg_qmp_execute(q, "query-yank", NULL, true, 0, NULL, NULL), 0);
+}
+END_TEST
+
+static void close_from_callback(struct mg_qmp *c, int err, json_object *reply, void *u)
+{
+	on_reply(c, err, reply, u);
+	mg_qmp_close(c);
+}
+
+START_TEST(test_close_from_reply_callback_stops_processing)
+{
+	struct result a = { 0 }, b = { 0 };
+	char buf[256], ida[64];
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, close_from_callback, &a), 0);
+	snprintf(ida, sizeof(ida), "%s", srv_expect("query-status", false, NULL));
+	ck_assert_int_eq(mg_qmp_execute(q, "query-migrate", NULL, false, 0, on_reply, &b), 0);
+	snprintf(buf, sizeof(buf), "{\"return\": {}, \"id\": \"%s\"}\r\n{\"return\": {}, \"id\": \"%s\"}\r\n",
+		 ida, srv_expect("query-migrate", false, NULL));
+	srv_send(buf);
+	ck_assert(run_until(&b.done, 1, 1000));
+	ck_assert_int_eq(a.err, 0);
+	ck_assert_int_eq(b.err, -ECANCELED);
+	ck_assert_int_eq(seen.closed, 0);	/* owner's close: no on_closed */
+}
+END_TEST
+
+START_TEST(test_unref_with_pending_request_cancels_it)
+{
+	struct result res = { 0 };
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, MG_USEC_PER_SEC, on_reply, &res), 0);
+	q = mg_qmp_unref(q);
+	ck_assert_int_eq(res.done, 1);
+	ck_assert_int_eq(res.err, -ECANCELED);
+}
+END_TEST
+
+START_TEST(test_connect_unix_socket_and_reconnect)
+{
+	char path[108], buf[512];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd;
+
+	mg_qmp_close(q);
+	snprintf(path, sizeof(path), "/tmp/test_qmp.%d.sock", (int)getpid());
+	unlink(path);
+	ck_assert_int_eq(mg_qmp_connect_unix(q, path), -ENOENT);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	for (int round = 1; round <= 2; round++) {
+		ck_assert_int_eq(mg_qmp_connect_unix(q, path), 0);
+		ck_assert_int_eq(mg_qmp_connect_unix(q, path), -EALREADY);
+		close(srv);
+		srv = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		ck_assert_int_ge(srv, 0);
+		srv_len = 0;
+		snprintf(buf, sizeof(buf), GREETING, "\"oob\"");
+		srv_send(buf);
+		srv_reply(srv_expect("qmp_capabilities", false, NULL), "{}");
+		ck_assert(run_until(&seen.ready, round, 1000));
+		ck_assert(mg_qmp_oob_enabled(q));
+		/* QEMU goes away; the owner reconnects. */
+		close(srv);
+		srv = -1;
+		ck_assert(run_until(&seen.closed, round, 1000));
+	}
+	close(lfd);
+	unlink(path);
+}
+END_TEST
+
+static Suite *qmp_suite(void)
+{
+	Suite *s = suite_create("qmp");
+	TCase *tc = tcase_create("client");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_handshake_then_query_status_returns_status);
+	tcase_add_test(tc, test_execute_before_ready_is_refused);
+	tcase_add_test(tc, test_oob_negotiated_when_offered_and_exec_oob_sent);
+	tcase_add_test(tc, test_events_delivered_with_name_data_and_timestamp);
+	tcase_add_test(tc, test_error_reply_reported_as_eremoteio_with_class_and_desc);
+	tcase_add_test(tc, test_no_greeting_times_out_and_closes_cleanly);
+	tcase_add_test(tc, test_capabilities_never_answered_times_out);
+	tcase_add_test(tc, test_garbage_json_closes_and_fails_pending_request);
+	tcase_add_test(tc, test_garbage_instead_of_greeting_closes);
+	tcase_add_test(tc, test_message_that_is_not_an_object_closes);
+	tcase_add_test(tc, test_oversized_message_closes_with_emsgsize);
+	tcase_add_test(tc, test_reply_trickled_one_byte_at_a_time_is_parsed);
+	tcase_add_test(tc, test_pretty_printed_messages_in_one_write);
+	tcase_add_test(tc, test_reply_with_unknown_id_ignored_and_real_reply_matched);
+	tcase_add_test(tc, test_peer_closes_mid_request_fails_pending_with_econnreset);
+	tcase_add_test(tc, test_timeout_marks_unresponsive_and_late_reply_clears_it);
+	tcase_add_test(tc, test_inband_requests_bounded_while_unanswered);
+	tcase_add_test(tc, test_close_from_reply_callback_stops_processing);
+	tcase_add_test(tc, test_unref_with_pending_request_cancels_it);
+	tcase_add_test(tc, test_connect_unix_socket_and_reconnect);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(qmp_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
