@@ -26,3 +26,5 @@ EXTRA_DIST += tests/lib/migguardd.sh
 INTEGRATION_TESTS += tests/integration/guard_healthy_migration.sh \
 	tests/integration/guard_pause_before_switchover.sh \
 	tests/integration/guard_storage_stall.sh
+INTEGRATION_TESTS += tests/integration/e2e_storage_stall.sh
+EXTRA_DIST += tests/lib/e2e.sh

@@ -325,6 +325,10 @@ static void send_requests(struct mg_watch *w)
 {
 	struct mg_qmp *q = mg_watch_qmp(w);
 
+	/* An incoming QEMU is judged by the bytes it reads (/proc/PID/io):
+	 * our own requests would count as progress, so none are sent to it. */
+	if (w->tracking && w->track.direction == MG_DIR_IN)
+		return;
 	if (q) {
 		if (w->tracking && !w->status_pending &&
 		    mg_qmp_execute(q, "query-status", NULL, false, w->limits.monitor_timeout,

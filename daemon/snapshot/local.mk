@@ -57,4 +57,6 @@ tests_unit_test_signature_CFLAGS = $(MG_SNAPSHOT_TEST_CFLAGS)
 tests_unit_test_signature_LDADD = $(MG_SNAPSHOT_TEST_LDADD)
 
 INTEGRATION_TESTS += tests/integration/snapshot_deadlock.sh tests/integration/snapshot_robustness.sh \
-	tests/integration/snapshot_qemu_storage_stall.sh
+	tests/integration/snapshot_qemu_storage_stall.sh \
+	tests/integration/snapshot_qemu_storage_stall_iothread.sh
+EXTRA_DIST += tests/lib/qemu_stall.sh

@@ -315,9 +315,29 @@ static bool assign(const struct mg_signature *s, const struct mg_snapshot *snap,
 	return false;
 }
 
+/* True when no frame of t in module has a symbol: the module is stripped
+ * to the bone (no .symtab, no exported .dynsym entry on this stack), so
+ * absence of a pattern proves nothing.  A module with some symbols (Debian's
+ * QEMU exports its global functions) is judged on those. */
+static bool module_bare(const struct mg_snap_thread *t, const char *module)
+{
+	for (size_t k = 0; k < t->n_frames; k++)
+		if (t->frames[k].symbol && t->frames[k].module && module &&
+		    strcmp(t->frames[k].module, module) == 0)
+			return false;
+	return true;
+}
+
+static bool clause_satisfiable(const struct clause *cl, const struct mg_snapshot *snap)
+{
+	for (size_t i = 0; i < snap->n_threads; i++)
+		if (clause_match(cl, &snap->threads[i], snap))
+			return true;
+	return false;
+}
+
 /* Why a clause could not be decided: a thread with the right name whose
- * stack has frames without symbols (stripped binary, no debuginfo) or no
- * stack at all. */
+ * stack runs through a module without any symbol, or has no stack. */
 static char *unmatchable_reason(const struct clause *cl, const struct mg_snapshot *snap)
 {
 	for (size_t i = 0; i < snap->n_threads; i++) {
@@ -329,7 +349,7 @@ static char *unmatchable_reason(const struct clause *cl, const struct mg_snapsho
 		if (t->gone || fnmatch(cl->thread, t->name, 0) != 0 || clause_match(cl, t, snap))
 			continue;
 		for (size_t k = 0; k < t->n_frames; k++)
-			if (!t->frames[k].symbol) {
+			if (!t->frames[k].symbol && module_bare(t, t->frames[k].module)) {
 				bare++;
 				module = module ? module : t->frames[k].module;
 			}
@@ -364,16 +384,29 @@ static void match_one(const struct mg_signature *s, struct mg_snapshot *snap, st
 		res->reason = strdup(buf);
 		return;
 	}
+	/* A clause that fails on threads whose stacks can be read decides
+	 * "no match" on its own; only when every failing clause is blocked by
+	 * missing symbols is the signature "unmatchable". */
+	res->status = MG_SIG_NO_MATCH;
 	for (size_t c = 0; c < s->n_clauses; c++) {
-		char *why = unmatchable_reason(&s->clauses[c], snap);
+		char *why;
 
-		if (why) {
-			res->status = MG_SIG_UNMATCHABLE;
-			res->reason = why;
+		if (clause_satisfiable(&s->clauses[c], snap))
+			continue;
+		why = unmatchable_reason(&s->clauses[c], snap);
+		if (!why) {
+			free(res->reason);
+			res->reason = NULL;
+			res->status = MG_SIG_NO_MATCH;
 			return;
 		}
+		if (res->status != MG_SIG_UNMATCHABLE) {
+			res->status = MG_SIG_UNMATCHABLE;
+			res->reason = why;
+		} else {
+			free(why);
+		}
 	}
-	res->status = MG_SIG_NO_MATCH;
 }
 
 int mg_signatures_match(const struct mg_signature *sigs, size_t n, struct mg_snapshot *snap)

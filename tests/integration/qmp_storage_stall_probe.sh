@@ -14,6 +14,8 @@ probe=$MG_BUILDDIR/tests/unit/probe_cli
 mg_storage_stall_start src dst
 src_pid=$(mg_qemu_pid src)
 src_qmp=$(mg_qemu_qmp src)
+# For a failure: the migration as the source saw it (kept in the artefacts).
+mg_on_exit "mg_qmp_cmd -t 2 $src_qmp '{\"execute\":\"query-migrate\"}' >$MG_TEST_TMP/src-migrate-at-exit.json 2>&1"
 
 probe_out=$MG_TEST_TMP/probe.txt
 bql_held_by_migration() {

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # snapshot_qemu_storage_stall.sh - `migguard snapshot` on a real QEMU hung at
 # switch-over by a storage stall (qemu-nbd SIGSTOPped with a write in
-# flight, tests/lib/qemu.sh): the BQL owner is live_migration, its frames
-# include vm_stop and bdrv_drain_all (exported by Debian's QEMU), an
-# I/O-wait chain ends at the stopped qemu-nbd, signature
-# storage-stall-switchover matches, and QEMU is not left stopped.
+# flight, tests/lib/qemu_stall.sh), in both shapes: disk in the main
+# AioContext and disk on an IOThread.  The BQL owner is live_migration, its
+# frames include vm_stop and the drain (bdrv_drain_all, exported by
+# Debian's QEMU, or virtio_blk_data_plane_stop), an I/O-wait chain ends at
+# the stopped qemu-nbd, signature storage-stall-switchover matches, and
+# QEMU is not left stopped.
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/lib/qemu.sh"
+source "$MG_SRCDIR/tests/lib/qemu_stall.sh"
 
 MG=$MG_BUILDDIR/migguard
 SIGS=$MG_SRCDIR/conf/signatures
 [[ -x $MG ]] || mg_fail "$MG not built"
 
-mg_storage_stall_start src dst
+variant=${1:-main}
+mg_stall_launch src dst "$variant"
 pid=$(mg_qemu_pid src)
 nbd=$MG_STALL_NBD_PID
 
@@ -46,15 +50,17 @@ for t in /proc/"$pid"/task/*; do
 done
 jq -e --argjson t "$tid" '.locks.bql_owner == $t' "$json" >/dev/null ||
 	mg_fail "BQL owner is not live_migration ($tid): $(jq -c .locks "$json")"
-for fn in vm_stop bdrv_drain_all aio_poll; do
+if [[ $variant == main ]]; then drain=bdrv_drain_all; else drain=virtio_blk_data_plane_stop; fi
+for fn in vm_stop $drain aio_poll; do
 	jq -e --argjson t "$tid" --arg f "$fn" \
 		'[.threads[] | select(.tid == $t) | .frames[].symbol] | index($f) != null' "$json" >/dev/null ||
 		mg_fail "$fn not on live_migration's stack"
 done
 jq -e --argjson n "$nbd" '[.io_waits[] | select(.peer.pid == $n and (.peer.state | startswith("T")))] | length > 0' \
 	"$json" >/dev/null || mg_fail "no I/O-wait chain ends at the stopped qemu-nbd ($nbd)"
-mg_assert_grep "^I/O wait: live_migration \($tid\) fd [0-9]+ socket:\[[0-9]+\] \(unix, peer socket:\[[0-9]+\]\) -> qemu-nbd \($nbd\) T \(stopped\)" "$txt"
+[[ $variant == main ]] && who="live_migration \($tid\)" || who="IO io1 \([0-9]+\)"
+mg_assert_grep "^I/O wait: $who fd [0-9]+ socket:\[[0-9]+\] \(unix, peer socket:\[[0-9]+\]\) -> qemu-nbd \($nbd\) T \(stopped\)" "$txt"
 jq -e '.signatures[] | select(.id == "storage-stall-switchover") | .status == "match"' "$json" >/dev/null ||
 	mg_fail "signature storage-stall-switchover did not match"
 mg_assert_grep '^known issue \[storage-stall-switchover\]' "$txt"
-mg_log "qemu storage stall: stopped $(jq .stopped_us "$json") us, wall $(jq .wall_us "$json") us, $(jq '.threads | length' "$json") threads"
+mg_log "qemu storage stall ($variant): stopped $(jq .stopped_us "$json") us, wall $(jq .wall_us "$json") us, $(jq '.threads | length' "$json") threads"

@@ -58,16 +58,16 @@ mg__guest_init() {
 # Prints module names in load order: each module after its dependencies.
 mg__guest_modorder() {
 	local moddir=$1; shift
-	local -A path=() done=()
+	local -A path=() seen=()
 	local f m
 	while IFS= read -r f; do
 		m=${f##*/}; m=${m%.ko}; path[$m]=$f
 	done < <(find "$moddir" -name '*.ko')
 	mg__guest_visit() {
 		local m=$1 dep deps
-		[[ -n ${done[$m]:-} ]] && return 0
+		[[ -n ${seen[$m]:-} ]] && return 0
 		[[ -n ${path[$m]:-} ]] || { echo "guest: module $m not found" >&2; return 1; }
-		done[$m]=1
+		seen[$m]=1
 		deps=$(tr '\0' '\n' <"${path[$m]}" | sed -n 's/^depends=//p' | head -n 1)
 		for dep in ${deps//,/ }; do mg__guest_visit "$dep" || return 1; done
 		echo "$m ${path[$m]}"

@@ -172,7 +172,7 @@ mg_nbd_start() {
 mg_nbd_disk_args() {
 	MG_DISK_ARGS=(-object iothread,id=io1
 		-drive "if=none,id=drive0,format=raw,cache=none,file.driver=nbd,file.server.type=unix,file.server.path=$1"
-		-device virtio-blk-pci,drive=drive0,iothread=io1)
+		-device virtio-blk-pci,id=vblk0,drive=drive0,iothread=io1)
 }
 
 mg_storage_stall_start() {
@@ -188,6 +188,11 @@ mg_storage_stall_prepare() {
 	MG_STALL_NBD_PID=$MG_NBD_PID_stall_nbd
 	mg_nbd_disk_args "$(mg_nbd_sock stall_nbd)"
 	mg_qemu_start "$src" "${MG_DISK_ARGS[@]}"
+	# The firmware (SeaBIOS) drives virtio-blk while it looks for a boot
+	# disk: starting the device moves it to the IOThread, which drains it
+	# from a vCPU thread holding the BQL.  With the server stopped that
+	# drain hangs first (seen 2 in ~20 runs), so let it finish before.
+	mg_wait_for 20 "firmware done with the disk of qemu $src" mg__virtio_started "$src" vblk0
 	# The destination opens the disk at start-up: it must be up before
 	# the server stops.
 	mg_qemu_start_incoming "$dst" "$uri" "${MG_DISK_ARGS[@]}"
@@ -208,8 +213,15 @@ mg_storage_stall_trigger() {
 	mg_log "storage stall: nbd $MG_STALL_NBD_PID stopped, write in flight, migrating $src -> $dst"
 }
 
-# Seen once in ~10 runs with a second monitor busy: a step above got no
-# answer.  Keeps the stacks for whoever looks at the failure.
+# Whether the guest (here the firmware) has started virtio device $2.
+mg__virtio_started() {
+	mg_qmp_cmd -t 2 "$(mg_qemu_qmp "$1")" "{\"execute\":\"x-query-virtio-status\",
+		\"arguments\":{\"path\":\"/machine/peripheral/$2/virtio-backend\"}}" |
+		grep -q '"started": true'
+}
+
+# Should not happen any more (see mg__virtio_started); if a step above gets
+# no answer, keeps the stacks for whoever looks at the failure.
 mg__stall_trigger_failed() {
 	local pid; pid=$(mg_qemu_pid "$1")
 	command -v eu-stack >/dev/null && eu-stack -p "$pid" >"$MG_TEST_TMP/$1.stacks" 2>&1

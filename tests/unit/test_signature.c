@@ -17,7 +17,11 @@ static void set_frames(struct mg_snap_thread *t, const char *const *syms, size_t
 	for (size_t i = 0; i < n; i++) {
 		t->frames[i].pc = 0x1000 + i;
 		t->frames[i].symbol = syms[i] ? strdup(syms[i]) : NULL;
-		t->frames[i].module = strdup("/usr/bin/qemu-system-x86_64");
+		/* glibc's frames keep their names in a stripped QEMU */
+		t->frames[i].module = strdup(syms[i] && (strncmp(syms[i], "__lll", 5) == 0 ||
+							  strncmp(syms[i], "pthread_", 8) == 0)
+					     ? "/usr/lib/x86_64-linux-gnu/libc.so.6"
+					     : "/usr/bin/qemu-system-x86_64");
 	}
 }
 

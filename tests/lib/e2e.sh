@@ -1,0 +1,38 @@
+# e2e.sh - the two-host test bed with one migguardd per host (after
+# common.sh, libvirt.sh, guest.sh, migguardd.sh).
+#
+# mg_e2e_guard_conf HOST FILE [KEY=VALUE...] : a config for HOST's guard:
+#     its libvirt URI, its own state dir, the direct monitors the busy guest
+#     has (socket_template), plus the given keys.
+# mg_e2e_guard_start HOST NAME CONF : starts migguardd NAME for HOST in the
+#     root namespace, pointed at the host's private libvirt run and log dirs.
+# mg_e2e_stall DIR DOM : starts the busy guest's migration throttled, waits
+#     until the destination opened the disk and memory flows, stops the NBD
+#     server and opens the bandwidth: the source hangs at switch-over.
+
+mg_e2e_guard_conf() {
+	local host=$1 file=$2; shift 2
+	mg_guard_conf "$file" "daemon.uri=$(mg_libvirt_uri "$host")" \
+		"daemon.state_dir=$MG_TEST_TMP/state-$host" \
+		"qmp.socket_template=$(mg_libvirt_qmp_dir "$host")/%n.sock" "$@"
+}
+
+mg_e2e_guard_start() {
+	local host=$1 name=$2 conf=$3
+	MIGGUARD_LIBVIRT_RUN_DIR=$(mg_libvirt_run_dir "$host")/qemu \
+	MIGGUARD_LIBVIRT_LOG_DIR=$(mg_libvirt_log_dir "$host")/qemu \
+	MIGGUARD_SIGNATURES_DIR=$MG_SRCDIR/conf/signatures \
+		mg_guard_start "$name" "$conf"
+	mg_guard_wait_log "$name" 10 "libvirt .*: connected"
+}
+
+mg_e2e_stall() {
+	local dir=$1 dom=$2 base
+	base=$(mg_nbd_connections "$dir")
+	mg_testbed_migrate_bg "$dir" "$dom" --bandwidth 1
+	mg_nbd_wait_connections "$dir" $((base + 1)) 60
+	mg_testbed_wait_migrating mg-src "$dom" 30
+	mg_nbd_pause "$dir"
+	mg_virsh mg-src migrate-setspeed "$dom" 100000 || mg_fail "migrate-setspeed"
+	mg_log "storage stalled under the migration of $dom"
+}
