@@ -141,7 +141,7 @@ EOF
 }
 
 mgb_cpu_ns() {
-	local pid=$1 tck stat f sched=0 ns
+	local pid=$1 tck stat f f2 sched=0 ns
 	tck=$(getconf CLK_TCK)
 	# Fields 14 and 15 (utime, stime) after the ")" that ends comm.
 	stat=$(<"/proc/$pid/stat")

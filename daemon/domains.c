@@ -280,10 +280,16 @@ static void rediscover(struct mg_domains *ds, virDomainPtr dom)
 	w = watch_of(ds, dom);
 	if (w)
 		mg_watch_set_domain(w, dom);
-	if (info.state != VIR_DOMAIN_CONTROL_JOB || job_direction(dom, &x, &dir) < 0)
+	/* The status XML's async job decides.  Control info only dates it:
+	 * during a job it says JOB, but a libvirtd restarted during a hang
+	 * says OCCUPIED (its reconnect thread is stuck in the monitor) while
+	 * the migration job is still recorded (libvirt 9.0, seen here). */
+	if (info.state == VIR_DOMAIN_CONTROL_OK || job_direction(dom, &x, &dir) < 0)
 		return;
-	snprintf(why, sizeof(why), "found at connect: libvirt job %s (%s) running for %.1f s",
-		 x.async_job, x.job_phase, (double)info.stateTime / 1000);
+	snprintf(why, sizeof(why), "found at connect: libvirt job %s (%s), control %s for %.1f s",
+		 x.async_job, x.job_phase, info.state == VIR_DOMAIN_CONTROL_JOB ? "job" :
+		 info.state == VIR_DOMAIN_CONTROL_OCCUPIED ? "occupied" : "error",
+		 (double)info.stateTime / 1000);
 	track(ds, dom, &x, dir, why);
 }
 
@@ -342,4 +348,10 @@ void mg_domains_free(struct mg_domains *ds)
 	mg_worker_pool_free(ds->pool);
 	sd_event_unref(ds->loop);
 	free(ds);
+}
+
+bool mg_domains_libvirt_busy(const struct mg_domains *ds)
+{
+	return ds && ds->pool &&
+	       (mg_worker_pool_n_stuck(ds->pool) > 0 || mg_worker_pool_n_pending(ds->pool) > 0);
 }

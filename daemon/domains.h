@@ -6,6 +6,7 @@
 #pragma once
 
 #include <libvirt/libvirt.h>
+#include <stdbool.h>
 #include <systemd/sd-event.h>
 
 #include "conf.h"
@@ -24,3 +25,7 @@ void mg_domains_lifecycle(struct mg_domains *ds, virDomainPtr dom, int event, in
 void mg_domains_iteration(struct mg_domains *ds, virDomainPtr dom, int iteration);
 void mg_domains_job_completed(struct mg_domains *ds, virDomainPtr dom);
 void mg_domains_qemu_migration(struct mg_domains *ds, virDomainPtr dom, const char *status);
+/* True while a libvirt call made for a domain has not returned: closing the
+ * connection would then wait behind it (libvirt serialises the client's
+ * calls), possibly forever. */
+bool mg_domains_libvirt_busy(const struct mg_domains *ds);

@@ -137,8 +137,14 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	mg_notice("received %s, stopping", strsignal((int)si->ssi_signo));
 	sd_notify(false, "STOPPING=1");
 	/* Closing libvirt's connection updates its loop sources: do it while
-	 * the loop still accepts changes. */
-	mg_virt_free(d->virt);
+	 * the loop still accepts changes.  But a close waits behind any call
+	 * still inside libvirt, and during a hang such a call never returns:
+	 * then leave the connection to the process exit (libvirt 9.0: the
+	 * event deregistration queued behind a stuck qemu-monitor-command). */
+	if (mg_domains_libvirt_busy(d->domains))
+		mg_notice("a libvirt call is stuck; exiting without closing the connection");
+	else
+		mg_virt_free(d->virt);
 	d->virt = NULL;
 	mg_domains_free(d->domains);
 	d->domains = NULL;

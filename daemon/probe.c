@@ -13,7 +13,8 @@
  *    QEMU's BQL (qemu_global_mutex) is a QemuMutex whose first member is a
  *    default pthread_mutex_t (util/qemu-thread-posix.c).
  * A condition variable's futex (glibc >= 2.25 __g_signals) is waited for with
- * another value and has no owner field, so it is not taken for a mutex. */
+ * another value and has no owner field, so it is not taken for a mutex.
+ * Which mutex is the BQL: see probe.h. */
 #include "probe.h"
 #include "util.h"
 
@@ -122,33 +123,8 @@ static int read_target(pid_t pid, uint64_t addr, void *buf, size_t size)
 	return n == (ssize_t)size ? 0 : -EIO;
 }
 
-/* Counts the threads of pid in a futex wait on addr. */
-static unsigned count_waiters(pid_t pid, uint64_t addr)
-{
-	char path[32];
-	DIR *d;
-	struct dirent *de;
-	unsigned n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		struct task_syscall sc;
-		long long tid;
-
-		if (mg_parse_int(de->d_name, 1, INT32_MAX, &tid) < 0)
-			continue;
-		if (read_syscall(pid, (pid_t)tid, &sc) == 0 && is_futex_wait(&sc) && sc.arg[0] == addr)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-/* Fills out's owner from the futex word when the main thread's wait looks
- * like a mutex; leaves main_blocked false otherwise. */
+/* Fills out's owner from the futex word when tid's wait looks like a
+ * mutex; leaves held false otherwise. */
 static int find_owner(pid_t pid, const struct task_syscall *sc, struct mg_bql_result *out)
 {
 	struct { int32_t lock; uint32_t count; int32_t owner; } word;
@@ -175,10 +151,75 @@ static int find_owner(pid_t pid, const struct task_syscall *sc, struct mg_bql_re
 		return 0;
 	if (r < 0)
 		return r;
-	out->main_blocked = true;
+	out->held = true;
+	out->futex_addr = sc->arg[0];
 	out->owner_tid = owner;
 	out->owner_is_migration = strcmp(out->owner_comm, MG_PROBE_MIGRATION_COMM) == 0;
 	return 0;
+}
+
+/* A vCPU thread waits for the BQL after every exit that needs it. */
+static bool is_vcpu(pid_t pid, pid_t tid)
+{
+	char comm[MG_PROBE_COMM_MAX];
+
+	return read_task_file(pid, tid, "comm", comm, sizeof(comm)) == 0 &&
+	       strncmp(comm, "CPU ", 4) == 0;
+}
+
+/* Looks for a vCPU thread of pid waiting for a mutex with an owner. */
+static int find_vcpu_waiter(pid_t pid, struct mg_bql_result *out)
+{
+	char path[32];
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return proc_errno(-errno);
+	while (!out->held && (de = readdir(d))) {
+		struct task_syscall sc;
+		long long tid;
+
+		if (mg_parse_int(de->d_name, 1, INT32_MAX, &tid) < 0 || tid == pid)
+			continue;
+		if (read_syscall(pid, (pid_t)tid, &sc) < 0 || !is_futex_wait(&sc) ||
+		    !is_vcpu(pid, (pid_t)tid))
+			continue;
+		r = find_owner(pid, &sc, out);
+		if (r < 0 && r != -ESRCH)
+			break;
+		r = 0;
+	}
+	closedir(d);
+	return r;
+}
+
+/* Counts the threads of pid in a futex wait on addr. */
+static unsigned count_waiters(pid_t pid, uint64_t addr)
+{
+	char path[32];
+	DIR *d;
+	struct dirent *de;
+	unsigned n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct task_syscall sc;
+		long long tid;
+
+		if (mg_parse_int(de->d_name, 1, INT32_MAX, &tid) < 0)
+			continue;
+		if (read_syscall(pid, (pid_t)tid, &sc) == 0 && is_futex_wait(&sc) && sc.arg[0] == addr)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *out)
@@ -194,14 +235,19 @@ int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *ou
 		goto out;
 	out->main_syscall = sc.nr;
 	if (is_futex_wait(&sc)) {
-		out->futex_addr = sc.arg[0];
 		r = find_owner(pid, &sc, out);
 		if (r < 0)
 			goto out;
-		if (out->main_blocked)
-			out->n_waiters = count_waiters(pid, sc.arg[0]);
+		out->main_blocked = out->held;
 	}
-	if (!out->main_blocked) {
+	if (!out->held) {
+		r = find_vcpu_waiter(pid, out);
+		if (r < 0)
+			goto out;
+	}
+	if (out->held)
+		out->n_waiters = count_waiters(pid, out->futex_addr);
+	if (!out->held) {
 		memset(out->owner_comm, 0, sizeof(out->owner_comm));
 		if (state)
 			*state = (struct mg_bql_state){ 0 };

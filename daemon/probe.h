@@ -1,7 +1,12 @@
-/* probe.h - the /proc BQL probe (DESIGN.md section 4, probe 2): is the QEMU
- * main thread blocked on a mutex, and which thread owns it?  Symbol-free:
- * reads /proc/PID/task/TID/{syscall,comm} and the mutex word in the target's
- * memory; never stops or attaches to the target.  Needs the same access as
+/* probe.h - the /proc BQL probe (DESIGN.md section 4, probe 2): is the BQL
+ * held while others wait for it, and which thread owns it?  The BQL is
+ * recognised without symbols as the mutex the main thread (tid == pid) waits
+ * for, or else the one a vCPU thread ("CPU n/KVM", "CPU n/TCG") waits for:
+ * in a hang inside vm_stop the owner runs the main AioContext itself
+ * (nested aio_poll), so the main thread may sit idle in ppoll while only
+ * the vCPUs queue on the BQL (seen on QEMU 7.2 with virtio-blk dataplane).
+ * Symbol-free: reads /proc/PID/task/TID/{syscall,comm} and the mutex word in
+ * the target's memory; never stops or attaches to the target.  Needs the same access as
  * ptrace (root, or the same user with ptrace_scope 0); works when QMP is
  * stuck. */
 #pragma once
@@ -23,18 +28,19 @@ struct mg_bql_state {
 };
 
 struct mg_bql_result {
-	/* The main thread (tid == pid) is in a futex wait on a mutex word
-	 * (glibc lll_lock: FUTEX_WAIT* with value 2, or FUTEX_LOCK_PI) whose
-	 * owner is another live thread of the process.  A condition variable
-	 * or any other futex wait does not count. */
-	bool main_blocked;
+	/* The main thread, or failing that a vCPU thread, is in a futex wait
+	 * on a mutex word (glibc lll_lock: FUTEX_WAIT* with value 2, or
+	 * FUTEX_LOCK_PI) whose owner is another live thread of the process.
+	 * A condition variable or any other futex wait does not count. */
+	bool held;
+	bool main_blocked;		/* the main thread is one of the waiters */
 	uint64_t futex_addr;		/* the mutex, in the target's address space */
-	pid_t owner_tid;		/* 0 unless main_blocked */
+	pid_t owner_tid;		/* 0 unless held */
 	char owner_comm[MG_PROBE_COMM_MAX];
 	bool owner_is_migration;	/* owner_comm == MG_PROBE_MIGRATION_COMM */
-	unsigned n_waiters;		/* threads (main included) in a futex wait on that address */
-	/* When main_blocked first showed this address and owner in
-	 * consecutive calls (monotonic usec); 0 unless main_blocked. */
+	unsigned n_waiters;		/* threads in a futex wait on that address */
+	/* When held first showed this address and owner in consecutive calls
+	 * (monotonic usec); 0 unless held. */
 	uint64_t since_usec;
 	/* The main thread's syscall: its number, -1 when blocked outside a
 	 * syscall, -2 when running. */
@@ -42,7 +48,7 @@ struct mg_bql_result {
 };
 
 /* Probes pid once and updates *state (may be NULL: since_usec is then now).
- * Returns 0 (whatever it found, see out->main_blocked), -ESRCH when the
+ * Returns 0 (whatever it found, see out->held), -ESRCH when the
  * process is gone, -EPERM when /proc or its memory may not be read, or
  * another -errno.  Does not log: the caller knows whether a failure matters. */
 int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *out);

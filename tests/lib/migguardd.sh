@@ -62,7 +62,10 @@ mg_guard_stop() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -0 "$pid" 2>/dev/null && mg_fail "migguardd $name still running 2 s after SIGTERM"
+	if kill -0 "$pid" 2>/dev/null; then
+		"$MG_BUILDDIR/migguard" snapshot "$pid" >&2 || true
+		mg_fail "migguardd $name still running 2 s after SIGTERM (its stacks above)"
+	fi
 	rc=0; wait "$pid" || rc=$?
 	((rc == 0)) || mg_fail "migguardd $name exited $rc after SIGTERM"
 }

@@ -31,9 +31,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "probe_cli: pid %ld: %s\n", pid, strerror(-r));
 		return 1;
 	}
-	printf("main_blocked=%d\nmain_syscall=%ld\nfutex_addr=0x%" PRIx64 "\nowner_tid=%d\n"
+	printf("held=%d\nmain_blocked=%d\nmain_syscall=%ld\nfutex_addr=0x%" PRIx64 "\nowner_tid=%d\n"
 	       "owner_comm=%s\nowner_is_migration=%d\nn_waiters=%u\n",
-	       res.main_blocked, res.main_syscall, res.futex_addr, (int)res.owner_tid,
+	       res.held, res.main_blocked, res.main_syscall, res.futex_addr, (int)res.owner_tid,
 	       res.owner_comm, res.owner_is_migration, res.n_waiters);
 	return 0;
 }

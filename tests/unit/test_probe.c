@@ -20,6 +20,7 @@ enum main_wait {
 	WAIT_PI_MUTEX,		/* same with a priority-inheritance mutex */
 	WAIT_CONDVAR,		/* main thread in pthread_cond_wait, never signalled */
 	WAIT_SLEEP,		/* main thread in clock_nanosleep */
+	WAIT_VCPU_ONLY,		/* main thread sleeps; a "CPU 0/KVM" thread blocks on the mutex */
 };
 
 static pid_t child = -1;
@@ -41,6 +42,25 @@ static void *helper(void *arg)
 		_exit(3);
 	for (;;)
 		pause();
+	return NULL;
+}
+
+/* Blocks on shared.m once the helper holds it (trylock says EBUSY), so the
+ * caller is the one waiting. */
+static void lock_after_helper(void)
+{
+	for (;;)
+		if (pthread_mutex_trylock(&shared.m) == EBUSY)
+			break;
+		else
+			pthread_mutex_unlock(&shared.m);
+	pthread_mutex_lock(&shared.m);
+}
+
+static void *vcpu(void *arg)
+{
+	pthread_setname_np(pthread_self(), "CPU 0/KVM");
+	lock_after_helper();
 	return NULL;
 }
 
@@ -69,15 +89,13 @@ static void spawn(enum main_wait how, const char *helper_name)
 		switch (how) {
 		case WAIT_MUTEX:
 		case WAIT_PI_MUTEX:
-			/* Block only once the helper holds it (trylock says
-			 * EBUSY), so the main thread is the one waiting. */
-			for (;;)
-				if (pthread_mutex_trylock(&shared.m) == EBUSY)
-					break;
-				else
-					pthread_mutex_unlock(&shared.m);
-			pthread_mutex_lock(&shared.m);
+			lock_after_helper();
 			break;
+		case WAIT_VCPU_ONLY:
+			if (pthread_create(&t, NULL, vcpu, NULL))
+				_exit(2);
+			for (;;)
+				clock_nanosleep(CLOCK_MONOTONIC, 0, &long_time, NULL);
 		case WAIT_CONDVAR:
 			pthread_mutex_lock(&cm);
 			for (;;)
@@ -123,6 +141,7 @@ START_TEST(test_main_blocked_on_mutex_held_by_live_migration)
 
 	spawn(WAIT_MUTEX, "live_migration");
 	probe_when_in(SYS_futex, &st, &res);
+	ck_assert(res.held);
 	ck_assert(res.main_blocked);
 	ck_assert_int_eq(res.owner_tid, helper_tid);
 	ck_assert_str_eq(res.owner_comm, "live_migration");
@@ -136,6 +155,30 @@ START_TEST(test_main_blocked_on_mutex_held_by_live_migration)
 	ck_assert(again.main_blocked);
 	ck_assert_uint_eq(again.since_usec, res.since_usec);
 	ck_assert_uint_eq(st.since, res.since_usec);
+}
+END_TEST
+
+/* The hang inside vm_stop with virtio-blk dataplane: live_migration runs
+ * the main AioContext itself, the main thread idles in ppoll, and only the
+ * vCPU threads queue on the BQL. */
+START_TEST(test_vcpu_waiting_on_mutex_held_by_live_migration_while_main_idle)
+{
+	struct mg_bql_result res;
+	uint64_t deadline = mg_now_mono() + 2 * MG_USEC_PER_SEC;
+
+	spawn(WAIT_VCPU_ONLY, "live_migration");
+	do {
+		ck_assert_int_eq(mg_probe_bql(child, NULL, &res), 0);
+		if (res.held)
+			break;
+		usleep(10000);
+	} while (mg_now_mono() < deadline);
+	ck_assert(res.held);
+	ck_assert(!res.main_blocked);
+	ck_assert_int_eq(res.main_syscall, SYS_clock_nanosleep);
+	ck_assert_int_eq(res.owner_tid, helper_tid);
+	ck_assert(res.owner_is_migration);
+	ck_assert_uint_eq(res.n_waiters, 1);
 }
 END_TEST
 
@@ -188,6 +231,7 @@ START_TEST(test_main_in_condvar_wait_is_not_a_held_mutex)
 
 	spawn(WAIT_CONDVAR, "live_migration");
 	probe_when_in(SYS_futex, &st, &res);
+	ck_assert(!res.held);
 	ck_assert(!res.main_blocked);
 	ck_assert_int_eq(res.owner_tid, 0);
 	ck_assert_str_eq(res.owner_comm, "");
@@ -253,6 +297,7 @@ static Suite *probe_suite(void)
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_main_blocked_on_mutex_held_by_live_migration);
+	tcase_add_test(tc, test_vcpu_waiting_on_mutex_held_by_live_migration_while_main_idle);
 	tcase_add_test(tc, test_pi_mutex_owner_read_from_futex_word);
 	tcase_add_test(tc, test_owner_other_than_migration_thread_reported_as_such);
 	tcase_add_test(tc, test_since_restarts_when_owner_changes);

@@ -1,0 +1,42 @@
+# A migration hangs on a storage stall while (1) the source's libvirtd is
+# restarted and (2) the source's guard itself is restarted: each time the
+# guard reconnects, re-finds the migration job through
+# virDomainGetControlInfo and the status XML, and still declares HUNG.
+source "$MG_SRCDIR/tests/lib/common.sh"
+source "$MG_SRCDIR/tests/lib/libvirt.sh"
+source "$MG_SRCDIR/tests/lib/guest.sh"
+source "$MG_SRCDIR/tests/lib/migguardd.sh"
+source "$MG_SRCDIR/tests/lib/e2e.sh"
+
+tb=$MG_TEST_TMP/tb
+dom=busy
+mg_guest_build >/dev/null
+mg_on_exit "mg_testbed_down $tb"
+mg_testbed_up "$tb"
+mg_on_exit "mg_nbd_resume $tb"
+timing=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s guard.incoming_timeout=60s)
+mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "${timing[@]}"
+
+mg_testbed_create_busy "$tb" "$dom"
+mg_testbed_wait_writing mg-src "$dom" 90
+
+# (1) The guard is started only after the migration began, and libvirtd
+# restarts under it while the migration hangs.
+mg_e2e_stall "$tb" "$dom"
+mg_libvirt_host_restart mg-src
+mg_e2e_guard_start mg-src g1 "$MG_TEST_TMP/src.conf"
+mg_guard_wait_log g1 30 "domain $dom: outgoing migration tracked \(found at connect: libvirt job migration out"
+mg_guard_wait_log g1 30 "domain $dom: migration HUNG"
+mg_guard_wait_log g1 30 "domain $dom: incident written to"
+
+mg_libvirt_host_restart mg-src
+mg_guard_wait_log g1 30 "libvirt .*: connected" 2
+mg_guard_stop g1
+
+# (2) A new guard process on the same hang: it finds the job again and
+# still catches the hang.
+mg_e2e_guard_start mg-src g2 "$MG_TEST_TMP/src.conf"
+mg_guard_wait_log g2 30 "domain $dom: outgoing migration tracked \(found at connect"
+mg_guard_wait_log g2 30 "domain $dom: migration HUNG: .*BQL held by live_migration"
+mg_guard_wait_log g2 30 "domain $dom: incident written to"
+mg_guard_stop g2
