@@ -51,7 +51,7 @@ mgb_log_time() {
 
 mgb_qmp_migrate_observe() {
 	python3 - "$1" "$2" "$3" "${4:-30}" <<'EOF'
-import json, socket, sys, time
+import json, os, socket, sys, time
 path, uri, out, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.settimeout(10)
@@ -105,10 +105,11 @@ while time.monotonic() < deadline:
     sent = time.time()
     st = execute("query-status")["status"]
     if st == "finish-migrate":
-        with open(out, "w") as f:
+        with open(out + ".tmp", "w") as f:
             f.write("phase_start=%.6f\nprev_poll=%.6f\n" % (sent, prev))
             if stop_event is not None:
                 f.write("stop_event=%.6f\n" % stop_event)
+        os.rename(out + ".tmp", out)
         sys.exit(0)
     prev = time.time()
     nxt += 0.020
@@ -119,7 +120,7 @@ EOF
 
 mgb_bql_observe_start() {
 	python3 - "$MG_BUILDDIR/tests/unit/probe_cli" "$1" "$2" "${3:-60}" <<'EOF' &
-import subprocess, sys, time
+import os, subprocess, sys, time
 probe, pid, out, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 deadline = time.monotonic() + timeout
 prev = time.time()
@@ -129,8 +130,9 @@ while time.monotonic() < deadline:
     r = subprocess.run([probe, pid], capture_output=True, text=True)
     kv = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
     if kv.get("main_blocked") == "1" and kv.get("owner_comm") == "live_migration":
-        with open(out, "w") as f:
+        with open(out + ".tmp", "w") as f:
             f.write("phase_start=%.6f\nprev_poll=%.6f\nowner_tid=%s\n" % (t, prev, kv.get("owner_tid")))
+        os.rename(out + ".tmp", out)
         sys.exit(0)
     prev = time.time()
     nxt += 0.020

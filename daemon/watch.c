@@ -364,7 +364,7 @@ static void probe_round(struct mg_watch *w)
 		}
 		if (r == 0) {
 			s.bql_valid = true;
-			s.bql_held_by_migration = w->bql.main_blocked && w->bql.owner_is_migration;
+			s.bql_held_by_migration = w->bql.held && w->bql.owner_is_migration;
 			s.bql_owner = w->bql.owner_tid;
 			s.bql_since = w->bql.since_usec;
 		}
