@@ -1,7 +1,9 @@
 /* domains.c - see domains.h. */
 #include "domains.h"
+#include "action.h"
 #include "domxml.h"
 #include "log.h"
+#include "procid.h"
 #include "report.h"
 #include "util.h"
 #include "virt.h"
@@ -16,9 +18,13 @@ struct mg_dom_entry {
 	char uuid[VIR_UUID_STRING_BUFLEN];
 	char name[256];
 	pid_t pid;
+	struct mg_procid id;		/* the QEMU process as first seen */
 	struct mg_watch *watch;
+	virDomainPtr dom;		/* NULL while disconnected */
 	bool reported;			/* incident written for the current track */
 	char *incident_dir;
+	struct mg_ladder *ladder;	/* the actions on the current verdict */
+	bool acted;			/* never act twice on one migration */
 };
 
 struct mg_domains {
@@ -55,7 +61,11 @@ static struct mg_dom_entry *find(struct mg_domains *ds, const char *uuid)
 
 static void entry_free(struct mg_dom_entry *e)
 {
+	mg_ladder_free(e->ladder);
 	mg_watch_free(e->watch);
+	if (e->dom)
+		virDomainFree(e->dom);
+	mg_procid_release(&e->id);
 	free(e->incident_dir);
 	free(e);
 }
@@ -71,6 +81,45 @@ static void forget(struct mg_domains *ds, const char *uuid)
 	}
 }
 
+static void on_ladder_done(struct mg_ladder *l, void *userdata)
+{
+	struct mg_dom_entry *e = userdata;
+
+	mg_notice("domain %s: actions finished", e->name);
+}
+
+/* The policy: the domain's <metadata> (migguard:action) over the file's. */
+static enum mg_action policy(struct mg_dom_entry *e, const char *status_xml)
+{
+	struct mg_domxml x;
+	char err[256];
+
+	if (mg_domxml_parse_file(status_xml, &x, err, sizeof(err)) == 0 && x.has_action)
+		return x.action;
+	return e->ds->conf->action;
+}
+
+static void act(struct mg_dom_entry *e, const char *status_xml)
+{
+	const struct mg_conf *conf = e->ds->conf;
+	struct mg_ladder_params p = {
+		.action = policy(e, status_xml), .watch = e->watch, .dom = e->dom, .pool = e->ds->pool,
+		.id = &e->id, .incident_dir = e->incident_dir, .step_timeout = conf->monitor_timeout,
+		.recover_grace = conf->recover_grace, .core_dump = conf->core_dump, .restart = conf->restart,
+	};
+	int r;
+
+	if (e->acted || p.action == MG_ACTION_NONE)
+		return;
+	e->acted = true;
+	mg_ladder_free(e->ladder);
+	e->ladder = NULL;
+	mg_notice("domain %s: action %s", e->name, mg_action_to_string(p.action));
+	r = mg_ladder_start(e->ds->loop, &p, on_ladder_done, e, &e->ladder);
+	if (r < 0 && r != -ECANCELED)
+		mg_error_errno(r, "domain %s: cannot start the actions", e->name);
+}
+
 static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
 {
 	struct mg_dom_entry *e = userdata;
@@ -84,6 +133,7 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	free(e->incident_dir);
 	e->incident_dir = NULL;
 	mg_report_incident(e->ds->conf, w, xml, log, &e->incident_dir);
+	act(e, xml);
 }
 
 static void on_ended(struct mg_watch *w, void *userdata)
@@ -147,6 +197,15 @@ static struct mg_dom_entry *ensure_entry(struct mg_domains *ds, virDomainPtr dom
 	snprintf(e->uuid, sizeof(e->uuid), "%s", uuid);
 	snprintf(e->name, sizeof(e->name), "%s", virDomainGetName(dom));
 	e->pid = x->pid;
+	e->id.pidfd = -1;
+	r = mg_procid_capture(e->pid, &e->id);
+	if (r < 0) {
+		mg_warn_errno(r, "domain %s: QEMU pid %d", e->name, (int)e->pid);
+		free(e);
+		return NULL;
+	}
+	virDomainRef(dom);
+	e->dom = dom;
 	r = make_watch(ds, e, dom);
 	if (r < 0) {
 		mg_error_errno(r, "domain %s: cannot watch it", e->name);
@@ -170,6 +229,7 @@ static void track(struct mg_domains *ds, virDomainPtr dom, struct mg_domxml *x, 
 
 	if (e && !mg_watch_tracking(e->watch)) {
 		e->reported = false;
+		e->acted = false;
 		mg_watch_track(e->watch, dir, why);
 	}
 }
@@ -258,7 +318,9 @@ void mg_domains_lifecycle(struct mg_domains *ds, virDomainPtr dom, int event, in
 	} else if (event == VIR_DOMAIN_EVENT_STOPPED) {
 		mg_watch_end(w, detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED ? MG_PHASE_COMPLETED
 									 : MG_PHASE_FAILED, why);
-		if (virDomainGetUUIDString(dom, uuid) == 0)
+		/* The actions go on (restart follows the kill's STOPPED). */
+		if (virDomainGetUUIDString(dom, uuid) == 0 &&
+		    !(find(ds, uuid)->ladder && !mg_ladder_finished(find(ds, uuid)->ladder)))
 			forget(ds, uuid);
 	}
 }
@@ -278,8 +340,18 @@ static void rediscover(struct mg_domains *ds, virDomainPtr dom)
 		return;
 	}
 	w = watch_of(ds, dom);
-	if (w)
+	if (w) {
+		char uuid[VIR_UUID_STRING_BUFLEN];
+		struct mg_dom_entry *e;
+
 		mg_watch_set_domain(w, dom);
+		if (virDomainGetUUIDString(dom, uuid) == 0 && (e = find(ds, uuid))) {
+			virDomainRef(dom);
+			if (e->dom)
+				virDomainFree(e->dom);
+			e->dom = dom;
+		}
+	}
 	/* The status XML's async job decides.  Control info only dates it:
 	 * during a job it says JOB, but a libvirtd restarted during a hang
 	 * says OCCUPIED (its reconnect thread is stuck in the monitor) while
@@ -311,8 +383,14 @@ void mg_domains_disconnected(struct mg_domains *ds)
 {
 	/* Watches go on: the /proc probe and a direct monitor need no
 	 * libvirt.  Their libvirt handles are replaced on reconnect. */
-	for (size_t i = 0; i < ds->n_entries; i++)
-		mg_watch_set_domain(ds->entries[i]->watch, NULL);
+	for (size_t i = 0; i < ds->n_entries; i++) {
+		struct mg_dom_entry *e = ds->entries[i];
+
+		mg_watch_set_domain(e->watch, NULL);
+		if (e->dom)
+			virDomainFree(e->dom);
+		e->dom = NULL;
+	}
 }
 
 int mg_domains_new(sd_event *loop, const struct mg_conf *conf, struct mg_domains **out)

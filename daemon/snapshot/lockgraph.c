@@ -122,14 +122,26 @@ static bool is_mutex(enum mg_wait_kind k)
 	return k == MG_WAIT_MUTEX || k == MG_WAIT_MUTEX_PI;
 }
 
-/* The BQL without symbols: the mutex the main thread waits for, else the
- * one most CPU threads ("CPU n/KVM", "CPU n/TCG") wait for. */
+/* The BQL without its own symbol: the mutex a thread waits for through
+ * QEMU's BQL lock function (exported by distribution builds:
+ * qemu_mutex_lock_iothread_impl up to QEMU 8.1, bql_lock_impl since 8.2),
+ * else the mutex the main thread waits for, else the one most CPU threads
+ * ("CPU n/KVM", "CPU n/TCG") wait for. */
 static uint64_t guess_bql(const struct mg_snapshot *snap, const char **source)
 {
 	uint64_t best = 0;
 	size_t best_n = 0;
 	const struct mg_snap_thread *main_thread = find_tid(snap, snap->pid, NULL);
 
+	for (size_t i = 0; i < snap->n_threads; i++) {
+		const struct mg_snap_thread *t = &snap->threads[i];
+
+		if (is_mutex(t->wait) && (mg_snap_thread_has_frame(t, "qemu_mutex_lock_iothread*", 6) ||
+					  mg_snap_thread_has_frame(t, "bql_lock*", 6))) {
+			*source = "the mutex taken by qemu_mutex_lock_iothread/bql_lock";
+			return t->futex_addr;
+		}
+	}
 	if (main_thread && is_mutex(main_thread->wait)) {
 		*source = "the mutex the main thread waits for";
 		return main_thread->futex_addr;

@@ -372,11 +372,44 @@ static void symbolize_frame(Dwfl *dwfl, struct mg_snap_frame *f, bool lines)
 		f->file = lookup_line(mod, addr, &f->line);
 }
 
+static void copy_frame(struct mg_snap_frame *dst, const struct mg_snap_frame *src)
+{
+	dst->module = src->module ? strdup(src->module) : NULL;
+	dst->symbol = src->symbol ? strdup(src->symbol) : NULL;
+	dst->offset = src->offset;
+	dst->file = src->file ? strdup(src->file) : NULL;
+	dst->line = src->line;
+}
+
+/* libdwfl looks a symbol up by scanning the module's symbol table, which is
+ * the main cost of a snapshot (glibc's has ~10k entries).  Threads of one
+ * kind share their return addresses, so each distinct (pc, activation) is
+ * resolved once: an open-addressing table of frames already done. */
 void mg_unwind_symbolize(struct mg_unwind *uw, struct mg_snapshot *snap, bool lines)
 {
+	size_t n = 0, size = 64;
+	_cleanup_free_ struct mg_snap_frame **seen = NULL;
+
 	for (size_t i = 0; i < snap->n_threads; i++)
-		for (size_t k = 0; k < snap->threads[i].n_frames; k++)
-			symbolize_frame(uw->dwfl, &snap->threads[i].frames[k], lines);
+		n += snap->threads[i].n_frames;
+	while (size < 2 * n)
+		size *= 2;
+	seen = calloc(size, sizeof(*seen));
+	for (size_t i = 0; i < snap->n_threads; i++)
+		for (size_t k = 0; k < snap->threads[i].n_frames; k++) {
+			struct mg_snap_frame *f = &snap->threads[i].frames[k];
+			size_t h = (size_t)((f->pc * UINT64_C(0x9e3779b97f4a7c15)) >> 20) & (size - 1);
+
+			while (seen && seen[h] && (seen[h]->pc != f->pc || seen[h]->activation != f->activation))
+				h = (h + 1) & (size - 1);
+			if (seen && seen[h]) {
+				copy_frame(f, seen[h]);
+				continue;
+			}
+			symbolize_frame(uw->dwfl, f, lines);
+			if (seen)
+				seen[h] = f;
+		}
 }
 
 struct sym_search {

@@ -138,3 +138,15 @@ start_target "$TARGET"
 jq -e '.schema_version == 1' "$MG_TEST_TMP/out/report.json" >/dev/null || mg_fail "report.json unreadable"
 mg_assert_grep '^Thread 1 \(Thread 0x[0-9a-f]+ \(LWP [0-9]+\) "deadlock"\):' "$MG_TEST_TMP/out/stacks.txt"
 mg_assert_grep '^deadlock: live_migration' "$MG_TEST_TMP/summary"
+
+# --domain: the pid comes from libvirt's status XML, libvirt is not called.
+mkdir -p "$MG_TEST_TMP/run"
+sed "s/@PID@/$TARGET_PID/" "$MG_SRCDIR/tests/data/snapshot/domstatus.xml.in" >"$MG_TEST_TMP/run/guest1.xml"
+"$MG" snapshot --signatures "$SIGS" --json --domain guest1 --libvirt-run-dir "$MG_TEST_TMP/run" >"$MG_TEST_TMP/dom.json" ||
+	mg_fail "snapshot --domain failed"
+jq -e --argjson p "$TARGET_PID" '.pid == $p and (.locks.cycles | length) == 1' "$MG_TEST_TMP/dom.json" >/dev/null ||
+	mg_fail "snapshot --domain did not snapshot pid $TARGET_PID"
+if "$MG" snapshot --domain nosuch --libvirt-run-dir "$MG_TEST_TMP/run" 2>"$MG_TEST_TMP/err"; then
+	mg_fail "snapshot of a missing domain succeeded"
+fi
+mg_assert_grep 'domain nosuch' "$MG_TEST_TMP/err"

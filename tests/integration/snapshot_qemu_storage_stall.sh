@@ -27,15 +27,21 @@ mig_tid() {
 	done
 	return 1
 }
-# The hang: the main thread waits in futex(2) (for the BQL) and
-# live_migration sits in ppoll (aio_poll of the drain).
-hung() {
+# The hang: live_migration sits in ppoll (aio_poll of the drain) holding
+# the BQL.  The main loop only blocks on the BQL once something wakes it up:
+# a QMP command does (as libvirt's monitor calls do in production); it gets
+# no answer.
+draining() {
 	local tid
 	tid=$(mig_tid) || return 1
-	[[ $(cut -d' ' -f1 /proc/"$pid"/syscall) == 202 ]] || return 1
 	[[ $(cut -d' ' -f1 /proc/"$pid"/task/"$tid"/syscall) == 271 ]]
 }
-mg_wait_for 30 "qemu src hung at switch-over" hung
+main_blocked() { [[ $(cut -d' ' -f1 /proc/"$pid"/syscall) == 202 ]]; }
+mg_wait_for 30 "live_migration of qemu src draining" draining
+rc=0
+mg_qmp_cmd -t 2 "$(mg_qemu_qmp src)" '{"execute":"query-status"}' >/dev/null 2>&1 || rc=$?
+((rc == 124)) || mg_fail "query-status answered during the stall (rc $rc)"
+mg_wait_for 10 "main thread of qemu src blocked" main_blocked
 tid=$(mig_tid)
 
 json=$MG_TEST_TMP/stall.json

@@ -1,0 +1,430 @@
+/* action.c - see action.h. */
+#include "action.h"
+#include "incident.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <libvirt/virterror.h>
+
+#define MG_ACTION_POLL (100 * MG_USEC_PER_MSEC)
+#define MG_ACTION_EXIT_WAIT (30 * MG_USEC_PER_SEC)	/* a core dump takes a while */
+#define MG_ACTION_RESTART_WAIT (60 * MG_USEC_PER_SEC)
+
+enum step { STEP_CANCEL, STEP_YANK, STEP_KILL, STEP_RESTART, STEP_DESTROY, STEP_DONE };
+
+struct mg_ladder {
+	sd_event *loop;
+	struct mg_ladder_params p;
+	char *incident_dir;
+	void (*done)(struct mg_ladder *a, void *userdata);
+	void *userdata;
+	enum step step;
+	sd_event_source *timer;
+	uint64_t wait_until;
+	bool (*wait_for)(struct mg_ladder *a);
+	void (*after_wait)(struct mg_ladder *a, bool reached);
+	char summary[2048];
+	bool finished;
+	struct lv_call *inflight;	/* libvirt call not yet delivered */
+};
+
+struct lv_call;
+static void next_step(struct mg_ladder *a, enum step s);
+
+static void record(struct mg_ladder *a, const char *step, int result, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void record(struct mg_ladder *a, const char *step, int result, const char *fmt, ...)
+{
+	char detail[512];
+	size_t len = strlen(a->summary);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	snprintf(a->summary + len, sizeof(a->summary) - len, "%s: %s: %s\n", step,
+		 result == 0 ? "ok" : strerror(-result), detail);
+	mg_log(result == 0 ? LOG_NOTICE : LOG_WARNING, "domain %s: action %s: %s: %s",
+	       mg_watch_name(a->p.watch), step, result == 0 ? "ok" : strerror(-result), detail);
+	if (a->incident_dir)
+		mg_incident_add_action(a->incident_dir, step, result, detail);
+	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
+		      result == 0 ? "ok" : strerror(-result), detail);
+}
+
+const char *mg_ladder_summary(const struct mg_ladder *a) { return a->summary; }
+bool mg_ladder_finished(const struct mg_ladder *a) { return a->finished; }
+
+/* --- waiting on a condition, polled on the loop ------------------------- */
+
+static int on_poll(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct mg_ladder *a = userdata;
+	bool reached = a->wait_for(a);
+
+	if (!reached && mg_now_mono() < a->wait_until) {
+		sd_event_source_set_time_relative(s, MG_ACTION_POLL);
+		sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	a->after_wait(a, reached);
+	return 0;
+}
+
+static void wait_for(struct mg_ladder *a, uint64_t timeout, bool (*cond)(struct mg_ladder *),
+		     void (*then)(struct mg_ladder *, bool))
+{
+	a->wait_for = cond;
+	a->after_wait = then;
+	a->wait_until = mg_now_mono() + timeout;
+	sd_event_source_set_time_relative(a->timer, 0);
+	sd_event_source_set_enabled(a->timer, SD_EVENT_ONESHOT);
+}
+
+/* The tracker saw the migration end: QEMU itself reported it completed,
+ * failed or cancelled (its MIGRATION event or query-migrate, both answered
+ * only once the BQL is free again), or libvirt ended the job.  The last BQL
+ * probe is not consulted: probes stop with the track, it would be stale. */
+static bool migration_over(struct mg_ladder *a)
+{
+	return !mg_watch_tracking(a->p.watch);
+}
+
+static bool process_gone(struct mg_ladder *a)
+{
+	return mg_procid_exited(a->p.id);
+}
+
+/* --- libvirt calls on the worker pool ---------------------------------- */
+
+struct lv_call {
+	struct mg_ladder *a;		/* NULL once the action is gone */
+	virDomainPtr dom;
+	int (*fn)(virDomainPtr);
+	const char *step;
+	char error[256];
+	void (*then)(struct mg_ladder *a, int result, const char *error);
+};
+
+static int lv_call_run(void *arg)
+{
+	struct lv_call *c = arg;
+
+	if (c->fn(c->dom) < 0) {
+		const char *m = virGetLastErrorMessage();
+
+		snprintf(c->error, sizeof(c->error), "%s", m ? m : "libvirt error");
+		return -EIO;
+	}
+	return 0;
+}
+
+static void lv_call_done(int result, void *arg)
+{
+	struct lv_call *c = arg;
+
+	if (c->a) {
+		c->a->inflight = NULL;
+		c->then(c->a, result, result == -ETIMEDOUT ? "no answer before the deadline" : c->error);
+	}
+}
+
+static void lv_call_free(void *arg)
+{
+	struct lv_call *c = arg;
+
+	virDomainFree(c->dom);
+	free(c);
+}
+
+static int lv_submit(struct mg_ladder *a, const char *step, int (*fn)(virDomainPtr), uint64_t timeout,
+		     void (*then)(struct mg_ladder *, int, const char *))
+{
+	struct lv_call *c = calloc(1, sizeof(*c));
+	struct mg_work w;
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->a = a;
+	c->fn = fn;
+	c->step = step;
+	c->then = then;
+	virDomainRef(a->p.dom);
+	c->dom = a->p.dom;
+	w = (struct mg_work){ .what = step, .run = lv_call_run, .done = lv_call_done,
+			      .free_arg = lv_call_free, .arg = c, .timeout_usec = timeout };
+	r = mg_worker_submit(a->p.pool, &w);
+	if (r < 0)
+		lv_call_free(c);
+	else
+		a->inflight = c;
+	return r;
+}
+
+static int abort_job(virDomainPtr d) { return virDomainAbortJob(d); }
+static int destroy(virDomainPtr d) { return virDomainDestroy(d); }
+static int create(virDomainPtr d) { return virDomainCreate(d); }
+
+/* --- cancel ------------------------------------------------------------ */
+
+static void after_cancel(struct mg_ladder *a, bool over)
+{
+	record(a, "cancel-check", over ? 0 : -ETIMEDOUT, "%s", over ?
+	       "the migration ended and QEMU answers" : "still hung after the cancel request");
+	if (over || a->p.action == MG_ACTION_CANCEL)
+		next_step(a, STEP_DONE);
+	else
+		next_step(a, STEP_YANK);
+}
+
+static void on_cancel_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
+{
+	struct mg_ladder *a = userdata;
+
+	record(a, "cancel", err, "QMP migrate_cancel on the direct monitor%s",
+	       err == -ETIMEDOUT ? " (in-band: no answer while the BQL is held)" : "");
+	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
+}
+
+static void on_abort_done(struct mg_ladder *a, int result, const char *error)
+{
+	record(a, "cancel", result, "virDomainAbortJob%s%s", result ? ": " : "", result ? error : "");
+	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
+}
+
+static void do_cancel(struct mg_ladder *a)
+{
+	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
+	int r;
+
+	if (q) {
+		r = mg_qmp_execute(q, "migrate_cancel", NULL, false, a->p.step_timeout, on_cancel_reply, a);
+		if (r == 0)
+			return;
+		record(a, "cancel", r, "cannot send migrate_cancel");
+	} else if (a->p.dom && a->p.pool) {
+		r = lv_submit(a, "virDomainAbortJob", abort_job, a->p.step_timeout, on_abort_done);
+		if (r == 0)
+			return;
+		record(a, "cancel", r, "cannot submit virDomainAbortJob");
+	} else {
+		record(a, "cancel", -ENOTCONN, "no direct monitor and no libvirt domain");
+	}
+	after_cancel(a, migration_over(a));
+}
+
+/* --- yank --------------------------------------------------------------- */
+
+static void after_grace(struct mg_ladder *a, bool over)
+{
+	record(a, "recover-check", over ? 0 : -ETIMEDOUT, "%s", over ?
+	       "the migration ended and QEMU answers: no kill needed" :
+	       "still hung after recover_grace");
+	next_step(a, over ? STEP_DONE : STEP_KILL);
+}
+
+static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
+{
+	struct mg_ladder *a = userdata;
+
+	record(a, "yank", err, "out-of-band yank of the migration channel and NBD block nodes");
+	wait_for(a, a->p.recover_grace, migration_over, after_grace);
+}
+
+/* Yanks what can hold the drain: the migration channel and every block
+ * node QEMU offers (only network block drivers such as NBD register one). */
+static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *userdata)
+{
+	struct mg_ladder *a = userdata;
+	json_object *args, *list;
+	size_t n = 0;
+
+	if (err != 0) {
+		record(a, "yank", err, "query-yank failed");
+		wait_for(a, a->p.recover_grace, migration_over, after_grace);
+		return;
+	}
+	list = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(reply); i++) {
+		json_object *inst = json_object_array_get_idx(reply, i), *type;
+		const char *t = json_object_object_get_ex(inst, "type", &type) ? json_object_get_string(type) : "";
+
+		if (strcmp(t, "migration") == 0 || strcmp(t, "block-node") == 0) {
+			json_object_array_add(list, json_object_get(inst));
+			n++;
+		}
+	}
+	args = json_object_new_object();
+	json_object_object_add(args, "instances", list);
+	if (n == 0 || mg_qmp_execute(q, "yank", args, true, a->p.step_timeout, on_yank_reply, a) < 0) {
+		record(a, "yank", -ENOENT, "nothing to yank (%zu instances)", n);
+		wait_for(a, a->p.recover_grace, migration_over, after_grace);
+	}
+	json_object_put(args);
+}
+
+static void do_yank(struct mg_ladder *a)
+{
+	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
+
+	if (q && mg_qmp_oob_enabled(q) &&
+	    mg_qmp_execute(q, "query-yank", NULL, true, a->p.step_timeout, on_query_yank, a) == 0)
+		return;
+	record(a, "yank", -ENOTSUP, "needs a direct monitor with out-of-band commands");
+	wait_for(a, a->p.recover_grace, migration_over, after_grace);
+}
+
+/* --- kill, restart, destroy -------------------------------------------- */
+
+static void after_exit(struct mg_ladder *a, bool gone)
+{
+	if (!gone && a->p.core_dump) {
+		/* The core took too long: finish the job. */
+		int r = mg_procid_signal(a->p.id, SIGKILL);
+		record(a, "kill", r, "SIGKILL after SIGABRT did not end pid %d", (int)a->p.id->pid);
+		wait_for(a, MG_ACTION_EXIT_WAIT, process_gone, after_exit);
+		a->p.core_dump = false;
+		return;
+	}
+	record(a, "kill-check", gone ? 0 : -ETIMEDOUT, "QEMU pid %d %s", (int)a->p.id->pid,
+	       gone ? "has exited" : "still exists");
+	next_step(a, gone && a->p.restart && a->p.dom ? STEP_RESTART : STEP_DONE);
+}
+
+static void do_kill(struct mg_ladder *a)
+{
+	int sig = a->p.core_dump ? SIGABRT : SIGKILL;
+	char pattern[256] = "";
+	int r;
+
+	/* Verified against the start time first: a pid that now names another
+	 * process is never signalled. */
+	r = mg_procid_signal(a->p.id, sig);
+	if (r == -ESTALE) {
+		record(a, "kill", r, "refused: pid %d now names another process (start time differs)",
+		       (int)a->p.id->pid);
+		next_step(a, STEP_DONE);
+		return;
+	}
+	if (sig == SIGABRT)
+		mg_read_file("/proc/sys/kernel/core_pattern", pattern, sizeof(pattern));
+	pattern[strcspn(pattern, "\n")] = '\0';
+	record(a, "kill", r, "%s to QEMU pid %d%s%s", sig == SIGABRT ? "SIGABRT (core dump)" : "SIGKILL",
+	       (int)a->p.id->pid, sig == SIGABRT ? "; core goes to core_pattern " : "", pattern);
+	if (r < 0 && r != -ESRCH) {
+		next_step(a, STEP_DONE);
+		return;
+	}
+	wait_for(a, MG_ACTION_EXIT_WAIT, process_gone, after_exit);
+}
+
+static void on_restart_done(struct mg_ladder *a, int result, const char *error)
+{
+	record(a, "restart", result, "virDomainCreate from the persistent definition%s%s",
+	       result ? ": " : "", result ? error : "");
+	next_step(a, STEP_DONE);
+}
+
+static bool domain_inactive(struct mg_ladder *a)
+{
+	/* Reads libvirt's own state: no job, no monitor. */
+	return virDomainIsActive(a->p.dom) == 0;
+}
+
+static void after_inactive(struct mg_ladder *a, bool inactive)
+{
+	if (!inactive || virDomainIsPersistent(a->p.dom) != 1) {
+		record(a, "restart", -EINVAL, "%s", inactive ? "transient domain: nothing to start again"
+							      : "libvirt still reports the domain active");
+		next_step(a, STEP_DONE);
+		return;
+	}
+	if (lv_submit(a, "virDomainCreate", create, MG_ACTION_RESTART_WAIT, on_restart_done) < 0) {
+		record(a, "restart", -EBUSY, "cannot submit virDomainCreate");
+		next_step(a, STEP_DONE);
+	}
+}
+
+static void on_destroy_done(struct mg_ladder *a, int result, const char *error)
+{
+	record(a, "destroy", result, "virDomainDestroy of the stalled incoming domain%s%s",
+	       result ? ": " : "", result ? error : "");
+	next_step(a, STEP_DONE);
+}
+
+static void next_step(struct mg_ladder *a, enum step s)
+{
+	a->step = s;
+	switch (s) {
+	case STEP_CANCEL: do_cancel(a); break;
+	case STEP_YANK: do_yank(a); break;
+	case STEP_KILL: do_kill(a); break;
+	case STEP_RESTART: wait_for(a, MG_ACTION_RESTART_WAIT, domain_inactive, after_inactive); break;
+	case STEP_DESTROY:
+		if (!a->p.dom || lv_submit(a, "virDomainDestroy", destroy, a->p.step_timeout * 4,
+					   on_destroy_done) < 0) {
+			record(a, "destroy", -ENOTCONN, "no libvirt domain to destroy");
+			next_step(a, STEP_DONE);
+		}
+		break;
+	case STEP_DONE:
+		if (!a->finished) {
+			a->finished = true;
+			if (a->done)
+				a->done(a, a->userdata);
+		}
+		break;
+	}
+}
+
+int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
+		    void (*done)(struct mg_ladder *a, void *userdata), void *userdata,
+		    struct mg_ladder **out)
+{
+	const struct mg_track *t = mg_watch_get_track(p->watch);
+	struct mg_ladder *a;
+	int r;
+
+	if (p->action == MG_ACTION_NONE || t->phase == MG_PHASE_POSTCOPY)
+		return -ECANCELED;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->loop = sd_event_ref(loop);
+	a->p = *p;
+	if (a->p.dom)
+		virDomainRef(a->p.dom);
+	a->incident_dir = p->incident_dir ? strdup(p->incident_dir) : NULL;
+	a->done = done;
+	a->userdata = userdata;
+	r = sd_event_add_time(loop, &a->timer, CLOCK_MONOTONIC, 0, 1000, on_poll, a);
+	if (r < 0) {
+		mg_ladder_free(a);
+		return r;
+	}
+	sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
+	*out = a;
+	if (t->direction == MG_DIR_IN)
+		next_step(a, p->action == MG_ACTION_RECOVER ? STEP_DESTROY : STEP_DONE);
+	else
+		next_step(a, STEP_CANCEL);
+	return 0;
+}
+
+void mg_ladder_free(struct mg_ladder *a)
+{
+	if (!a)
+		return;
+	if (a->inflight)
+		a->inflight->a = NULL;
+	sd_event_source_disable_unref(a->timer);
+	sd_event_unref(a->loop);
+	if (a->p.dom)
+		virDomainFree(a->p.dom);
+	free(a->incident_dir);
+	free(a);
+}
