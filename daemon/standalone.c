@@ -1,5 +1,6 @@
 /* standalone.c - see standalone.h. */
 #include "standalone.h"
+#include "action.h"
 #include "incident.h"
 #include "log.h"
 #include "procid.h"
@@ -16,6 +17,8 @@ struct mg_standalone {
 	struct mg_watch *watch;
 	struct mg_procid id;
 	sd_event_source *alive;
+	struct mg_ladder *ladder;
+	bool acted;
 };
 
 static bool migration_running(const char *status)
@@ -40,11 +43,34 @@ static void on_untracked_status(struct mg_watch *w, const char *status, void *us
 	mg_watch_on_status(w, status, "QMP");
 }
 
+static void on_ladder_done(struct mg_ladder *l, void *userdata)
+{
+	mg_notice("standalone: actions finished");
+}
+
 static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
 {
 	struct mg_standalone *s = userdata;
+	_cleanup_free_ char *dir = NULL;
+	struct mg_ladder_params p = {
+		.action = s->conf->action, .watch = w, .id = &s->id,
+		.step_timeout = s->conf->monitor_timeout, .recover_grace = s->conf->recover_grace,
+		.core_dump = s->conf->core_dump,
+	};
 
-	mg_report_incident(s->conf, w, NULL, NULL, NULL);
+	mg_report_incident(s->conf, w, NULL, NULL, &dir);
+	if (s->acted || p.action == MG_ACTION_NONE)
+		return;
+	s->acted = true;
+	p.incident_dir = dir;
+	if (mg_ladder_start(s->loop, &p, on_ladder_done, s, &s->ladder) < 0)
+		mg_error("standalone: cannot start the actions");
+}
+
+static void on_ended(struct mg_watch *w, void *userdata)
+{
+	/* A later migration is a new one: it may be acted on again. */
+	((struct mg_standalone *)userdata)->acted = false;
 }
 
 /* The process is watched through its pidfd: when it exits, so do we. */
@@ -60,7 +86,7 @@ int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *
 			const char *name, struct mg_standalone **out)
 {
 	static const struct mg_watch_callbacks cb = {
-		.verdict = on_verdict, .untracked_status = on_untracked_status,
+		.verdict = on_verdict, .ended = on_ended, .untracked_status = on_untracked_status,
 	};
 	struct mg_standalone *s = calloc(1, sizeof(*s));
 	char dflt[32];
@@ -103,6 +129,7 @@ void mg_standalone_free(struct mg_standalone *s)
 {
 	if (!s)
 		return;
+	mg_ladder_free(s->ladder);
 	mg_watch_free(s->watch);
 	sd_event_source_disable_unref(s->alive);
 	mg_procid_release(&s->id);

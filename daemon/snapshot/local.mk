@@ -59,4 +59,4 @@ tests_unit_test_signature_LDADD = $(MG_SNAPSHOT_TEST_LDADD)
 INTEGRATION_TESTS += tests/integration/snapshot_deadlock.sh tests/integration/snapshot_robustness.sh \
 	tests/integration/snapshot_qemu_storage_stall.sh \
 	tests/integration/snapshot_qemu_storage_stall_iothread.sh
-EXTRA_DIST += tests/lib/qemu_stall.sh tests/data/snapshot bench/snapshot
+EXTRA_DIST += tests/lib/qemu_stall.sh tests/data/snapshot bench/snapshot bench/snapshot.md

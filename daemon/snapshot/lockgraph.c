@@ -106,7 +106,7 @@ void mg_lockgraph_classify(struct mg_snapshot *snap)
 
 		t->wait = MG_WAIT_NONE;
 		t->owner = 0;
-		if (t->gone)
+		if (t->gone || t->kernel_worker)
 			continue;
 		if (t->futex_wait)
 			classify_futex(snap, t);

@@ -15,6 +15,13 @@
 #include "log.h"
 #include "util.h"
 
+/* Task flags from include/linux/sched.h, shown in /proc/.../stat field 9. */
+#define MG_PF_EXITING 0x4
+/* Since Linux 6.4: kernel threads that live in a user process (vhost
+ * workers, KVM's "kvm-nx-lpage-recovery").  They have no user stack;
+ * unwinding one costs milliseconds of garbage, so they are not stopped. */
+#define MG_PF_USER_WORKER 0x4000
+
 static int cmp_tid(const void *a, const void *b)
 {
 	const struct mg_snap_thread *x = a, *y = b;
@@ -60,10 +67,9 @@ bool mg_proc_thread_exiting(pid_t pid, pid_t tid)
 		return true;
 	if (p[2] == 'Z' || p[2] == 'X')
 		return true;
-	/* after ") ": state ppid pgrp session tty_nr tpgid flags */
 	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
 		return false;
-	return flags & 0x4;	/* PF_EXITING */
+	return flags & MG_PF_EXITING;
 }
 
 int mg_proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
@@ -173,8 +179,15 @@ static void read_thread(pid_t pid, struct mg_snap_thread *t)
 	}
 	chomp(t->name);
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, t->tid);
-	if (mg_read_file(path, buf, sizeof(buf)) >= 0)
+	if (mg_read_file(path, buf, sizeof(buf)) >= 0) {
+		const char *p = strrchr(buf, ')');
+		unsigned long flags;
+
 		t->state = parse_stat_state(buf);
+		/* after ") ": state ppid pgrp session tty_nr tpgid flags */
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %lu", &flags) == 1)
+			t->kernel_worker = flags & MG_PF_USER_WORKER;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, t->tid);
 	if (mg_read_file(path, t->wchan, sizeof(t->wchan)) < 0 || strcmp(t->wchan, "0") == 0)
 		t->wchan[0] = '\0';
@@ -184,7 +197,8 @@ static void read_thread(pid_t pid, struct mg_snap_thread *t)
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stack", pid, t->tid);
 	if (mg_read_file(path, buf, sizeof(buf)) > 0) {
 		chomp(buf);
-		t->kstack = strdup(buf);
+		if (buf[0])
+			t->kstack = strdup(buf);
 	}
 	read_futex(pid, t);
 }

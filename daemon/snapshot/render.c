@@ -46,6 +46,8 @@ static void write_thread(const struct mg_snapshot *snap, const struct mg_snap_th
 		fprintf(out, "(more frames: stopped at --max-frames)\n");
 	if (t->unwind_error)
 		fprintf(out, "(unwind: %s)\n", t->unwind_error);
+	if (t->kernel_worker)
+		fprintf(out, "(kernel worker thread: no user stack)\n");
 	if (!t->n_frames && t->kstack)
 		fprintf(out, "kernel stack:\n%s\n", t->kstack);
 }
@@ -195,6 +197,8 @@ static json_object *thread_json(const struct mg_snap_thread *t)
 		json_object_object_add(o, "unwind_error", jstr(t->unwind_error));
 	if (t->kstack)
 		json_object_object_add(o, "kernel_stack", jstr(t->kstack));
+	if (t->kernel_worker)
+		json_object_object_add(o, "kernel_worker", json_object_new_boolean(true));
 	return o;
 }
 

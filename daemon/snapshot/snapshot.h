@@ -71,6 +71,7 @@ struct mg_snap_thread {
 	bool frames_truncated;	/* stopped at max_frames */
 	char *unwind_error;	/* why the stack is missing or short */
 	bool stopped;		/* was ptrace-stopped for the unwind */
+	bool kernel_worker;	/* a kernel thread in the process (vhost, kvm-nx-lpage-recovery) */
 	bool gone;		/* exited during the snapshot */
 };
 

@@ -107,7 +107,7 @@ void mg_unwind_free(struct mg_unwind *uw)
 
 static bool may_stop(const struct mg_snap_thread *t)
 {
-	return !t->gone && t->state != 'D' && t->state != 'Z' && t->state != 'X';
+	return !t->gone && !t->kernel_worker && t->state != 'D' && t->state != 'Z' && t->state != 'X';
 }
 
 /* Seizes and interrupts every eligible thread; -EPERM when the first
@@ -120,7 +120,7 @@ static int seize_all(struct mg_snapshot *snap, struct stop_state *st)
 		struct mg_snap_thread *t = &snap->threads[i];
 
 		if (!may_stop(t)) {
-			if (!t->gone)
+			if (!t->gone && !t->kernel_worker)
 				mg_snap_note(snap, false, "thread %d in state %c: not stopped, no user frames "
 					     "(a ptrace stop waits for an uninterruptible sleep to end)",
 					     t->tid, t->state);
@@ -329,6 +329,7 @@ int mg_unwind_capture(struct mg_unwind *uw, struct mg_snapshot *snap, unsigned m
 		return mg_error_errno(r, "cannot trace process %d (ptrace; needs CAP_SYS_PTRACE or the "
 				      "same user, and no Yama restriction)", snap->pid);
 	wait_stops(snap, st);
+	mg_debug("snapshot %d: all threads stopped after %" PRIu64 " us", snap->pid, mg_now_mono() - t0);
 	/* > 0: thread_cb aborted and noted why */
 	if (dwfl_getthreads(uw->dwfl, thread_cb, &c) < 0)
 		mg_snap_note(snap, true, "libdw: %s", dwfl_errmsg(-1));

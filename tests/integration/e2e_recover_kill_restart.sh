@@ -1,0 +1,61 @@
+# action = recover on the storage-stall hang without a direct monitor, on a
+# persistent domain with restart = yes (the storage comes back after the
+# kill, so the domain can start): cancel (virDomainAbortJob on a worker)
+# cannot help, yank needs a direct monitor, so after recover_grace the guard
+# verifies the QEMU pid by its start time, kills it, and starts the domain
+# again from its definition.  Both hosts answer virsh within 5 s; the
+# destination has no leftover incoming domain.
+source "$MG_SRCDIR/tests/lib/common.sh"
+source "$MG_SRCDIR/tests/lib/libvirt.sh"
+source "$MG_SRCDIR/tests/lib/guest.sh"
+source "$MG_SRCDIR/tests/lib/migguardd.sh"
+source "$MG_SRCDIR/tests/lib/e2e.sh"
+
+tb=$MG_TEST_TMP/tb
+dom=busy
+mg_guest_build >/dev/null
+mg_on_exit "mg_testbed_down $tb"
+mg_testbed_up "$tb"
+mg_on_exit "mg_nbd_resume $tb"
+mg_guard_conf "$MG_TEST_TMP/src.conf" "daemon.uri=$(mg_libvirt_uri mg-src)" \
+	"daemon.state_dir=$MG_TEST_TMP/state-mg-src" guard.probe_interval=500ms guard.monitor_timeout=2s \
+	guard.finish_timeout=5s guard.action=recover guard.recover_grace=5s guard.restart=yes
+mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
+
+mg_testbed_busy_xml "$tb" mg-src "$dom" >"$MG_TEST_TMP/$dom.xml"
+mg_virsh mg-src define "$MG_TEST_TMP/$dom.xml" >/dev/null
+mg_virsh mg-src start "$dom" >/dev/null
+mg_testbed_wait_writing mg-src "$dom" 90
+old_pid=$(mg_libvirt_qemu_pid mg-src "$dom")
+mg_e2e_stall "$tb" "$dom"
+start=$SECONDS
+mg_guard_wait_log gsrc 30 "domain $dom: migration HUNG"
+mg_guard_wait_log gsrc 30 "domain $dom: action kill: ok: SIGKILL to QEMU pid $old_pid"
+mg_guard_wait_log gsrc 30 "domain $dom: action kill-check: ok"
+# Starting the domain opens its disk: the storage has to answer again.
+mg_nbd_resume "$tb"
+mg_guard_wait_log gsrc 60 "domain $dom: action restart: ok"
+restarted() {
+	local p; p=$(mg_libvirt_qemu_pid mg-src "$dom")
+	[[ -n $p && $p != "$old_pid" ]] && [[ "$(mg_libvirt_domstate mg-src "$dom")" == running* ]]
+}
+mg_wait_for 30 "$dom running again on mg-src with a new QEMU" restarted
+mg_log "recovered (restarted) $((SECONDS - start)) s after the stall began"
+((SECONDS - start <= 5 + 5 + 30 + 10)) || mg_fail "took $((SECONDS - start)) s"
+for h in mg-src mg-dst; do
+	timeout 5 virsh -q -c "$(mg_libvirt_uri $h)" list --all >"$MG_TEST_TMP/list-$h" ||
+		mg_fail "virsh list --all on $h did not answer within 5 s"
+done
+gone_on_dst() { ! timeout 5 virsh -q -c "$(mg_libvirt_uri mg-dst)" list --all | grep -qw "$dom"; }
+mg_wait_for 30 "no leftover $dom on mg-dst" gone_on_dst
+log=$(mg_guard_log gsrc)
+inc=$(sed -n "s/.*domain $dom: incident written to \([^ ]*\) .*/\1/p" "$log" | head -1)
+python3 - "$inc/report.json" <<'PY' || mg_fail "the incident does not list the steps"
+import json, sys
+steps = [(a["step"], a["result"]) for a in json.load(open(sys.argv[1]))["actions"]]
+print(steps)
+d = dict(steps)
+assert [s for s, _ in steps][:1] == ["cancel"], steps
+assert d["kill"] == "ok" and d["kill-check"] == "ok" and d["restart"] == "ok", steps
+PY
+mg_virsh mg-src destroy "$dom" >/dev/null 2>&1 || true
