@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The demo, on a fresh Debian 12 machine as root: installs what is missing,
-# builds, starts a private libvirt daemon (its own namespaces and dirs, no
-# systemd needed), runs migguardd against it and drives a real domain through
-# its lifecycle so you can watch migguardd report it.  Cleans up after
-# itself; can be run again.
+# builds, and sets up two libvirt hosts on this machine (private namespaces
+# and directories, no systemd), shared NBD storage and a small Linux guest
+# that keeps writing to its disk.  One migguardd per host.  Then:
+#   1. a healthy live migration src -> dst: both guards follow it;
+#   2. the guest migrates back, and its storage stalls at switch-over (the
+#      NBD server is stopped): QEMU hangs holding its big lock, virsh hangs;
+#      the source's guard catches it, writes the incident (stacks, lock
+#      owner, I/O wait, known issue) and recovers the domain (action=recover).
+# Everything it started is torn down at the end; it can be run again.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 export MG_SRCDIR=$src MG_BUILDDIR=${MG_BUILDDIR:-$src/_build}
@@ -13,40 +18,81 @@ echo "== building migguard"
 
 source "$src/tests/lib/common.sh"
 source "$src/tests/lib/libvirt.sh"
+source "$src/tests/lib/guest.sh"
 source "$src/tests/lib/migguardd.sh"
+source "$src/tests/lib/e2e.sh"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+t0=$SECONDS
 
-say "starting a private libvirt host 'demo-host'"
-mg_libvirt_host_start demo-host
-uri=$(mg_libvirt_uri demo-host)
-echo "   $uri"
+say "building the guest (a Debian kernel + busybox initramfs that writes to its disk)"
+mg_guest_build >/dev/null
+tb=$MG_TEST_TMP/testbed
+dom=demo
+say "starting two libvirt hosts, mg-src and mg-dst, and the shared NBD storage"
+mg_on_exit "mg_testbed_down $tb"
+mg_testbed_up "$tb"
+mg_on_exit "mg_nbd_resume $tb"
+echo "   mg-src: $(mg_libvirt_uri mg-src)"
+echo "   mg-dst: $(mg_libvirt_uri mg-dst)"
 
-say "starting migguardd in the foreground (its log follows, indented)"
-conf=$MG_TEST_TMP/migguard.conf
-mg_guard_conf "$conf" "daemon.uri=$uri" "daemon.state_dir=$MG_TEST_TMP/state" "daemon.log_level=info"
-mg_guard_start demo "$conf"
-tail -n +1 -f "$(mg_guard_log demo)" | sed -u 's/^/   | /' &
-tail_pid=$!
-mg_on_exit "kill $tail_pid"
-mg_guard_wait_log demo 10 "libvirt .*: connected"
+say "starting one migguardd per host (finish_timeout=5s, action=recover)"
+opts=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s
+	guard.incoming_timeout=30s guard.action=recover guard.recover_grace=10s)
+mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "${opts[@]}"
+mg_e2e_guard_conf mg-dst "$MG_TEST_TMP/dst.conf" "${opts[@]}"
+mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
+mg_e2e_guard_start mg-dst gdst "$MG_TEST_TMP/dst.conf"
+show() { # the guards' notable lines, as they come
+	tail -n 0 -F "$(mg_guard_log "$1")" 2>/dev/null | grep --line-buffered -E \
+		"tracked|migration (finishing|HUNG|STALLED|completed|failed|cancelled)|incident written|action [a-z-]+:" |
+		sed -u -e "s/^migguardd\[[0-9]*\]: //" -e "s/ domain=.*//" -e "s/^/   [$1] /" &
+	mg_on_exit "kill $!"
+}
+show gsrc; show gdst
 
-dom=demo-tiny
-say "defining and starting a real $(mg_accel | tr a-z A-Z) domain '$dom' (128 MiB, no disk)"
-mg_libvirt_define_tiny demo-host "$dom"
-mg_virsh demo-host start "$dom" >/dev/null
-mg_guard_wait_log demo 10 "domain $dom: lifecycle started"
-say "pausing and resuming it"
-mg_virsh demo-host suspend "$dom" >/dev/null
-mg_guard_wait_log demo 10 "domain $dom: lifecycle suspended"
-mg_virsh demo-host resume "$dom" >/dev/null
-mg_guard_wait_log demo 10 "domain $dom: lifecycle resumed \(unpaused\)"
-say "restarting libvirtd: migguardd reconnects by itself"
-mg_libvirt_host_restart demo-host
-mg_guard_wait_log demo 30 "libvirt .*: connected" 2
-say "destroying the domain"
-mg_virsh demo-host destroy "$dom" >/dev/null
-mg_guard_wait_log demo 10 "domain $dom: lifecycle stopped"
-say "stopping migguardd (SIGTERM)"
-mg_guard_stop demo
-sleep 0.2 # let tail print the last lines
-say "done: everything the demo started is being torn down"
+say "booting the guest on mg-src (TCG) and waiting for its disk writes"
+mg_testbed_create_busy "$tb" "$dom"
+mg_testbed_wait_writing mg-src "$dom" 120
+
+say "1. a healthy live migration mg-src -> mg-dst"
+mg_testbed_migrate "$tb" "$dom" >/dev/null
+mg_guard_wait_log gsrc 20 "domain $dom: migration completed"
+mg_guard_wait_log gdst 20 "domain $dom: migration completed"
+echo "   $dom now runs on mg-dst: $(mg_libvirt_domstate mg-dst "$dom")"
+
+say "2. back to mg-src, with the storage stalling at switch-over"
+# The same guest migrates back: swap the roles of the two hosts' guards.
+mg_testbed_migrate_back() {
+	rm -f "$tb/mig-back.sock"
+	setsid virsh -c "$(mg_libvirt_uri mg-dst)" migrate --live --p2p "$dom" "$(mg_libvirt_uri mg-src)" \
+		--migrateuri "unix://$tb/mig-back.sock" --bandwidth 1 </dev/null >"$tb/migrate-back.log" 2>&1 &
+	mg_on_exit "mg_kill_pid $!"
+}
+base=$(mg_nbd_connections "$tb")
+mg_testbed_migrate_back
+mg_nbd_wait_connections "$tb" $((base + 1)) 60
+mg_testbed_wait_migrating mg-dst "$dom" 30
+mg_nbd_pause "$tb"
+echo "   NBD server (pid $(mg_nbd_pid "$tb")) stopped; opening the migration bandwidth"
+mg_virsh mg-dst migrate-setspeed "$dom" 100000
+mg_guard_wait_log gdst 60 "domain $dom: migration finishing"
+rc=0; timeout 2 virsh -c "$(mg_libvirt_uri mg-dst)" domjobinfo "$dom" >/dev/null 2>&1 || rc=$?
+echo "   meanwhile 'virsh domjobinfo $dom' on mg-dst: $([[ $rc == 124 ]] && echo "no answer (hangs; cut after 2 s)" || echo "exit $rc")"
+mg_guard_wait_log gdst 60 "domain $dom: migration HUNG"
+mg_guard_wait_log gdst 30 "domain $dom: actions finished"
+
+say "the incident, as 'migguard incidents show' prints it"
+inc=$(sed -n "s/.*domain $dom: incident written to \([^ ]*\) .*/\1/p" "$(mg_guard_log gdst)" | head -1)
+"$MG_BUILDDIR/migguard" incidents --state-dir "$MG_TEST_TMP/state-mg-dst" show "$(basename "$inc")" |
+	sed 's/^/   /'
+echo "   the full gdb-like stacks: $inc/stacks.txt"
+
+say "after recovery"
+mg_nbd_resume "$tb"
+for h in mg-src mg-dst; do
+	start=$EPOCHREALTIME
+	out=$(timeout 5 virsh -q -c "$(mg_libvirt_uri $h)" list --all) || mg_fail "virsh list on $h hangs"
+	printf '   %s: virsh list --all answered in %.2f s: %s\n' "$h" \
+		"$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{print b-a}')" "$(echo "${out:-(no domains)}" | xargs)"
+done
+say "done in $((SECONDS - t0)) s; tearing down what the demo started"
