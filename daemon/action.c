@@ -12,6 +12,9 @@
 #define MG_ACTION_POLL (100 * MG_USEC_PER_MSEC)
 #define MG_ACTION_EXIT_WAIT (30 * MG_USEC_PER_SEC)	/* a core dump takes a while */
 #define MG_ACTION_RESTART_WAIT (60 * MG_USEC_PER_SEC)
+/* libvirt's destroy sends SIGTERM, waits up to 10 s, then SIGKILL and
+ * waits again (qemuProcessKill): give it that and some. */
+#define MG_ACTION_DESTROY_WAIT (30 * MG_USEC_PER_SEC)
 
 enum step { STEP_CANCEL, STEP_YANK, STEP_KILL, STEP_RESTART, STEP_DESTROY, STEP_DONE };
 
@@ -331,8 +334,15 @@ static void on_restart_done(struct mg_ladder *a, int result, const char *error)
 
 static bool domain_inactive(struct mg_ladder *a)
 {
-	/* Reads libvirt's own state: no job, no monitor. */
-	return virDomainIsActive(a->p.dom) == 0;
+	/* Reads libvirt's own state: no job, no monitor.  A transient domain
+	 * (an incoming one, or `virsh create`) no longer exists once stopped. */
+	int r = virDomainIsActive(a->p.dom);
+
+	if (r < 0 && virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+		virResetLastError();
+		return true;
+	}
+	return r == 0;
 }
 
 static void after_inactive(struct mg_ladder *a, bool inactive)
@@ -349,11 +359,19 @@ static void after_inactive(struct mg_ladder *a, bool inactive)
 	}
 }
 
+static void after_destroy(struct mg_ladder *a, bool inactive)
+{
+	record(a, "destroy-check", inactive ? 0 : -ETIMEDOUT, "%s", inactive ?
+	       "the incoming domain is gone: it can be started again" :
+	       "libvirt still reports the incoming domain active");
+	next_step(a, STEP_DONE);
+}
+
 static void on_destroy_done(struct mg_ladder *a, int result, const char *error)
 {
 	record(a, "destroy", result, "virDomainDestroy of the stalled incoming domain%s%s",
 	       result ? ": " : "", result ? error : "");
-	next_step(a, STEP_DONE);
+	wait_for(a, MG_ACTION_DESTROY_WAIT, domain_inactive, after_destroy);
 }
 
 static void next_step(struct mg_ladder *a, enum step s)
@@ -365,7 +383,7 @@ static void next_step(struct mg_ladder *a, enum step s)
 	case STEP_KILL: do_kill(a); break;
 	case STEP_RESTART: wait_for(a, MG_ACTION_RESTART_WAIT, domain_inactive, after_inactive); break;
 	case STEP_DESTROY:
-		if (!a->p.dom || lv_submit(a, "virDomainDestroy", destroy, a->p.step_timeout * 4,
+		if (!a->p.dom || lv_submit(a, "virDomainDestroy", destroy, MG_ACTION_DESTROY_WAIT,
 					   on_destroy_done) < 0) {
 			record(a, "destroy", -ENOTCONN, "no libvirt domain to destroy");
 			next_step(a, STEP_DONE);

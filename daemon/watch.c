@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <string.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
@@ -478,7 +479,8 @@ static void qmp_connect(struct mg_watch *w)
 	r = mg_qmp_connect_unix(w->qmp, w->qmp_path);
 	if (r < 0 && r != -EALREADY) {
 		log_watch(w, LOG_DEBUG, NULL, "direct monitor %s: %s", w->qmp_path, strerror(-r));
-		qmp_schedule_retry(w);
+		if (kill(w->pid, 0) == 0 || errno != ESRCH)
+			qmp_schedule_retry(w);
 	}
 }
 
