@@ -16,22 +16,15 @@ export MG_SRCDIR=$src MG_BUILDDIR=${MG_BUILDDIR:-$src/_build}
 echo "== building migguard"
 "$src/scripts/build.sh"
 
-source "$src/tests/lib/common.sh"
-source "$src/tests/lib/libvirt.sh"
-source "$src/tests/lib/guest.sh"
-source "$src/tests/lib/migguardd.sh"
 source "$src/tests/lib/e2e.sh"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 t0=$SECONDS
 
 say "building the guest (a Debian kernel + busybox initramfs that writes to its disk)"
-mg_guest_build >/dev/null
 tb=$MG_TEST_TMP/testbed
 dom=demo
 say "starting two libvirt hosts, mg-src and mg-dst, and the shared NBD storage"
-mg_on_exit "mg_testbed_down $tb"
-mg_testbed_up "$tb"
-mg_on_exit "mg_nbd_resume $tb"
+mg_e2e_up "$tb"
 echo "   mg-src: $(mg_libvirt_uri mg-src)"
 echo "   mg-dst: $(mg_libvirt_uri mg-dst)"
 
@@ -82,7 +75,7 @@ mg_guard_wait_log gdst 60 "domain $dom: migration HUNG"
 mg_guard_wait_log gdst 30 "domain $dom: actions finished"
 
 say "the incident, as 'migguard incidents show' prints it"
-inc=$(sed -n "s/.*domain $dom: incident written to \([^ ]*\) .*/\1/p" "$(mg_guard_log gdst)" | head -1)
+inc=$(mg_guard_incident gdst "$dom")
 "$MG_BUILDDIR/migguard" incidents --state-dir "$MG_TEST_TMP/state-mg-dst" show "$(basename "$inc")" |
 	sed 's/^/   /'
 echo "   the full gdb-like stacks: $inc/stacks.txt"

@@ -1,17 +1,11 @@
 # End to end on two real libvirt hosts: a healthy migration of a busy guest.
 # Both guards follow it (source: outgoing, destination: incoming), log its
 # completion, and write no incident.
-source "$MG_SRCDIR/tests/lib/common.sh"
-source "$MG_SRCDIR/tests/lib/libvirt.sh"
-source "$MG_SRCDIR/tests/lib/guest.sh"
-source "$MG_SRCDIR/tests/lib/migguardd.sh"
 source "$MG_SRCDIR/tests/lib/e2e.sh"
 
 tb=$MG_TEST_TMP/tb
 dom=busy
-mg_guest_build >/dev/null
-mg_on_exit "mg_testbed_down $tb"
-mg_testbed_up "$tb"
+mg_e2e_up "$tb"
 timing=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s guard.incoming_timeout=15s)
 mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "${timing[@]}"
 mg_e2e_guard_conf mg-dst "$MG_TEST_TMP/dst.conf" "${timing[@]}"

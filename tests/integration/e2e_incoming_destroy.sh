@@ -3,18 +3,11 @@
 # destination's guard sees no incoming progress for incoming_timeout,
 # declares STALLED and destroys the incoming domain so that it can be
 # started again; the step is in the destination's incident.
-source "$MG_SRCDIR/tests/lib/common.sh"
-source "$MG_SRCDIR/tests/lib/libvirt.sh"
-source "$MG_SRCDIR/tests/lib/guest.sh"
-source "$MG_SRCDIR/tests/lib/migguardd.sh"
 source "$MG_SRCDIR/tests/lib/e2e.sh"
 
 tb=$MG_TEST_TMP/tb
 dom=busy
-mg_guest_build >/dev/null
-mg_on_exit "mg_testbed_down $tb"
-mg_testbed_up "$tb"
-mg_on_exit "mg_nbd_resume $tb"
+mg_e2e_up "$tb"
 timing=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s guard.incoming_timeout=10s)
 mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "${timing[@]}" guard.action=none
 mg_e2e_guard_conf mg-dst "$MG_TEST_TMP/dst.conf" "${timing[@]}" guard.action=recover
@@ -36,7 +29,7 @@ mg_wait_for 30 "$dom gone from mg-dst" gone_on_dst
 grep -q "action " "$(mg_guard_log gsrc)" && mg_fail "the source guard acted with action = none"
 kill -0 "$src_pid" || mg_fail "source QEMU gone"
 [[ "$(cut -d' ' -f1 /proc/"$src_pid"/task/"$src_pid"/syscall)" != running ]] || mg_fail "source not blocked"
-inc=$(sed -n "s/.*domain $dom: incident written to \([^ ]*\) .*/\1/p" "$(mg_guard_log gdst)" | head -1)
+inc=$(mg_guard_incident gdst "$dom")
 python3 - "$inc/report.json" <<'PY' || mg_fail "the destination incident lacks the destroy step"
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -5,18 +5,11 @@
 # verifies the QEMU pid by its start time, kills it, and starts the domain
 # again from its definition.  Both hosts answer virsh within 5 s; the
 # destination has no leftover incoming domain.
-source "$MG_SRCDIR/tests/lib/common.sh"
-source "$MG_SRCDIR/tests/lib/libvirt.sh"
-source "$MG_SRCDIR/tests/lib/guest.sh"
-source "$MG_SRCDIR/tests/lib/migguardd.sh"
 source "$MG_SRCDIR/tests/lib/e2e.sh"
 
 tb=$MG_TEST_TMP/tb
 dom=busy
-mg_guest_build >/dev/null
-mg_on_exit "mg_testbed_down $tb"
-mg_testbed_up "$tb"
-mg_on_exit "mg_nbd_resume $tb"
+mg_e2e_up "$tb"
 mg_guard_conf "$MG_TEST_TMP/src.conf" "daemon.uri=$(mg_libvirt_uri mg-src)" \
 	"daemon.state_dir=$MG_TEST_TMP/state-mg-src" guard.probe_interval=500ms guard.monitor_timeout=2s \
 	guard.finish_timeout=5s guard.action=recover guard.recover_grace=5s guard.restart=yes
@@ -49,7 +42,7 @@ done
 gone_on_dst() { ! timeout 5 virsh -q -c "$(mg_libvirt_uri mg-dst)" list --all | grep -qw "$dom"; }
 mg_wait_for 30 "no leftover $dom on mg-dst" gone_on_dst
 log=$(mg_guard_log gsrc)
-inc=$(sed -n "s/.*domain $dom: incident written to \([^ ]*\) .*/\1/p" "$log" | head -1)
+inc=$(mg_guard_incident gsrc "$dom")
 python3 - "$inc/report.json" <<'PY' || mg_fail "the incident does not list the steps"
 import json, sys
 steps = [(a["step"], a["result"]) for a in json.load(open(sys.argv[1]))["actions"]]

@@ -4,18 +4,11 @@
 # cleanly and the guest runs on the source again, without killing QEMU.
 # Both hosts answer `virsh list --all` within 5 s and the destination has no
 # leftover incoming domain; the incident lists each step and its result.
-source "$MG_SRCDIR/tests/lib/common.sh"
-source "$MG_SRCDIR/tests/lib/libvirt.sh"
-source "$MG_SRCDIR/tests/lib/guest.sh"
-source "$MG_SRCDIR/tests/lib/migguardd.sh"
 source "$MG_SRCDIR/tests/lib/e2e.sh"
 
 tb=$MG_TEST_TMP/tb
 dom=busy
-mg_guest_build >/dev/null
-mg_on_exit "mg_testbed_down $tb"
-mg_testbed_up "$tb"
-mg_on_exit "mg_nbd_resume $tb"
+mg_e2e_up "$tb"
 mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" guard.probe_interval=500ms guard.monitor_timeout=2s \
 	guard.finish_timeout=5s guard.action=recover guard.recover_grace=10s
 mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
@@ -48,7 +41,7 @@ mg_wait_for 30 "no leftover $dom on mg-dst" no_leftover
 job_done() { timeout 5 virsh -c "$(mg_libvirt_uri mg-src)" domjobinfo "$dom" | grep -q "Job type: *None"; }
 mg_wait_for 30 "libvirt's job on mg-src ended" job_done
 
-inc=$(sed -n "s/.*domain $dom: incident written to \([^ ]*\) .*/\1/p" "$log" | head -1)
+inc=$(mg_guard_incident gsrc "$dom")
 python3 - "$inc/report.json" <<'PY' || mg_fail "the incident does not list the steps"
 import json, sys
 steps = [(a["step"], a["result"]) for a in json.load(open(sys.argv[1]))["actions"]]

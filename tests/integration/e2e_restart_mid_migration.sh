@@ -2,18 +2,11 @@
 # restarted and (2) the source's guard itself is restarted: each time the
 # guard reconnects, re-finds the migration job through
 # virDomainGetControlInfo and the status XML, and still declares HUNG.
-source "$MG_SRCDIR/tests/lib/common.sh"
-source "$MG_SRCDIR/tests/lib/libvirt.sh"
-source "$MG_SRCDIR/tests/lib/guest.sh"
-source "$MG_SRCDIR/tests/lib/migguardd.sh"
 source "$MG_SRCDIR/tests/lib/e2e.sh"
 
 tb=$MG_TEST_TMP/tb
 dom=busy
-mg_guest_build >/dev/null
-mg_on_exit "mg_testbed_down $tb"
-mg_testbed_up "$tb"
-mg_on_exit "mg_nbd_resume $tb"
+mg_e2e_up "$tb"
 timing=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s guard.incoming_timeout=60s)
 mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "${timing[@]}"
 

@@ -5,18 +5,11 @@
 # server, and the storage-stall signature; virsh domjobinfo does not answer
 # while `migguard snapshot --domain` does; the destination's guard reports
 # the incoming migration STALLED after incoming_timeout.
-source "$MG_SRCDIR/tests/lib/common.sh"
-source "$MG_SRCDIR/tests/lib/libvirt.sh"
-source "$MG_SRCDIR/tests/lib/guest.sh"
-source "$MG_SRCDIR/tests/lib/migguardd.sh"
 source "$MG_SRCDIR/tests/lib/e2e.sh"
 
 tb=$MG_TEST_TMP/tb
 dom=busy
-mg_guest_build >/dev/null
-mg_on_exit "mg_testbed_down $tb"
-mg_testbed_up "$tb"
-mg_on_exit "mg_nbd_resume $tb"
+mg_e2e_up "$tb"
 
 timing=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s guard.incoming_timeout=15s)
 mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "${timing[@]}"
@@ -35,7 +28,7 @@ mg_guard_wait_log gsrc 60 "domain $dom: migration HUNG"
 src_log=$(mg_guard_log gsrc)
 mg_assert_grep "migration HUNG: .*BQL held by live_migration" "$src_log"
 mg_guard_wait_log gsrc 30 "domain $dom: incident written to"
-inc=$(sed -n "s/.*domain $dom: incident written to \([^ ]*\) .*/\1/p" "$src_log" | head -1)
+inc=$(mg_guard_incident gsrc "$dom")
 mg_log "incident: $inc (HUNG $((SECONDS - stalled_at)) s after the stall began)"
 nbd_pid=$(mg_nbd_pid "$tb")
 python3 - "$inc/report.json" "$nbd_pid" <<'PY' || mg_fail "incident report incomplete"

@@ -1,5 +1,9 @@
-# e2e.sh - the two-host test bed with one migguardd per host (after
-# common.sh, libvirt.sh, guest.sh, migguardd.sh).
+# e2e.sh - the two-host test bed with one migguardd per host.  Sourcing it
+# sources common.sh, libvirt.sh, guest.sh and migguardd.sh.
+#
+# mg_e2e_up DIR : builds the guest (cached), brings up both hosts and the
+#     NBD storage under DIR, and registers their teardown (the NBD server is
+#     resumed first, so nothing stays stuck).
 #
 # mg_e2e_guard_conf HOST FILE [KEY=VALUE...] : a config for HOST's guard:
 #     its libvirt URI, its own state dir, the direct monitors the busy guest
@@ -9,6 +13,19 @@
 # mg_e2e_stall DIR DOM : starts the busy guest's migration throttled, waits
 #     until the destination opened the disk and memory flows, stops the NBD
 #     server and opens the bandwidth: the source hangs at switch-over.
+
+source "$MG_SRCDIR/tests/lib/common.sh"
+source "$MG_SRCDIR/tests/lib/libvirt.sh"
+source "$MG_SRCDIR/tests/lib/guest.sh"
+source "$MG_SRCDIR/tests/lib/migguardd.sh"
+
+mg_e2e_up() {
+	local dir=$1
+	mg_guest_build >/dev/null
+	mg_on_exit "mg_testbed_down $dir"
+	mg_testbed_up "$dir"
+	mg_on_exit "mg_nbd_resume $dir"
+}
 
 mg_e2e_guard_conf() {
 	local host=$1 file=$2; shift 2

@@ -9,6 +9,8 @@
 # mg_guard_wait_log NAME TIMEOUT ERE [COUNT] : waits until the log has COUNT
 #     (default 1) lines matching ERE.
 # mg_guard_stop NAME : SIGTERM; fails unless it exits 0 within 2 s.
+# mg_guard_incident NAME DOMAIN : the first incident directory guard NAME
+#     logged for DOMAIN.
 
 mg_guard_conf() {
 	local file=$1; shift
@@ -68,4 +70,8 @@ mg_guard_stop() {
 	fi
 	rc=0; wait "$pid" || rc=$?
 	((rc == 0)) || mg_fail "migguardd $name exited $rc after SIGTERM"
+}
+
+mg_guard_incident() {
+	sed -n "s/.*domain $2: incident written to \([^ ]*\) .*/\1/p" "$(mg_guard_log "$1")" | head -1
 }
