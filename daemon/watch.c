@@ -353,7 +353,7 @@ static void probe_round(struct mg_watch *w)
 		if (w->cb.untracked_status)
 			w->cb.untracked_status(w, "active", w->userdata);
 		if (w->tracking)
-			mg_track_note(&w->track, s.at, "found by its %s thread", MG_PROBE_MIGRATION_COMM);
+			mg_track_note(&w->track, mg_now_mono(), "found by its %s thread", MG_PROBE_MIGRATION_COMM);
 	}
 	if (w->tracking) {
 		s.unresponsive_since = transport_unresponsive_since(w);
@@ -461,6 +461,10 @@ static void on_qmp_event(struct mg_qmp *q, const char *event, json_object *data,
 			w->cb.untracked_status(w, status, w->userdata);
 	} else if (w->tracking && (strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0)) {
 		mg_track_note(&w->track, mg_now_mono(), "QMP event %s", event);
+		/* The guest just stopped: ask for the run state now rather than
+		 * at the next round, so finish-migrate is dated from here. */
+		if (strcmp(event, "STOP") == 0)
+			send_requests(w);
 	}
 }
 
