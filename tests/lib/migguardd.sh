@@ -4,7 +4,9 @@
 #     "section.key" (e.g. daemon.uri=qemu:///system guard.finish_timeout=3s).
 # mg_guard_start NAME CONF [ARGS...] : runs `migguardd -f -v --config CONF`
 #     with its stderr in $MG_TEST_TMP/NAME.log; sets MG_GUARD_PID_<NAME> and
-#     registers a SIGTERM at exit.  Returns once the process runs.
+#     registers a SIGTERM at exit.  Returns once the process runs.  With
+#     MG_GUARD_WRAP set (e.g. "unshare -m --propagation private"), that
+#     command line runs migguardd (it must exec it: the pid stays the same).
 # mg_guard_log NAME : the log path.
 # mg_guard_wait_log NAME TIMEOUT ERE [COUNT] : waits until the log has COUNT
 #     (default 1) lines matching ERE.
@@ -31,7 +33,9 @@ mg_guard_log() { echo "$MG_TEST_TMP/$1.log"; }
 mg_guard_start() {
 	local name=$1 conf=$2; shift 2
 	local log; log=$(mg_guard_log "$name")
-	"$MG_BUILDDIR/migguardd" -f -v --config "$conf" "$@" 2>>"$log" &
+	local -a wrap
+	read -r -a wrap <<<"${MG_GUARD_WRAP:-}"
+	"${wrap[@]}" "$MG_BUILDDIR/migguardd" -f -v --config "$conf" "$@" 2>>"$log" &
 	local pid=$!
 	printf -v "MG_GUARD_PID_$name" '%s' "$pid"
 	mg_on_exit "mg_kill_pid $pid"
