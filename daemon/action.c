@@ -1,5 +1,6 @@
 /* action.c - see action.h. */
 #include "action.h"
+#include "coredump.h"
 #include "incident.h"
 #include "log.h"
 #include "util.h"
@@ -32,6 +33,8 @@ struct mg_ladder {
 	char summary[2048];
 	bool finished;
 	struct lv_call *inflight;	/* libvirt call not yet delivered */
+	bool aborted;			/* SIGABRT sent: look for the core */
+	struct mg_coredump core;
 };
 
 struct lv_call;
@@ -285,9 +288,12 @@ static void do_yank(struct mg_ladder *a)
 
 static void after_exit(struct mg_ladder *a, bool gone)
 {
+	char where[1024];
+	int r;
+
 	if (!gone && a->p.core_dump) {
 		/* The core took too long: finish the job. */
-		int r = mg_procid_signal(a->p.id, SIGKILL);
+		r = mg_procid_signal(a->p.id, SIGKILL);
 		record(a, "kill", r, "SIGKILL after SIGABRT did not end pid %d", (int)a->p.id->pid);
 		wait_for(a, MG_ACTION_EXIT_WAIT, process_gone, after_exit);
 		a->p.core_dump = false;
@@ -295,29 +301,38 @@ static void after_exit(struct mg_ladder *a, bool gone)
 	}
 	record(a, "kill-check", gone ? 0 : -ETIMEDOUT, "QEMU pid %d %s", (int)a->p.id->pid,
 	       gone ? "has exited" : "still exists");
+	if (a->aborted && gone) {
+		r = mg_coredump_locate(&a->core, where, sizeof(where));
+		record(a, "core", r, "%s", where);
+	}
 	next_step(a, gone && a->p.restart && a->p.dom ? STEP_RESTART : STEP_DONE);
 }
 
 static void do_kill(struct mg_ladder *a)
 {
 	int sig = a->p.core_dump ? SIGABRT : SIGKILL;
-	char pattern[256] = "";
 	int r;
 
 	/* Verified against the start time first: a pid that now names another
-	 * process is never signalled. */
-	r = mg_procid_signal(a->p.id, sig);
+	 * process is never signalled, nor its core limit touched. */
+	r = mg_procid_verify(a->p.id);
+	if (r == 0 && sig == SIGABRT)
+		r = mg_coredump_prepare(a->p.id->pid, &a->core);
+	if (r == 0)
+		r = mg_procid_signal(a->p.id, sig);
 	if (r == -ESTALE) {
 		record(a, "kill", r, "refused: pid %d now names another process (start time differs)",
 		       (int)a->p.id->pid);
 		next_step(a, STEP_DONE);
 		return;
 	}
-	if (sig == SIGABRT)
-		mg_read_file("/proc/sys/kernel/core_pattern", pattern, sizeof(pattern));
-	pattern[strcspn(pattern, "\n")] = '\0';
-	record(a, "kill", r, "%s to QEMU pid %d%s%s", sig == SIGABRT ? "SIGABRT (core dump)" : "SIGKILL",
-	       (int)a->p.id->pid, sig == SIGABRT ? "; core goes to core_pattern " : "", pattern);
+	if (sig == SIGABRT) {
+		a->aborted = r == 0;
+		record(a, "kill", r, "SIGABRT (core dump) to QEMU pid %d; %s; core_pattern '%s'",
+		       (int)a->p.id->pid, a->core.limit, a->core.pattern);
+	} else {
+		record(a, "kill", r, "SIGKILL to QEMU pid %d", (int)a->p.id->pid);
+	}
 	if (r < 0 && r != -ESRCH) {
 		next_step(a, STEP_DONE);
 		return;
@@ -414,6 +429,7 @@ int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
 		return -ENOMEM;
 	a->loop = sd_event_ref(loop);
 	a->p = *p;
+	a->core.cwd_fd = -1;
 	if (a->p.dom)
 		virDomainRef(a->p.dom);
 	a->incident_dir = p->incident_dir ? strdup(p->incident_dir) : NULL;
@@ -443,6 +459,7 @@ void mg_ladder_free(struct mg_ladder *a)
 	sd_event_unref(a->loop);
 	if (a->p.dom)
 		virDomainFree(a->p.dom);
+	mg_coredump_release(&a->core);
 	free(a->incident_dir);
 	free(a);
 }

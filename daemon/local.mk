@@ -1,6 +1,6 @@
 # The guard logic: tracker (pure state machine).
 libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h \
-	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h \
+	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h daemon/coredump.c daemon/coredump.h \
 	daemon/watch.c daemon/watch.h
 
 check_PROGRAMS += tests/unit/test_tracker
@@ -21,6 +21,12 @@ tests_unit_test_procid_SOURCES = tests/unit/test_procid.c
 tests_unit_test_procid_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_procid_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
 
+check_PROGRAMS += tests/unit/test_coredump
+TESTS += tests/unit/test_coredump
+tests_unit_test_coredump_SOURCES = tests/unit/test_coredump.c
+tests_unit_test_coredump_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_coredump_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+
 INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh
 EXTRA_DIST += tests/lib/migguardd.sh
 INTEGRATION_TESTS += tests/integration/guard_healthy_migration.sh \
@@ -30,4 +36,4 @@ INTEGRATION_TESTS += tests/integration/e2e_storage_stall.sh
 EXTRA_DIST += tests/lib/e2e.sh
 INTEGRATION_TESTS += tests/integration/e2e_healthy_migration.sh tests/integration/e2e_restart_mid_migration.sh
 INTEGRATION_TESTS += tests/integration/e2e_recover_yank.sh tests/integration/guard_action_cancel.sh tests/integration/e2e_recover_kill_restart.sh tests/integration/e2e_incoming_destroy.sh \
-	tests/integration/e2e_recover_refuses_recycled_pid.sh
+	tests/integration/e2e_recover_refuses_recycled_pid.sh tests/integration/e2e_recover_core_dump.sh

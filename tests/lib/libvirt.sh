@@ -49,6 +49,7 @@
 # The two-host test bed (hosts mg-src and mg-dst, shared NBD storage, the busy
 # guest of guest.sh) -- also driven by tests/testbed/up.sh and down.sh:
 #   mg_testbed_up DIR          NBD server + both hosts; writes DIR/testbed.env
+#                              (MG_TESTBED_QEMU_CONF: extra qemu.conf lines)
 #   mg_testbed_down DIR        tears down everything recorded under DIR
 #   mg_testbed_nbd_start DIR [SIZE]  nbdkit (daemon mode, pidfile) serving
 #                              DIR/disk.raw (64M sparse) on DIR/nbd.sock
@@ -175,6 +176,7 @@ mg__lv_write_conf() {
 		namespaces = [ ]
 		lock_manager = "nop"
 		set_process_name = 1
+		${MG_TESTBED_QEMU_CONF:-}
 	EOF
 	cat >"$d/ns.sh" <<-'EOF'
 		#!/bin/bash
