@@ -39,6 +39,16 @@ mg_wait_for() {
 	done
 }
 
+# mg_wait_for_quiet TIMEOUT CMD...: like mg_wait_for, but returns 1 on
+# timeout instead of failing (for a test that gathers evidence first).
+mg_wait_for_quiet() {
+	local deadline=$((SECONDS + $1)); shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.05
+	done
+}
+
 # mg_kill_pid PID: SIGTERM, then SIGKILL after 5 s; only that pid.
 mg_kill_pid() {
 	local pid=$1 i

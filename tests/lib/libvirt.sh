@@ -58,6 +58,7 @@
 #   mg_nbd_connections DIR     open client connections of the NBD server
 #   mg_nbd_wait_connections DIR N [TIMEOUT]  waits for >= N of them
 #   mg_testbed_busy_xml DIR HOST DOM [MEM_MIB]  prints the busy guest's XML
+#   mg_testbed_test_qmp HOST DOM               the busy guest's second QMP socket (tests)
 #   mg_testbed_create_busy DIR DOM   `virsh create`s it on mg-src
 #   mg_testbed_wait_writing HOST DOM [TIMEOUT]  waits for the guest's writes
 #   mg_testbed_migrate DIR DOM [VIRSH ARGS...]  live p2p mg-src -> mg-dst over
@@ -448,6 +449,9 @@ mg_testbed_down() {
 	mg_testbed_nbd_stop "$dir"
 }
 
+# The busy guest's second QMP socket, for the tests (root namespace path).
+mg_testbed_test_qmp() { echo "$(mg_libvirt_qmp_dir "$1")/$2.test-sock"; }
+
 mg_testbed_serial_log() { echo "$(mg_libvirt_log_dir "$1")/qemu/$2-serial.log"; }
 
 # The busy guest's XML for HOST (paths inside the host's namespace; the
@@ -461,6 +465,7 @@ mg_testbed_busy_xml() {
 		-e "s|@CMDLINE@|$MG_GUEST_CMDLINE|g" -e "s|@NBD_SOCK@|$dir/nbd.sock|g" \
 		-e "s|@SERIAL_LOG@|/var/log/libvirt/qemu/$dom-serial.log|g" \
 		-e "s|@QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.sock|g" \
+		-e "s|@TEST_QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.test-sock|g" \
 		"$MG_SRCDIR/tests/testbed/busy-guest.xml.in"
 }
 
