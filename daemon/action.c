@@ -202,6 +202,16 @@ static void on_abort_done(struct mg_ladder *a, int result, const char *error)
 	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
 }
 
+/* No cancel request went out: nothing to wait for, and no check to record
+ * as if one had. */
+static void cancel_unsent(struct mg_ladder *a)
+{
+	if (migration_over(a))
+		after_cancel(a, true);
+	else
+		next_step(a, a->p.action == MG_ACTION_CANCEL ? STEP_DONE : STEP_YANK);
+}
+
 static void do_cancel(struct mg_ladder *a)
 {
 	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
@@ -211,7 +221,8 @@ static void do_cancel(struct mg_ladder *a)
 		r = mg_qmp_execute(q, "migrate_cancel", NULL, false, a->p.step_timeout, on_cancel_reply, a);
 		if (r == 0)
 			return;
-		record(a, "cancel", r, "cannot send migrate_cancel");
+		record(a, "cancel", r, "cannot send migrate_cancel%s", r == -EBUSY ?
+		       ": earlier in-band requests are still unanswered (the monitor is held)" : "");
 	} else if (a->p.dom && a->p.pool) {
 		r = lv_submit(a, "virDomainAbortJob", abort_job, a->p.step_timeout, on_abort_done);
 		if (r == 0)
@@ -220,7 +231,7 @@ static void do_cancel(struct mg_ladder *a)
 	} else {
 		record(a, "cancel", -ENOTCONN, "no direct monitor and no libvirt domain");
 	}
-	after_cancel(a, migration_over(a));
+	cancel_unsent(a);
 }
 
 /* --- yank --------------------------------------------------------------- */

@@ -10,15 +10,12 @@ source "$MG_SRCDIR/tests/lib/e2e.sh"
 tb=$MG_TEST_TMP/tb
 dom=busy
 mg_e2e_up "$tb"
-mg_guard_conf "$MG_TEST_TMP/src.conf" "daemon.uri=$(mg_libvirt_uri mg-src)" \
-	"daemon.state_dir=$MG_TEST_TMP/state-mg-src" guard.probe_interval=500ms guard.monitor_timeout=2s \
+mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" \
+	guard.probe_interval=500ms guard.monitor_timeout=2s \
 	guard.finish_timeout=5s guard.action=recover guard.recover_grace=5s guard.restart=yes
 mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 
-mg_testbed_busy_xml "$tb" mg-src "$dom" >"$MG_TEST_TMP/$dom.xml"
-mg_virsh mg-src define "$MG_TEST_TMP/$dom.xml" >/dev/null
-mg_virsh mg-src start "$dom" >/dev/null
-mg_testbed_wait_writing mg-src "$dom" 90
+mg_e2e_define_busy "$tb" mg-src "$dom"
 old_pid=$(mg_libvirt_qemu_pid mg-src "$dom")
 mg_e2e_stall "$tb" "$dom"
 start=$SECONDS

@@ -12,18 +12,15 @@ dom=busy
 mg_e2e_up "$tb"
 # No direct monitor (no socket_template): yank cannot help, so the ladder
 # reaches the kill step after recover_grace.
-mg_guard_conf "$MG_TEST_TMP/src.conf" "daemon.uri=$(mg_libvirt_uri mg-src)" \
-	"daemon.state_dir=$MG_TEST_TMP/state-mg-src" guard.probe_interval=500ms guard.monitor_timeout=2s \
+mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" \
+	guard.probe_interval=500ms guard.monitor_timeout=2s \
 	guard.finish_timeout=5s guard.action=recover guard.recover_grace=10s guard.restart=yes
 MG_GUARD_WRAP="unshare -m --propagation private" mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 guard_pid=$MG_GUARD_PID_gsrc
 [[ "$(readlink /proc/$guard_pid/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ]] ||
 	mg_fail "migguardd does not run in its own mount namespace"
 
-mg_testbed_busy_xml "$tb" mg-src "$dom" >"$MG_TEST_TMP/$dom.xml"
-mg_virsh mg-src define "$MG_TEST_TMP/$dom.xml" >/dev/null
-mg_virsh mg-src start "$dom" >/dev/null
-mg_testbed_wait_writing mg-src "$dom" 90
+mg_e2e_define_busy "$tb" mg-src "$dom"
 qpid=$(mg_libvirt_qemu_pid mg-src "$dom")
 real_start=$(python3 -c 'import sys; print(open(sys.argv[1]).read().rsplit(")", 1)[1].split()[19])' "/proc/$qpid/stat")
 mg_e2e_stall "$tb" "$dom"

@@ -8,6 +8,10 @@
 # mg_e2e_guard_conf HOST FILE [KEY=VALUE...] : a config for HOST's guard:
 #     its libvirt URI, its own state dir, the direct monitors the busy guest
 #     has (socket_template), plus the given keys.
+#     With --no-direct first: no [qmp] socket_template (libvirt's monitor
+#     only: no yank, so recover goes on to the kill step).
+# mg_e2e_define_busy DIR HOST DOM : defines (persistent) and starts the busy
+#     guest on HOST, and waits until it writes to its disk.
 # mg_e2e_guard_start HOST NAME CONF : starts migguardd NAME for HOST in the
 #     root namespace, pointed at the host's private libvirt run and log dirs.
 # mg_e2e_stall DIR DOM : starts the busy guest's migration throttled, waits
@@ -28,10 +32,21 @@ mg_e2e_up() {
 }
 
 mg_e2e_guard_conf() {
+	local direct=1
+	[[ $1 == --no-direct ]] && { direct=0; shift; }
 	local host=$1 file=$2; shift 2
+	local -a qmp=()
+	((direct)) && qmp=("qmp.socket_template=$(mg_libvirt_qmp_dir "$host")/%n.sock")
 	mg_guard_conf "$file" "daemon.uri=$(mg_libvirt_uri "$host")" \
-		"daemon.state_dir=$MG_TEST_TMP/state-$host" \
-		"qmp.socket_template=$(mg_libvirt_qmp_dir "$host")/%n.sock" "$@"
+		"daemon.state_dir=$MG_TEST_TMP/state-$host" "${qmp[@]}" "$@"
+}
+
+mg_e2e_define_busy() {
+	local dir=$1 host=$2 dom=$3
+	mg_testbed_busy_xml "$dir" "$host" "$dom" >"$MG_TEST_TMP/$dom.xml"
+	mg_virsh "$host" define "$MG_TEST_TMP/$dom.xml" >/dev/null || mg_fail "virsh define $dom"
+	mg_virsh "$host" start "$dom" >/dev/null || mg_fail "virsh start $dom"
+	mg_testbed_wait_writing "$host" "$dom" 90
 }
 
 mg_e2e_guard_start() {
