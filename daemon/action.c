@@ -2,6 +2,7 @@
 #include "action.h"
 #include "coredump.h"
 #include "incident.h"
+#include "metrics.h"
 #include "log.h"
 #include "util.h"
 
@@ -57,6 +58,7 @@ static void record(struct mg_ladder *a, const char *step, int result, const char
 	       mg_watch_name(a->p.watch), step, result == 0 ? "ok" : strerror(-result), detail);
 	if (a->incident_dir)
 		mg_incident_add_action(a->incident_dir, step, result, detail);
+	mg_metrics_action(step, result);
 	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
 		      result == 0 ? "ok" : strerror(-result), detail);
 }

@@ -23,6 +23,7 @@
 enum key_type {
 	KEY_STRING,	/* non-empty string */
 	KEY_PATH,	/* absolute path */
+	KEY_PATH_OPT,	/* absolute path, or empty for "off" */
 	KEY_LOG_LEVEL,
 	KEY_DURATION,
 	KEY_ACTION,
@@ -57,6 +58,7 @@ static const struct key_def keys[] = {
 	KEY("qmp", socket_template, KEY_TEMPLATE, socket_template, 0, 0),
 	KEY("incidents", max_count, KEY_UINT, max_count, 1, 100000),
 	KEY("incidents", max_age, KEY_DURATION, max_age, MINS(1), DAYS(3650)),
+	KEY("metrics", textfile, KEY_PATH_OPT, metrics_textfile, 0, 0),
 };
 
 static const char *const action_names[] = {
@@ -114,9 +116,10 @@ void mg_conf_clear(struct mg_conf *conf)
 	free(conf->uri);
 	free(conf->state_dir);
 	free(conf->socket_template);
+	free(conf->metrics_textfile);
 	free(conf->path);
 	sections_free(conf->plugins, conf->n_plugins);
-	conf->uri = conf->state_dir = conf->socket_template = conf->path = NULL;
+	conf->uri = conf->state_dir = conf->socket_template = conf->metrics_textfile = conf->path = NULL;
 	conf->plugins = NULL;
 	conf->n_plugins = 0;
 }
@@ -139,7 +142,8 @@ int mg_conf_init_defaults(struct mg_conf *conf)
 	conf->uri = strdup("qemu:///system");
 	conf->state_dir = strdup(MG_CONF_DEFAULT_STATE_DIR);
 	conf->socket_template = strdup("");
-	if (!conf->uri || !conf->state_dir || !conf->socket_template) {
+	conf->metrics_textfile = strdup("");
+	if (!conf->uri || !conf->state_dir || !conf->socket_template || !conf->metrics_textfile) {
 		mg_conf_clear(conf);
 		return -ENOMEM;
 	}
@@ -375,6 +379,10 @@ static int set_key(struct parse *p, const struct key_def *k, const char *value)
 		if (!*value)
 			return parse_error(p, p->line, "[%s] %s: must not be empty", k->section, k->name);
 		break;
+	case KEY_PATH_OPT:
+		if (!*value)
+			break;
+		/* fall through */
 	case KEY_PATH:
 		if (value[0] != '/')
 			return parse_error(p, p->line, "[%s] %s: \"%s\" is not an absolute path",
@@ -597,6 +605,7 @@ static void dump_value(const struct mg_conf *conf, const struct key_def *k, FILE
 	switch (k->type) {
 	case KEY_STRING:
 	case KEY_PATH:
+	case KEY_PATH_OPT:
 	case KEY_TEMPLATE:
 		s = *(char *const *)field;
 		break;

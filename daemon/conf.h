@@ -49,6 +49,8 @@ struct mg_conf {
 	/* [incidents] */
 	unsigned max_count;
 	uint64_t max_age;
+	/* [metrics] */
+	char *metrics_textfile;		/* "" = no Prometheus textfile */
 	/* [plugin NAME] sections in file order */
 	struct mg_conf_section *plugins;
 	size_t n_plugins;

@@ -1,6 +1,7 @@
 # The guard logic: tracker (pure state machine).
 libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h \
 	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h daemon/coredump.c daemon/coredump.h \
+	daemon/metrics.c daemon/metrics.h \
 	daemon/watch.c daemon/watch.h
 
 check_PROGRAMS += tests/unit/test_tracker
@@ -26,6 +27,12 @@ TESTS += tests/unit/test_coredump
 tests_unit_test_coredump_SOURCES = tests/unit/test_coredump.c
 tests_unit_test_coredump_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
 tests_unit_test_coredump_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+
+check_PROGRAMS += tests/unit/test_metrics
+TESTS += tests/unit/test_metrics
+tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c
+tests_unit_test_metrics_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
+tests_unit_test_metrics_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
 
 INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh
 EXTRA_DIST += tests/lib/migguardd.sh

@@ -5,6 +5,7 @@
 #include "event.h"
 #include "log.h"
 #include "standalone.h"
+#include "metrics.h"
 #include "util.h"
 #include "virt.h"
 
@@ -98,6 +99,7 @@ static void on_connected(struct mg_virt *v, virConnectPtr conn, void *userdata)
 	struct mg_daemon *d = userdata;
 
 	mg_domains_connected(d->domains, conn);
+	mg_metrics_libvirt_connected(true);
 	notify_status(d);
 }
 
@@ -106,6 +108,7 @@ static void on_disconnected(struct mg_virt *v, void *userdata)
 	struct mg_daemon *d = userdata;
 
 	mg_domains_disconnected(d->domains);
+	mg_metrics_libvirt_connected(false);
 	notify_status(d);
 }
 
@@ -153,6 +156,15 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	return sd_event_exit(d->loop, 0);
 }
 
+/* A metrics file that cannot be set up is logged; the guard goes on. */
+static void start_metrics(struct mg_daemon *d)
+{
+	int r = mg_metrics_start(d->loop, d->conf.metrics_textfile);
+
+	if (r < 0)
+		mg_error_errno(r, "metrics textfile %s: cannot set up", d->conf.metrics_textfile);
+}
+
 /* A bad new file is reported and the running configuration kept whole. */
 static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
@@ -175,6 +187,7 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 	mg_notice("configuration reloaded from %s", d->conf_path);
 	if (d->virt)
 		mg_virt_set_uri(d->virt, d->conf.uri);
+	start_metrics(d);
 out:
 	sd_notify(false, "READY=1");
 	notify_status(d);
@@ -220,6 +233,7 @@ static int run(struct mg_daemon *d)
 		return mg_error_errno(r, "cannot enable the watchdog");
 
 	virSetErrorFunc(NULL, silence_libvirt);
+	start_metrics(d);
 	if (d->qmp_path) {
 		r = mg_standalone_start(d->loop, &d->conf, d->qmp_path, d->pid, d->name, &d->standalone);
 		if (r < 0)
@@ -248,6 +262,7 @@ loop:
 	r = sd_event_loop(d->loop);
 	if (r < 0)
 		return mg_error_errno(r, "event loop failed");
+	mg_metrics_stop();
 	mg_notice("migguardd stopped");
 	return 0;
 }

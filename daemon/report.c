@@ -2,6 +2,7 @@
 #include "report.h"
 #include "incident.h"
 #include "log.h"
+#include "metrics.h"
 #include "snapshot/snapshot.h"
 #include "util.h"
 
@@ -80,6 +81,7 @@ int mg_report_incident(const struct mg_conf *conf, struct mg_watch *w, const cha
 		.status_xml_path = status_xml, .qemu_log_path = qemu_log,
 	};
 	r = mg_incident_write(conf->state_dir, &in, &dir);
+	mg_metrics_incident(r);
 	json_object_put(snap_json);
 	if (r == 0) {
 		struct mg_log_field f[] = {

@@ -1,6 +1,7 @@
 /* watch.c - see watch.h. */
 #include "watch.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -131,12 +132,14 @@ static void handle_change(struct mg_watch *w, enum mg_track_change c)
 		log_watch(w, LOG_ERR, c == MG_TRACK_BECAME_HUNG ? MG_MESSAGE_HUNG : MG_MESSAGE_STALLED,
 			  "migration %s: %s", c == MG_TRACK_BECAME_HUNG ? "HUNG" : "STALLED",
 			  last ? last->text : "");
+		mg_metrics_verdict(w->track.phase);
 		if (w->cb.verdict)
 			w->cb.verdict(w, c, w->userdata);
 		break;
 	case MG_TRACK_ENDED:
 		log_watch(w, LOG_INFO, NULL, "%s", last ? last->text : "migration ended");
 		w->tracking = false;
+		mg_metrics_untracked(w->track.direction, w->track.phase);
 		if (w->cb.ended)
 			w->cb.ended(w, w->userdata);
 		break;
@@ -498,6 +501,7 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 	memset(&w->bql_state, 0, sizeof(w->bql_state));
 	w->lv_unresponsive_since = 0;
 	w->tracking = true;
+	mg_metrics_tracked(dir);
 	log_watch(w, LOG_INFO, NULL, "%s migration tracked (%s)", mg_direction_to_string(dir), why);
 	start_rounds(w);
 	return 0;
@@ -571,6 +575,8 @@ void mg_watch_free(struct mg_watch *w)
 	/* A libvirt job still in flight reports to nobody from now on. */
 	if (w->lv_job)
 		w->lv_job->w = NULL;
+	if (w->tracking)
+		mg_metrics_forget(w->track.direction);
 	sd_event_source_disable_unref(w->round);
 	sd_event_source_disable_unref(w->deadline);
 	sd_event_source_disable_unref(w->qmp_retry);

@@ -12,7 +12,8 @@ dom=busy
 mg_e2e_up "$tb"
 mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" \
 	guard.probe_interval=500ms guard.monitor_timeout=2s \
-	guard.finish_timeout=5s guard.action=recover guard.recover_grace=5s guard.restart=yes
+	guard.finish_timeout=5s guard.action=recover guard.recover_grace=5s guard.restart=yes \
+	"metrics.textfile=$MG_TEST_TMP/migguard.prom"
 mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 
 mg_e2e_define_busy "$tb" mg-src "$dom"
@@ -48,4 +49,15 @@ d = dict(steps)
 assert [s for s, _ in steps][:1] == ["cancel"], steps
 assert d["kill"] == "ok" and d["kill-check"] == "ok" and d["restart"] == "ok", steps
 PY
+# The Prometheus textfile counted what happened.
+prom=$MG_TEST_TMP/migguard.prom
+metric() { grep -qxF "$1" "$prom" || { cat "$prom" >&2; mg_fail "no line '$1' in $prom"; }; }
+mg_wait_for 10 "the metrics file to show the restart" grep -qxF 'migguard_actions_total{step="restart",result="ok"} 1' "$prom"
+metric 'migguard_migrations_tracked_total{direction="outgoing"} 1'
+metric 'migguard_migrations_hung_total 1'
+metric 'migguard_incidents_written_total 1'
+metric 'migguard_actions_total{step="kill",result="ok"} 1'
+metric 'migguard_actions_total{step="yank",result="failed"} 1'
+metric 'migguard_libvirt_connected 1'
+[[ "$(stat -c %a "$prom")" == 644 ]] || mg_fail "$prom is not mode 0644"
 mg_virsh mg-src destroy "$dom" >/dev/null 2>&1 || true

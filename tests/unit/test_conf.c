@@ -33,6 +33,8 @@ static const struct bad_case bad_cases[] = {
 	{ "relative-state-dir.conf",
 	  "2: [daemon] state_dir: \"var/lib/migguard\" is not an absolute path" },
 	{ "empty-uri.conf", "2: [daemon] uri: must not be empty" },
+	{ "relative-metrics-textfile.conf",
+	  "2: [metrics] textfile: \"migguard.prom\" is not an absolute path" },
 	{ "template-without-domain.conf",
 	  "2: [qmp] socket_template: \"/run/migguard/qmp.sock\" must contain %n (domain name) or %u (uuid)" },
 	{ "template-relative.conf",
@@ -77,6 +79,7 @@ static void assert_defaults(const struct mg_conf *c)
 	ck_assert_str_eq(c->socket_template, "");
 	ck_assert_uint_eq(c->max_count, 50);
 	ck_assert_uint_eq(c->max_age, S(30 * 86400));
+	ck_assert_str_eq(c->metrics_textfile, "");
 	ck_assert_uint_eq(c->n_plugins, 0);
 }
 
@@ -96,6 +99,7 @@ static void assert_full(const struct mg_conf *c)
 	ck_assert_str_eq(c->socket_template, "/run/migguard/qmp/%n-%u.sock");
 	ck_assert_uint_eq(c->max_count, 7);
 	ck_assert_uint_eq(c->max_age, S(90 * 86400));
+	ck_assert_str_eq(c->metrics_textfile, "/var/lib/prometheus/node-exporter/migguard.prom");
 }
 
 START_TEST(test_defaults_are_documented_values)

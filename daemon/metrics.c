@@ -1,0 +1,242 @@
+/* metrics.c - see metrics.h. */
+#include "metrics.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MG_METRICS_STEPS 16
+
+struct step_count {
+	char step[24];
+	unsigned long long ok, failed;
+};
+
+static struct {
+	unsigned long long tracked_total[2];	/* by direction */
+	unsigned long long tracking[2];
+	unsigned long long ended[2][3];		/* completed, failed, cancelled */
+	unsigned long long hung, stalled;
+	unsigned long long incidents, incident_errors;
+	struct step_count steps[MG_METRICS_STEPS];
+	bool connected;
+	double started;				/* unix time of mg_metrics_start */
+	/* writer */
+	sd_event_source *defer;
+	char *path;
+	bool write_failed;			/* logged once until a write works */
+} m;
+
+static const char *const dir_names[2] = { "outgoing", "incoming" };
+static const char *const end_names[3] = { "completed", "failed", "cancelled" };
+
+static void changed(void)
+{
+	if (m.defer)
+		sd_event_source_set_enabled(m.defer, SD_EVENT_ONESHOT);
+}
+
+void mg_metrics_tracked(enum mg_direction dir)
+{
+	m.tracked_total[dir == MG_DIR_IN]++;
+	m.tracking[dir == MG_DIR_IN]++;
+	changed();
+}
+
+void mg_metrics_untracked(enum mg_direction dir, enum mg_phase final)
+{
+	int i = dir == MG_DIR_IN;
+
+	if (m.tracking[i])
+		m.tracking[i]--;
+	if (final == MG_PHASE_COMPLETED)
+		m.ended[i][0]++;
+	else if (final == MG_PHASE_CANCELLED)
+		m.ended[i][2]++;
+	else
+		m.ended[i][1]++;
+	changed();
+}
+
+void mg_metrics_forget(enum mg_direction dir)
+{
+	if (m.tracking[dir == MG_DIR_IN])
+		m.tracking[dir == MG_DIR_IN]--;
+	changed();
+}
+
+void mg_metrics_verdict(enum mg_phase verdict)
+{
+	if (verdict == MG_PHASE_HUNG)
+		m.hung++;
+	else if (verdict == MG_PHASE_STALLED)
+		m.stalled++;
+	changed();
+}
+
+void mg_metrics_incident(int result)
+{
+	if (result == 0)
+		m.incidents++;
+	else
+		m.incident_errors++;
+	changed();
+}
+
+void mg_metrics_action(const char *step, int result)
+{
+	struct step_count *c = NULL;
+
+	for (size_t i = 0; i < MG_METRICS_STEPS && !c; i++) {
+		if (!m.steps[i].step[0])
+			snprintf(m.steps[i].step, sizeof(m.steps[i].step), "%s", step);
+		if (strcmp(m.steps[i].step, step) == 0)
+			c = &m.steps[i];
+	}
+	if (!c)
+		return;
+	if (result == 0)
+		c->ok++;
+	else
+		c->failed++;
+	changed();
+}
+
+void mg_metrics_libvirt_connected(bool connected)
+{
+	if (m.connected != connected) {
+		m.connected = connected;
+		changed();
+	}
+}
+
+static void header(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void mg_metrics_render(FILE *out)
+{
+	header(out, "migguard_migrations_tracked_total", "counter",
+	       "Migrations the guard started tracking.");
+	for (int d = 0; d < 2; d++)
+		fprintf(out, "migguard_migrations_tracked_total{direction=\"%s\"} %llu\n", dir_names[d],
+			m.tracked_total[d]);
+	header(out, "migguard_migrations_tracking", "gauge", "Migrations tracked now.");
+	for (int d = 0; d < 2; d++)
+		fprintf(out, "migguard_migrations_tracking{direction=\"%s\"} %llu\n", dir_names[d], m.tracking[d]);
+	header(out, "migguard_migrations_ended_total", "counter",
+	       "Tracked migrations that ended, by how (failed includes a killed QEMU).");
+	for (int d = 0; d < 2; d++)
+		for (int e = 0; e < 3; e++)
+			fprintf(out, "migguard_migrations_ended_total{direction=\"%s\",result=\"%s\"} %llu\n",
+				dir_names[d], end_names[e], m.ended[d][e]);
+	header(out, "migguard_migrations_hung_total", "counter",
+	       "Outgoing migrations declared HUNG (finishing longer than finish_timeout).");
+	fprintf(out, "migguard_migrations_hung_total %llu\n", m.hung);
+	header(out, "migguard_migrations_stalled_total", "counter",
+	       "Incoming migrations declared STALLED (no progress for incoming_timeout).");
+	fprintf(out, "migguard_migrations_stalled_total %llu\n", m.stalled);
+	header(out, "migguard_incidents_written_total", "counter", "Incidents written.");
+	fprintf(out, "migguard_incidents_written_total %llu\n", m.incidents);
+	header(out, "migguard_incident_errors_total", "counter", "Incidents that could not be written.");
+	fprintf(out, "migguard_incident_errors_total %llu\n", m.incident_errors);
+	header(out, "migguard_actions_total", "counter", "Escalation-ladder steps taken, by step and result.");
+	for (size_t i = 0; i < MG_METRICS_STEPS && m.steps[i].step[0]; i++) {
+		fprintf(out, "migguard_actions_total{step=\"%s\",result=\"ok\"} %llu\n", m.steps[i].step,
+			m.steps[i].ok);
+		fprintf(out, "migguard_actions_total{step=\"%s\",result=\"failed\"} %llu\n", m.steps[i].step,
+			m.steps[i].failed);
+	}
+	header(out, "migguard_libvirt_connected", "gauge", "1 while the guard is connected to libvirt.");
+	fprintf(out, "migguard_libvirt_connected %d\n", m.connected);
+	header(out, "migguard_start_time_seconds", "gauge", "When migguardd started (unix time).");
+	fprintf(out, "migguard_start_time_seconds %.3f\n", m.started);
+}
+
+static int write_file(void)
+{
+	_cleanup_free_ char *tmp = NULL;
+	FILE *f;
+	int fd, r = 0;
+
+	if (asprintf(&tmp, "%s.tmp.%d", m.path, (int)getpid()) < 0)
+		return -ENOMEM;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	/* 0644 whatever the umask (the unit's is 0077): node_exporter runs as
+	 * another user. */
+	(void)fchmod(fd, 0644);
+	f = fdopen(fd, "w");
+	if (!f) {
+		r = -errno;
+		close(fd);
+		unlink(tmp);
+		return r;
+	}
+	mg_metrics_render(f);
+	if (fflush(f) != 0 || ferror(f))
+		r = errno ? -errno : -EIO;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, m.path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+static int on_defer(sd_event_source *s, void *userdata)
+{
+	int r = write_file();
+
+	if (r < 0 && !m.write_failed)
+		mg_error_errno(r, "metrics textfile %s: cannot write", m.path);
+	else if (r == 0 && m.write_failed)
+		mg_notice("metrics textfile %s: written again", m.path);
+	m.write_failed = r < 0;
+	return 0;
+}
+
+int mg_metrics_start(sd_event *loop, const char *path)
+{
+	int r;
+
+	mg_metrics_stop();
+	if (!path || !*path)
+		return 0;
+	m.path = strdup(path);
+	if (!m.path)
+		return -ENOMEM;
+	if (m.started == 0)
+		m.started = (double)mg_now_real() / 1e6;
+	/* A defer source fires once per loop iteration however many changes
+	 * came in it: one write per burst. */
+	r = sd_event_add_defer(loop, &m.defer, on_defer, NULL);
+	if (r < 0) {
+		mg_metrics_stop();
+		return r;
+	}
+	sd_event_source_set_enabled(m.defer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+void mg_metrics_stop(void)
+{
+	m.defer = sd_event_source_disable_unref(m.defer);
+	free(m.path);
+	m.path = NULL;
+	m.write_failed = false;
+}
+
+void mg_metrics_reset(void)
+{
+	mg_metrics_stop();
+	memset(&m, 0, sizeof(m));
+}

@@ -1,0 +1,170 @@
+/* Unit tests of metrics.c: the figures, the text format, and the textfile
+ * written from a real sd-event loop. */
+#include "metrics.h"
+#include "util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char *render(void)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	mg_metrics_render(f);
+	fclose(f);
+	return buf;
+}
+
+static void assert_line(const char *text, const char *line)
+{
+	char *want;
+
+	ck_assert_int_ge(asprintf(&want, "\n%s\n", line), 0);
+	ck_assert_msg(strstr(text, want), "no line \"%s\" in:\n%s", line, text);
+	free(want);
+}
+
+START_TEST(test_a_hung_migration_and_its_ladder_are_counted)
+{
+	char *t;
+
+	mg_metrics_reset();
+	mg_metrics_tracked(MG_DIR_OUT);
+	mg_metrics_tracked(MG_DIR_IN);
+	mg_metrics_verdict(MG_PHASE_HUNG);
+	mg_metrics_incident(0);
+	mg_metrics_action("cancel", -ETIMEDOUT);
+	mg_metrics_action("kill", 0);
+	mg_metrics_action("kill-check", 0);
+	mg_metrics_untracked(MG_DIR_OUT, MG_PHASE_FAILED);
+	mg_metrics_libvirt_connected(true);
+	t = render();
+	assert_line(t, "migguard_migrations_tracked_total{direction=\"outgoing\"} 1");
+	assert_line(t, "migguard_migrations_tracked_total{direction=\"incoming\"} 1");
+	assert_line(t, "migguard_migrations_tracking{direction=\"outgoing\"} 0");
+	assert_line(t, "migguard_migrations_tracking{direction=\"incoming\"} 1");
+	assert_line(t, "migguard_migrations_ended_total{direction=\"outgoing\",result=\"failed\"} 1");
+	assert_line(t, "migguard_migrations_ended_total{direction=\"outgoing\",result=\"completed\"} 0");
+	assert_line(t, "migguard_migrations_hung_total 1");
+	assert_line(t, "migguard_migrations_stalled_total 0");
+	assert_line(t, "migguard_incidents_written_total 1");
+	assert_line(t, "migguard_actions_total{step=\"cancel\",result=\"failed\"} 1");
+	assert_line(t, "migguard_actions_total{step=\"kill\",result=\"ok\"} 1");
+	assert_line(t, "migguard_libvirt_connected 1");
+	free(t);
+}
+END_TEST
+
+START_TEST(test_every_sample_has_help_and_type)
+{
+	char *t, *save = NULL, *line;
+	char last_type[128] = "";
+
+	mg_metrics_reset();
+	mg_metrics_action("yank", 0);
+	t = render();
+	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128];
+
+		if (strncmp(line, "# TYPE ", 7) == 0) {
+			ck_assert_int_eq(sscanf(line + 7, "%127s", last_type), 1);
+			continue;
+		}
+		if (line[0] == '#')
+			continue;
+		ck_assert_int_eq(sscanf(line, "%127[^{ ]", name), 1);
+		ck_assert_msg(strcmp(name, last_type) == 0, "sample %s under TYPE %s", name, last_type);
+	}
+	free(t);
+}
+END_TEST
+
+static int run_once(sd_event *e)
+{
+	return sd_event_run(e, 0);
+}
+
+START_TEST(test_textfile_is_written_after_each_change_with_mode_0644)
+{
+	char dir[] = "/tmp/mgmetrics.XXXXXX", path[128], buf[8192];
+	sd_event *e = NULL;
+	struct stat st;
+	mode_t old = umask(077);
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/migguard.prom", dir);
+	mg_metrics_reset();
+	ck_assert_int_ge(sd_event_new(&e), 0);
+	ck_assert_int_eq(mg_metrics_start(e, path), 0);
+	ck_assert_int_ge(run_once(e), 0);
+	ck_assert_int_gt(mg_read_file(path, buf, sizeof(buf)), 0);
+	ck_assert_ptr_nonnull(strstr(buf, "migguard_migrations_hung_total 0\n"));
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0644);
+
+	mg_metrics_verdict(MG_PHASE_HUNG);
+	mg_metrics_verdict(MG_PHASE_HUNG);
+	ck_assert_int_ge(run_once(e), 0);
+	ck_assert_int_gt(mg_read_file(path, buf, sizeof(buf)), 0);
+	ck_assert_ptr_nonnull(strstr(buf, "migguard_migrations_hung_total 2\n"));
+	mg_metrics_stop();
+	unlink(path);
+	rmdir(dir);
+	sd_event_unref(e);
+	umask(old);
+}
+END_TEST
+
+START_TEST(test_unwritable_textfile_is_survived_and_retried)
+{
+	char dir[] = "/tmp/mgmetrics.XXXXXX", sub[128], path[160], buf[8192];
+	sd_event *e = NULL;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/later", dir);
+	snprintf(path, sizeof(path), "%s/migguard.prom", sub);
+	mg_metrics_reset();
+	ck_assert_int_ge(sd_event_new(&e), 0);
+	ck_assert_int_eq(mg_metrics_start(e, path), 0);
+	ck_assert_int_ge(run_once(e), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	/* The directory appears (node_exporter installed later): the next
+	 * change writes the file. */
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	mg_metrics_incident(-ENOSPC);
+	ck_assert_int_ge(run_once(e), 0);
+	ck_assert_int_gt(mg_read_file(path, buf, sizeof(buf)), 0);
+	ck_assert_ptr_nonnull(strstr(buf, "migguard_incident_errors_total 1\n"));
+	mg_metrics_stop();
+	unlink(path);
+	rmdir(sub);
+	rmdir(dir);
+	sd_event_unref(e);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("metrics");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_a_hung_migration_and_its_ladder_are_counted);
+	tcase_add_test(tc, test_every_sample_has_help_and_type);
+	tcase_add_test(tc, test_textfile_is_written_after_each_change_with_mode_0644);
+	tcase_add_test(tc, test_unwritable_textfile_is_survived_and_retried);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
