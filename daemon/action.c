@@ -3,6 +3,7 @@
 #include "coredump.h"
 #include "incident.h"
 #include "metrics.h"
+#include "plugin.h"
 #include "log.h"
 #include "util.h"
 
@@ -59,6 +60,11 @@ static void record(struct mg_ladder *a, const char *step, int result, const char
 	if (a->incident_dir)
 		mg_incident_add_action(a->incident_dir, step, result, detail);
 	mg_metrics_action(step, result);
+	mg_plugins_emit_simple(MIGGUARD_EVENT_ACTION_DONE, "action", mg_watch_name(a->p.watch),
+			       mg_watch_uuid(a->p.watch), (int)mg_watch_pid(a->p.watch),
+			       mg_direction_to_string(mg_watch_get_track(a->p.watch)->direction),
+			       mg_phase_to_string(mg_watch_get_track(a->p.watch)->phase), a->incident_dir, step,
+			       result, detail);
 	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
 		      result == 0 ? "ok" : strerror(-result), detail);
 }

@@ -265,6 +265,8 @@ static bool section_is_plugin(const char *section)
 	return strncmp(section, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0;
 }
 
+static struct mg_conf_section *plugin_section_get(struct parse *p, const char *name);
+
 /* Called by the reader for a "[...]" line, because inih tells the handler
  * nothing about a section header: an unknown or empty section must still be
  * reported at its own line. */
@@ -282,8 +284,17 @@ static void check_section_line(struct parse *p, const char *line)
 	}
 	if (section_known(name))
 		return;
-	if (section_is_plugin(name) && plugin_name_valid(name + strlen(PLUGIN_PREFIX)))
+	if (section_is_plugin(name) && plugin_name_valid(name + strlen(PLUGIN_PREFIX))) {
+		/* Registered here so that a section without keys still loads
+		 * its plugin, and errors can name the header's line. */
+		struct mg_conf_section *sec = plugin_section_get(p, name + strlen(PLUGIN_PREFIX));
+
+		if (!sec)
+			p->read_err = -ENOMEM;
+		else if (!sec->line)
+			sec->line = p->line;
 		return;
+	}
 	if (section_is_plugin(name))
 		parse_error(p, p->line, "invalid plugin name in [%s] (1 to %d of A-Z a-z 0-9 _ -)",
 			    name, PLUGIN_NAME_MAX);

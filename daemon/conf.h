@@ -26,6 +26,7 @@ struct mg_conf_kv {
 /* A [plugin NAME] section, kept verbatim: the plugin validates it. */
 struct mg_conf_section {
 	char *name;			/* NAME, without "plugin " */
+	unsigned line;			/* of its first [plugin NAME] header */
 	size_t n;
 	struct mg_conf_kv *kv;
 };

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "standalone.h"
 #include "metrics.h"
+#include "plugin.h"
 #include "util.h"
 #include "virt.h"
 
@@ -31,6 +32,7 @@ struct mg_daemon {
 	pid_t pid;
 	const char *name;
 	struct mg_standalone *standalone;
+	bool config_error;		/* exit EX_CONFIG: a plugin refused its section */
 };
 
 static void usage(FILE *out)
@@ -77,6 +79,16 @@ static int check_config(const char *path, bool explicit, int verbose)
 	if (mg_conf_init_defaults(&conf) < 0)
 		return EXIT_FAILURE;
 	r = load_conf(path, explicit, &conf);
+	if (r == 0) {
+		struct mg_plugins *plugins = NULL;
+		char err[MG_CONF_ERROR_MAX];
+
+		/* Each plugin checks its own section when loaded. */
+		r = mg_plugins_load(NULL, &conf, NULL, &plugins, err, sizeof(err));
+		if (r < 0)
+			fprintf(stderr, "%s\n", err);
+		mg_plugins_free(plugins);
+	}
 	if (r == 0) {
 		printf("%s: configuration is valid\n", path);
 		if (verbose)
@@ -169,6 +181,7 @@ static void start_metrics(struct mg_daemon *d)
 static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct mg_daemon *d = userdata;
+	struct mg_plugins *plugins = NULL;
 	struct mg_conf fresh;
 	int r;
 
@@ -176,11 +189,19 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 	if (mg_conf_init_defaults(&fresh) < 0)
 		goto out;
 	r = load_conf(d->conf_path, d->conf_path_explicit, &fresh);
+	if (r == 0) {
+		char err[MG_CONF_ERROR_MAX];
+
+		r = mg_plugins_load(d->loop, &fresh, NULL, &plugins, err, sizeof(err));
+		if (r < 0)
+			mg_error("%s", err);
+	}
 	if (r < 0) {
 		mg_error("reload of %s failed, keeping the running configuration", d->conf_path);
 		mg_conf_clear(&fresh);
 		goto out;
 	}
+	mg_plugins_free(mg_plugins_set_current(plugins));
 	mg_conf_clear(&d->conf);
 	d->conf = fresh;
 	mg_log_set_max_level(d->verbose ? LOG_DEBUG : d->conf.log_level);
@@ -215,6 +236,9 @@ static int run(struct mg_daemon *d)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	/* Plugin commands are reaped by sd-event child sources, which need
+	 * SIGCHLD blocked in every thread: before any thread exists. */
+	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	/* A peer that closes a socket mid-write must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
@@ -234,6 +258,21 @@ static int run(struct mg_daemon *d)
 
 	virSetErrorFunc(NULL, silence_libvirt);
 	start_metrics(d);
+	{
+		struct mg_plugins *plugins = NULL;
+		char err[MG_CONF_ERROR_MAX];
+
+		r = mg_plugins_load(d->loop, &d->conf, NULL, &plugins, err, sizeof(err));
+		if (r < 0) {
+			mg_error("%s", err);
+			d->config_error = true;
+			return r;
+		}
+		mg_plugins_set_current(plugins);
+		if (plugins)
+			mg_notice("%zu plugin%s loaded from %s", mg_plugins_count(plugins),
+				  mg_plugins_count(plugins) == 1 ? "" : "s", mg_plugin_dir());
+	}
 	if (d->qmp_path) {
 		r = mg_standalone_start(d->loop, &d->conf, d->qmp_path, d->pid, d->name, &d->standalone);
 		if (r < 0)
@@ -348,9 +387,10 @@ int main(int argc, char **argv)
 
 	r = run(&d);
 	mg_standalone_free(d.standalone);
+	mg_plugins_free(mg_plugins_set_current(NULL));
 	mg_virt_free(d.virt);
 	mg_domains_free(d.domains);
 	sd_event_unref(d.loop);
 	mg_conf_clear(&d.conf);
-	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return d.config_error ? EX_CONFIG : r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

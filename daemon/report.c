@@ -3,6 +3,7 @@
 #include "incident.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin.h"
 #include "snapshot/snapshot.h"
 #include "util.h"
 
@@ -82,6 +83,10 @@ int mg_report_incident(const struct mg_conf *conf, struct mg_watch *w, const cha
 	};
 	r = mg_incident_write(conf->state_dir, &in, &dir);
 	mg_metrics_incident(r);
+	mg_plugins_emit_simple(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", mg_watch_name(w), mg_watch_uuid(w),
+			       (int)mg_watch_pid(w), mg_direction_to_string(mg_watch_get_track(w)->direction),
+			       mg_phase_to_string(mg_watch_get_track(w)->phase), r == 0 ? dir : NULL, NULL, r,
+			       summary);
 	json_object_put(snap_json);
 	if (r == 0) {
 		struct mg_log_field f[] = {

@@ -2,6 +2,7 @@
 #include "watch.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -116,6 +117,13 @@ static void arm_deadline(struct mg_watch *w)
 	sd_event_source_set_enabled(w->deadline, SD_EVENT_ONESHOT);
 }
 
+static void emit(struct mg_watch *w, enum migguard_event_kind kind, const char *name, const char *detail)
+{
+	mg_plugins_emit_simple(kind, name, w->name, w->uuid, (int)w->pid,
+			       mg_direction_to_string(w->track.direction), mg_phase_to_string(w->track.phase),
+			       NULL, NULL, 0, detail);
+}
+
 static void handle_change(struct mg_watch *w, enum mg_track_change c)
 {
 	const struct mg_track_event *last = w->track.n_timeline ? &w->track.timeline[w->track.n_timeline - 1] : NULL;
@@ -126,6 +134,7 @@ static void handle_change(struct mg_watch *w, enum mg_track_change c)
 	case MG_TRACK_PHASE_CHANGED:
 		log_watch(w, LOG_INFO, NULL, "migration %s: %s", mg_phase_to_string(w->track.phase),
 			  last ? last->text : "");
+		emit(w, MIGGUARD_EVENT_PHASE_CHANGED, "phase-changed", last ? last->text : NULL);
 		break;
 	case MG_TRACK_BECAME_HUNG:
 	case MG_TRACK_BECAME_STALLED:
@@ -133,6 +142,8 @@ static void handle_change(struct mg_watch *w, enum mg_track_change c)
 			  "migration %s: %s", c == MG_TRACK_BECAME_HUNG ? "HUNG" : "STALLED",
 			  last ? last->text : "");
 		mg_metrics_verdict(w->track.phase);
+		emit(w, MIGGUARD_EVENT_VERDICT, c == MG_TRACK_BECAME_HUNG ? "hung" : "stalled",
+		     last ? last->text : NULL);
 		if (w->cb.verdict)
 			w->cb.verdict(w, c, w->userdata);
 		break;
@@ -140,6 +151,7 @@ static void handle_change(struct mg_watch *w, enum mg_track_change c)
 		log_watch(w, LOG_INFO, NULL, "%s", last ? last->text : "migration ended");
 		w->tracking = false;
 		mg_metrics_untracked(w->track.direction, w->track.phase);
+		emit(w, MIGGUARD_EVENT_MIGRATION_ENDED, "migration-ended", last ? last->text : NULL);
 		if (w->cb.ended)
 			w->cb.ended(w, w->userdata);
 		break;
@@ -503,6 +515,7 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 	w->tracking = true;
 	mg_metrics_tracked(dir);
 	log_watch(w, LOG_INFO, NULL, "%s migration tracked (%s)", mg_direction_to_string(dir), why);
+	emit(w, MIGGUARD_EVENT_MIGRATION_STARTED, "migration-started", why);
 	start_rounds(w);
 	return 0;
 }

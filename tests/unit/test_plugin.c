@@ -1,0 +1,224 @@
+/* Unit tests of plugin.c with the real shipped exec plugin (a copy of the
+ * built exec.so in a private root-owned directory): loading and refusing,
+ * the exec plugin's own option errors, and commands spawned from a real
+ * sd-event loop with the event in their environment, killed at timeout. */
+#include "plugin.h"
+#include "util.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/mgplugin.XXXXXX";
+static char plugdir[128];
+
+static void setup(void)
+{
+	char cmd[512];
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	chmod(dir, 0755);
+	snprintf(plugdir, sizeof(plugdir), "%s/plugins", dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -m 0755 %s && install -m 0755 %s/exec.so %s/",
+		 plugdir, MG_TEST_PLUGINDIR, plugdir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void teardown(void)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+	memcpy(dir + strlen(dir) - 6, "XXXXXX", 6);
+}
+
+/* Writes text as a config file and loads it. */
+static void conf_from(const char *text, struct mg_conf *conf)
+{
+	char path[256], err[MG_CONF_ERROR_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/test.conf", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	ck_assert_int_eq(mg_conf_init_defaults(conf), 0);
+	ck_assert_msg(mg_conf_load(path, conf, err, sizeof(err)) == 0, "%s", err);
+}
+
+static int load_text(const char *text, struct mg_plugins **set, char *err, size_t size, sd_event *loop)
+{
+	struct mg_conf conf;
+	int r;
+
+	conf_from(text, &conf);
+	r = mg_plugins_load(loop, &conf, plugdir, set, err, size);
+	mg_conf_clear(&conf);
+	return r;
+}
+
+static void assert_error(const char *text, const char *want)
+{
+	struct mg_plugins *set = NULL;
+	char err[MG_CONF_ERROR_MAX] = "", full[300];
+	const char *colon;
+
+	ck_assert_int_lt(load_text(text, &set, err, sizeof(err), NULL), 0);
+	ck_assert_ptr_null(set);
+	/* After "PATH/test.conf". */
+	snprintf(full, sizeof(full), "%s/test.conf", dir);
+	ck_assert_msg(strncmp(err, full, strlen(full)) == 0, "%s", err);
+	colon = err + strlen(full);
+	ck_assert_msg(strstr(colon, want) == colon, "got \"%s\", want \"%s\"", colon, want);
+}
+
+START_TEST(test_missing_plugin_is_refused_at_its_section_line)
+{
+	char want[256];
+
+	snprintf(want, sizeof(want), ":2: [plugin nope] %s/nope.so: No such file or directory", plugdir);
+	assert_error("\n[plugin nope]\nfoo = bar\n", want);
+}
+END_TEST
+
+START_TEST(test_group_writable_plugin_is_refused)
+{
+	char path[256], want[512];
+
+	snprintf(path, sizeof(path), "%s/exec.so", plugdir);
+	ck_assert_int_eq(chmod(path, 0775), 0);
+	snprintf(want, sizeof(want), ":1: [plugin exec] %s: must be owned by root and not writable by group or others (uid 0, mode 0775)", path);
+	assert_error("[plugin exec]\ncommand = /bin/true\n", want);
+}
+END_TEST
+
+START_TEST(test_exec_option_errors_name_their_line)
+{
+	assert_error("[plugin exec]\ncommand = /bin/true\ncolour = red\n",
+		     ":3: [plugin exec] unknown key \"colour\" (expected command, events or timeout)");
+	assert_error("[plugin exec]\ncommand = true\n",
+		     ":2: [plugin exec] command: \"true\" is not an absolute path");
+	assert_error("[guard]\naction = none\n[plugin exec]\nevents = hung\n",
+		     ":3: [plugin exec] command: missing (the program to run)");
+	assert_error("[plugin exec]\ncommand = /bin/true\nevents = hung,exploded\n",
+		     ":3: [plugin exec] events: unknown event \"exploded\"");
+	assert_error("[plugin exec]\ncommand = /bin/true\ntimeout = 2h\n",
+		     ":3: [plugin exec] timeout: invalid duration \"2h\" (1s to 1h; s, ms or m)");
+}
+END_TEST
+
+static void write_script(const char *path, const char *body)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\n%s", body);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+}
+
+static void run_until(sd_event *e, const char *path, bool exists)
+{
+	for (int i = 0; i < 1000 && (access(path, F_OK) == 0) != exists; i++)
+		ck_assert_int_ge(sd_event_run(e, 10 * MG_USEC_PER_MSEC), 0);
+	ck_assert_msg((access(path, F_OK) == 0) == exists, "%s %s", path, exists ? "missing" : "still there");
+}
+
+START_TEST(test_exec_runs_its_command_with_the_event_in_the_environment)
+{
+	char script[256], text[512], out[256], done[256], buf[4096], err[MG_CONF_ERROR_MAX];
+	struct mg_plugins *set = NULL;
+	sd_event *e = NULL;
+
+	snprintf(script, sizeof(script), "%s/hook.sh", dir);
+	snprintf(out, sizeof(out), "%s/hung.env", dir);
+	snprintf(done, sizeof(done), "%s/hung.done", dir);
+	write_script(script, "env | grep '^MIGGUARD_' | sort > \"$(dirname \"$0\")/$1.env\"\n"
+			     "echo \"argc=$#\" >> \"$(dirname \"$0\")/$1.env\"\n"
+			     "touch \"$(dirname \"$0\")/$1.done\"\n");
+	snprintf(text, sizeof(text), "[plugin exec]\ncommand = %s\n", script);
+	ck_assert_int_ge(sd_event_new(&e), 0);
+	ck_assert_msg(load_text(text, &set, err, sizeof(err), e) == 0, "%s", err);
+	ck_assert_uint_eq(mg_plugins_count(set), 1);
+	mg_plugins_set_current(set);
+
+	/* Not in the default events: nothing runs. */
+	mg_plugins_emit_simple(MIGGUARD_EVENT_PHASE_CHANGED, "phase-changed", "d1", NULL, 1, "outgoing",
+			       "finishing", NULL, NULL, 0, "x");
+	mg_plugins_emit_simple(MIGGUARD_EVENT_VERDICT, "hung", "d1", "c6fdfea4-0000", 4242, "outgoing", "hung",
+			       NULL, NULL, 0, "finishing for 30 s");
+	run_until(e, done, true);
+	ck_assert_int_gt(mg_read_file(out, buf, sizeof(buf)), 0);
+	ck_assert_msg(strstr(buf, "MIGGUARD_EVENT=hung\n") && strstr(buf, "MIGGUARD_DOMAIN=d1\n") &&
+		      strstr(buf, "MIGGUARD_UUID=c6fdfea4-0000\n") && strstr(buf, "MIGGUARD_PID=4242\n") &&
+		      strstr(buf, "MIGGUARD_DETAIL=finishing for 30 s\n") && strstr(buf, "argc=1\n"), "%s", buf);
+	snprintf(out, sizeof(out), "%s/phase-changed.env", dir);
+	ck_assert_int_eq(access(out, F_OK), -1);
+
+	mg_plugins_free(mg_plugins_set_current(NULL));
+	sd_event_unref(e);
+}
+END_TEST
+
+START_TEST(test_exec_command_is_killed_at_its_timeout)
+{
+	char script[256], text[512], pidfile[256], buf[64], proc[64], err[MG_CONF_ERROR_MAX];
+	struct mg_plugins *set = NULL;
+	sd_event *e = NULL;
+	uint64_t t0;
+
+	snprintf(script, sizeof(script), "%s/slow.sh", dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/slow.pid", dir);
+	write_script(script, "echo $$ > \"$(dirname \"$0\")/slow.pid.tmp\"\n"
+			     "mv \"$(dirname \"$0\")/slow.pid.tmp\" \"$(dirname \"$0\")/slow.pid\"\n"
+			     "exec sleep 100\n");
+	snprintf(text, sizeof(text), "[plugin exec]\ncommand = %s\nevents = incident\ntimeout = 1s\n", script);
+	ck_assert_int_ge(sd_event_new(&e), 0);
+	ck_assert_msg(load_text(text, &set, err, sizeof(err), e) == 0, "%s", err);
+	mg_plugins_set_current(set);
+	t0 = mg_now_mono();
+	mg_plugins_emit_simple(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", "d1", NULL, 1, "outgoing", "hung",
+			       "/x", NULL, 0, "");
+	run_until(e, pidfile, true);
+	ck_assert_int_gt(mg_read_file(pidfile, buf, sizeof(buf)), 0);
+	snprintf(proc, sizeof(proc), "/proc/%d", atoi(buf));
+	/* Gone means killed and reaped by the loop. */
+	run_until(e, proc, false);
+	ck_assert_uint_ge(mg_now_mono() - t0, MG_USEC_PER_SEC);
+	mg_plugins_free(mg_plugins_set_current(NULL));
+	sd_event_unref(e);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("plugin");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_missing_plugin_is_refused_at_its_section_line);
+	tcase_add_test(tc, test_group_writable_plugin_is_refused);
+	tcase_add_test(tc, test_exec_option_errors_name_their_line);
+	tcase_add_test(tc, test_exec_runs_its_command_with_the_event_in_the_environment);
+	tcase_add_test(tc, test_exec_command_is_killed_at_its_timeout);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
