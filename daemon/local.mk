@@ -7,32 +7,32 @@ libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daem
 check_PROGRAMS += tests/unit/test_tracker
 TESTS += tests/unit/test_tracker
 tests_unit_test_tracker_SOURCES = tests/unit/test_tracker.c
-tests_unit_test_tracker_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_tracker_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+tests_unit_test_tracker_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_tracker_LDADD = $(MG_UNIT_LDADD)
 
 check_PROGRAMS += tests/unit/test_incident
 TESTS += tests/unit/test_incident
 tests_unit_test_incident_SOURCES = tests/unit/test_incident.c
-tests_unit_test_incident_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_incident_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+tests_unit_test_incident_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_incident_LDADD = $(MG_UNIT_LDADD)
 
 check_PROGRAMS += tests/unit/test_procid
 TESTS += tests/unit/test_procid
 tests_unit_test_procid_SOURCES = tests/unit/test_procid.c
-tests_unit_test_procid_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_procid_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+tests_unit_test_procid_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_procid_LDADD = $(MG_UNIT_LDADD)
 
 check_PROGRAMS += tests/unit/test_coredump
 TESTS += tests/unit/test_coredump
 tests_unit_test_coredump_SOURCES = tests/unit/test_coredump.c
-tests_unit_test_coredump_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_coredump_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+tests_unit_test_coredump_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_coredump_LDADD = $(MG_UNIT_LDADD)
 
 check_PROGRAMS += tests/unit/test_metrics
 TESTS += tests/unit/test_metrics
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c
-tests_unit_test_metrics_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_metrics_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+tests_unit_test_metrics_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_metrics_LDADD = $(MG_UNIT_LDADD)
 
 INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh
 EXTRA_DIST += tests/lib/migguardd.sh

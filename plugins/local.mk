@@ -12,6 +12,6 @@ check_PROGRAMS += tests/unit/test_plugin
 TESTS += tests/unit/test_plugin
 tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c
 tests_unit_test_plugin_CPPFLAGS = $(AM_CPPFLAGS) -DMG_TEST_PLUGINDIR=\"$(abs_top_builddir)/plugins/.libs\"
-tests_unit_test_plugin_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS)
-tests_unit_test_plugin_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+tests_unit_test_plugin_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_plugin_LDADD = $(MG_UNIT_LDADD)
 tests_unit_test_plugin_DEPENDENCIES = libmgcore.la plugins/exec.la

@@ -21,5 +21,6 @@ tests_unit_test_event_SOURCES = tests/unit/test_event.c
 tests_unit_test_event_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_event_LDADD = $(MG_UNIT_LDADD)
 
+EXTRA_DIST += tests/unit/mgcheck.h
 # A directory in EXTRA_DIST is copied whole into the tarball.
 EXTRA_DIST += tests/data/conf

@@ -3,7 +3,7 @@
 #include "conf.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <string.h>
 #include <syslog.h>
@@ -377,11 +377,5 @@ static Suite *conf_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(conf_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(conf_suite());
 }

@@ -3,7 +3,7 @@
 #include "coredump.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -185,8 +185,6 @@ int main(void)
 {
 	Suite *s = suite_create("coredump");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_relative_pattern_is_taken_from_the_cwd);
 	tcase_add_test(tc, test_core_uses_pid_appends_the_pid_unless_the_pattern_has_p);
@@ -197,9 +195,5 @@ int main(void)
 	tcase_add_test(tc, test_aborted_child_core_is_found_where_the_kernel_put_it);
 	tcase_add_test(tc, test_prepare_on_a_gone_process_is_esrch);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(s);
 }

@@ -4,7 +4,7 @@
 #include "event.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -563,11 +563,5 @@ static Suite *event_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(event_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(event_suite());
 }

@@ -4,7 +4,7 @@
 #include "log.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <dirent.h>
 #include <string.h>
@@ -172,8 +172,6 @@ int main(void)
 {
 	Suite *s = suite_create("incident");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_secrets_are_redacted_in_both_syntaxes);
@@ -182,9 +180,5 @@ int main(void)
 	tcase_add_test(tc, test_retention_keeps_the_newest_max_count);
 	tcase_add_test(tc, test_unwritable_state_dir_is_an_error_not_a_crash);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(s);
 }

@@ -2,7 +2,7 @@
  * cycles and the BQL, on hand-built thread tables (no processes). */
 #include "snapshot/lockgraph.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,11 +197,5 @@ static Suite *lockgraph_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(lockgraph_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(lockgraph_suite());
 }

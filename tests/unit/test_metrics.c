@@ -3,7 +3,7 @@
 #include "metrics.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,17 +154,11 @@ int main(void)
 {
 	Suite *s = suite_create("metrics");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_a_hung_migration_and_its_ladder_are_counted);
 	tcase_add_test(tc, test_every_sample_has_help_and_type);
 	tcase_add_test(tc, test_textfile_is_written_after_each_change_with_mode_0644);
 	tcase_add_test(tc, test_unwritable_textfile_is_survived_and_retried);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(s);
 }

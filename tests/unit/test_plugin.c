@@ -5,7 +5,7 @@
 #include "plugin.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -205,8 +205,6 @@ int main(void)
 {
 	Suite *s = suite_create("plugin");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
@@ -216,9 +214,5 @@ int main(void)
 	tcase_add_test(tc, test_exec_runs_its_command_with_the_event_in_the_environment);
 	tcase_add_test(tc, test_exec_command_is_killed_at_its_timeout);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(s);
 }

@@ -5,7 +5,7 @@
 #include "probe.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -311,11 +311,5 @@ static Suite *probe_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(probe_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(probe_suite());
 }

@@ -2,7 +2,7 @@
 #include "procid.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -73,16 +73,10 @@ int main(void)
 {
 	Suite *s = suite_create("procid");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_signal_reaches_the_captured_process);
 	tcase_add_test(tc, test_changed_start_time_refuses_to_signal);
 	tcase_add_test(tc, test_gone_process_is_esrch);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(s);
 }

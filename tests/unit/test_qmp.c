@@ -7,7 +7,7 @@
 #include "qmp.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -621,11 +621,5 @@ static Suite *qmp_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(qmp_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(qmp_suite());
 }

@@ -3,7 +3,7 @@
 #include "snapshot/lockgraph.h"
 #include "snapshot/signature.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,11 +146,5 @@ static Suite *signature_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(signature_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(signature_suite());
 }

@@ -3,7 +3,7 @@
 #include "tracker.h"
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <string.h>
 
 #define S(x) ((uint64_t)((x) * 1e6))
@@ -252,11 +252,5 @@ static Suite *tracker_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(tracker_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(tracker_suite());
 }

@@ -1,7 +1,7 @@
 /* Unit tests of util.c's parse and format helpers. */
 #include "util.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -160,11 +160,5 @@ static Suite *util_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(util_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(util_suite());
 }

@@ -6,7 +6,7 @@
 #include "util.h"
 #include "worker.h"
 
-#include <check.h>
+#include "mgcheck.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -264,11 +264,5 @@ static Suite *worker_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(worker_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return mg_check_run(worker_suite());
 }
