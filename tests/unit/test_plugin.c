@@ -135,23 +135,33 @@ static void run_until(sd_event *e, const char *path, bool exists)
 	ck_assert_msg((access(path, F_OK) == 0) == exists, "%s %s", path, exists ? "missing" : "still there");
 }
 
-START_TEST(test_exec_runs_its_command_with_the_event_in_the_environment)
+/* Writes DIR/NAME as a shell script, loads exec with it (plus extra
+ * options) on a new loop and makes that set current. */
+static sd_event *start_exec(const char *name, const char *body, const char *extra)
 {
-	char script[256], text[512], out[256], done[256], buf[4096], err[MG_CONF_ERROR_MAX];
+	char script[256], text[512], err[MG_CONF_ERROR_MAX];
 	struct mg_plugins *set = NULL;
 	sd_event *e = NULL;
 
-	snprintf(script, sizeof(script), "%s/hook.sh", dir);
-	snprintf(out, sizeof(out), "%s/hung.env", dir);
-	snprintf(done, sizeof(done), "%s/hung.done", dir);
-	write_script(script, "env | grep '^MIGGUARD_' | sort > \"$(dirname \"$0\")/$1.env\"\n"
-			     "echo \"argc=$#\" >> \"$(dirname \"$0\")/$1.env\"\n"
-			     "touch \"$(dirname \"$0\")/$1.done\"\n");
-	snprintf(text, sizeof(text), "[plugin exec]\ncommand = %s\n", script);
+	snprintf(script, sizeof(script), "%s/%s", dir, name);
+	write_script(script, body);
+	snprintf(text, sizeof(text), "[plugin exec]\ncommand = %s\n%s", script, extra);
 	ck_assert_int_ge(sd_event_new(&e), 0);
 	ck_assert_msg(load_text(text, &set, err, sizeof(err), e) == 0, "%s", err);
 	ck_assert_uint_eq(mg_plugins_count(set), 1);
 	mg_plugins_set_current(set);
+	return e;
+}
+
+START_TEST(test_exec_runs_its_command_with_the_event_in_the_environment)
+{
+	char out[256], done[256], buf[4096];
+	sd_event *e = start_exec("hook.sh", "env | grep '^MIGGUARD_' | sort > \"$(dirname \"$0\")/$1.env\"\n"
+					    "echo \"argc=$#\" >> \"$(dirname \"$0\")/$1.env\"\n"
+					    "touch \"$(dirname \"$0\")/$1.done\"\n", "");
+
+	snprintf(out, sizeof(out), "%s/hung.env", dir);
+	snprintf(done, sizeof(done), "%s/hung.done", dir);
 
 	/* Not in the default events: nothing runs. */
 	mg_plugins_emit_simple(MIGGUARD_EVENT_PHASE_CHANGED, "phase-changed", "d1", NULL, 1, "outgoing",
@@ -173,21 +183,13 @@ END_TEST
 
 START_TEST(test_exec_command_is_killed_at_its_timeout)
 {
-	char script[256], text[512], pidfile[256], buf[64], proc[64], err[MG_CONF_ERROR_MAX];
-	struct mg_plugins *set = NULL;
-	sd_event *e = NULL;
-	uint64_t t0;
+	char pidfile[256], buf[64], proc[64];
+	sd_event *e = start_exec("slow.sh", "echo $$ > \"$(dirname \"$0\")/slow.pid.tmp\"\n"
+					    "mv \"$(dirname \"$0\")/slow.pid.tmp\" \"$(dirname \"$0\")/slow.pid\"\n"
+					    "exec sleep 100\n", "events = incident\ntimeout = 1s\n");
+	uint64_t t0 = mg_now_mono();
 
-	snprintf(script, sizeof(script), "%s/slow.sh", dir);
 	snprintf(pidfile, sizeof(pidfile), "%s/slow.pid", dir);
-	write_script(script, "echo $$ > \"$(dirname \"$0\")/slow.pid.tmp\"\n"
-			     "mv \"$(dirname \"$0\")/slow.pid.tmp\" \"$(dirname \"$0\")/slow.pid\"\n"
-			     "exec sleep 100\n");
-	snprintf(text, sizeof(text), "[plugin exec]\ncommand = %s\nevents = incident\ntimeout = 1s\n", script);
-	ck_assert_int_ge(sd_event_new(&e), 0);
-	ck_assert_msg(load_text(text, &set, err, sizeof(err), e) == 0, "%s", err);
-	mg_plugins_set_current(set);
-	t0 = mg_now_mono();
 	mg_plugins_emit_simple(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", "d1", NULL, 1, "outgoing", "hung",
 			       "/x", NULL, 0, "");
 	run_until(e, pidfile, true);
