@@ -1,5 +1,6 @@
 /* incidents_cmd.c - see incidents_cmd.h. */
 #include "incidents_cmd.h"
+#include "common.h"
 #include "conf.h"
 #include "util.h"
 
@@ -191,7 +192,7 @@ int mg_cli_incidents(int argc, char **argv)
 		{ 0 }
 	};
 	const char *state_dir = NULL, *conf_path = MG_CONF_DEFAULT_PATH;
-	char base[PATH_MAX], err[MG_CONF_ERROR_MAX];
+	char base[PATH_MAX];
 	struct mg_conf conf;
 	int c, r;
 
@@ -206,16 +207,10 @@ int mg_cli_incidents(int argc, char **argv)
 		default: return EX_USAGE;
 		}
 	}
-	if (mg_conf_init_defaults(&conf) < 0)
-		return EXIT_FAILURE;
-	if (!state_dir) {
-		r = mg_conf_load(conf_path, &conf, err, sizeof(err));
-		if (r < 0 && r != -ENOENT) {
-			fprintf(stderr, "migguard: %s\n", err);
-			mg_conf_clear(&conf);
-			return EX_CONFIG;
-		}
-		state_dir = conf.state_dir;
+	r = mg_cli_state_dir(state_dir, conf_path, &conf, &state_dir);
+	if (r != 0) {
+		mg_conf_clear(&conf);
+		return r;
 	}
 	snprintf(base, sizeof(base), "%s/incidents", state_dir);
 	if (optind >= argc || strcmp(argv[optind], "list") == 0)

@@ -1,6 +1,6 @@
 /* main.c - `migguard`, the operator's command.  Subcommands are a table:
  * each lives in its own file with a header (snapshot_cmd.h,
- * incidents_cmd.h). */
+ * incidents_cmd.h, status_cmd.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include "incidents_cmd.h"
 #include "log.h"
 #include "snapshot_cmd.h"
+#include "status_cmd.h"
 #include "util.h"
 
 struct mg_cli_command {
@@ -20,6 +21,7 @@ struct mg_cli_command {
 static const struct mg_cli_command commands[] = {
 	{ "snapshot", mg_cli_snapshot, "threads, stacks, lock graph and known issues of a QEMU pid or domain" },
 	{ "incidents", mg_cli_incidents, "list or show the incidents recorded by migguardd" },
+	{ "status", mg_cli_status, "what migguardd watches now: migrations, phases, libvirt connection" },
 };
 
 static void usage(FILE *f)

@@ -7,6 +7,7 @@
 #include "standalone.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "status.h"
 #include "util.h"
 #include "virt.h"
 
@@ -100,10 +101,16 @@ static int check_config(const char *path, bool explicit, int verbose)
 
 static void notify_status(struct mg_daemon *d)
 {
+	char text[512] = "";
+
 	if (d->virt)
-		sd_notifyf(false, "STATUS=%s", mg_virt_status(d->virt));
+		snprintf(text, sizeof(text), "%s", mg_virt_status(d->virt));
 	else if (d->standalone)
-		sd_notifyf(false, "STATUS=guarding pid %d through %s", (int)d->pid, d->qmp_path);
+		snprintf(text, sizeof(text), "guarding pid %d through %s", (int)d->pid, d->qmp_path);
+	if (text[0]) {
+		sd_notifyf(false, "STATUS=%s", text);
+		mg_status_set_daemon(text);
+	}
 }
 
 static void on_connected(struct mg_virt *v, virConnectPtr conn, void *userdata)
@@ -202,6 +209,8 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 		goto out;
 	}
 	mg_plugins_free(mg_plugins_set_current(plugins));
+	if (strcmp(fresh.state_dir, d->conf.state_dir) != 0)
+		mg_status_start(d->loop, fresh.state_dir);
 	mg_conf_clear(&d->conf);
 	d->conf = fresh;
 	mg_log_set_max_level(d->verbose ? LOG_DEBUG : d->conf.log_level);
@@ -258,6 +267,8 @@ static int run(struct mg_daemon *d)
 
 	virSetErrorFunc(NULL, silence_libvirt);
 	start_metrics(d);
+	/* Not fatal: the guard's job goes on without `migguard status`. */
+	mg_status_start(d->loop, d->conf.state_dir);
 	{
 		struct mg_plugins *plugins = NULL;
 		char err[MG_CONF_ERROR_MAX];
@@ -302,6 +313,7 @@ loop:
 	if (r < 0)
 		return mg_error_errno(r, "event loop failed");
 	mg_metrics_stop();
+	mg_status_stop();
 	mg_notice("migguardd stopped");
 	return 0;
 }
@@ -388,6 +400,8 @@ int main(int argc, char **argv)
 	r = run(&d);
 	mg_standalone_free(d.standalone);
 	mg_plugins_free(mg_plugins_set_current(NULL));
+	mg_status_stop();
+	mg_metrics_stop();
 	mg_virt_free(d.virt);
 	mg_domains_free(d.domains);
 	sd_event_unref(d.loop);

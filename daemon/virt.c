@@ -247,6 +247,7 @@ static void close_cb(virConnectPtr conn, int reason, void *opaque)
 static void log_active_domains(struct mg_virt *v)
 {
 	virDomainPtr *doms = NULL;
+	char when[40];
 	int n;
 
 	/* Listing reads libvirt's own state and never enters a QEMU monitor. */
@@ -256,8 +257,10 @@ static void log_active_domains(struct mg_virt *v)
 		mg_warn("libvirt %s: cannot list domains: %s", v->uri, v->last_error);
 		return;
 	}
-	snprintf(v->status, sizeof(v->status), "connected to %s, %d active domain%s",
-		 v->uri, n, n == 1 ? "" : "s");
+	/* The time, not a domain count: a count would be stale at the next
+	 * domain start, a connection time stays true. */
+	snprintf(v->status, sizeof(v->status), "connected to %s since %s (%d active domain%s then)", v->uri,
+		 mg_format_utc(mg_now_real(), when, sizeof(when)), n, n == 1 ? "" : "s");
 	for (int i = 0; i < n; i++) {
 		const char *name = virDomainGetName(doms[i]);
 		struct mg_log_field f[] = { { "MIGGUARD_DOMAIN", name } };

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugin.h"
+#include "status.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -119,6 +120,10 @@ static void arm_deadline(struct mg_watch *w)
 
 static void emit(struct mg_watch *w, enum migguard_event_kind kind, const char *name, const char *detail)
 {
+	if (kind == MIGGUARD_EVENT_MIGRATION_ENDED)
+		mg_status_untrack(w);
+	else
+		mg_status_track(w, w->name, w->uuid, (int)w->pid, w->track.direction, w->track.phase, detail);
 	mg_plugins_emit_simple(kind, name, w->name, w->uuid, (int)w->pid,
 			       mg_direction_to_string(w->track.direction), mg_phase_to_string(w->track.phase),
 			       NULL, NULL, 0, detail);
@@ -590,6 +595,7 @@ void mg_watch_free(struct mg_watch *w)
 		w->lv_job->w = NULL;
 	if (w->tracking)
 		mg_metrics_forget(w->track.direction);
+	mg_status_untrack(w);
 	sd_event_source_disable_unref(w->round);
 	sd_event_source_disable_unref(w->deadline);
 	sd_event_source_disable_unref(w->qmp_retry);

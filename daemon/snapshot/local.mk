@@ -15,7 +15,7 @@ libmgsnapshot_la_SOURCES = \
 
 bin_PROGRAMS += migguard
 migguard_SOURCES = cli/main.c cli/snapshot_cmd.c cli/snapshot_cmd.h \
-	cli/incidents_cmd.c cli/incidents_cmd.h
+	cli/incidents_cmd.c cli/incidents_cmd.h cli/status_cmd.c cli/status_cmd.h cli/common.c cli/common.h
 migguard_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 migguard_LDADD = libmgsnapshot.la libmgcore.la $(DEPS_LIBS)
 

@@ -59,3 +59,19 @@ mg_guard_wait_log gdst 60 "domain $dom: migration STALLED"
 "$MG_BUILDDIR/migguard" incidents --state-dir "$MG_TEST_TMP/state-mg-src" show "$(basename "$inc")" >"$MG_TEST_TMP/show.txt"
 mg_assert_grep "BQL" "$MG_TEST_TMP/show.txt"
 cat "$MG_TEST_TMP/show.txt" >&2
+
+# `migguard status` on both hosts: the hung outgoing and the stalled
+# incoming migration, each guard's libvirt connection (the file follows the
+# log within a loop turn); after a guard stops, its status says it does not
+# run (exit 3).
+status_shows() {
+	timeout 5 "$MG_BUILDDIR/migguard" status --state-dir "$MG_TEST_TMP/state-mg-$1" >"$MG_TEST_TMP/status-$1.txt" &&
+		grep -Eq "^  $dom +$2 +$3 " "$MG_TEST_TMP/status-$1.txt"
+}
+mg_wait_for 10 "migguard status of mg-src to show the hung migration" status_shows src outgoing hung
+mg_wait_for 10 "migguard status of mg-dst to show the stalled migration" status_shows dst incoming stalled
+sed 's/^/    /' "$MG_TEST_TMP/status-src.txt" "$MG_TEST_TMP/status-dst.txt" >&2
+mg_assert_grep "connected to qemu\+unix" "$MG_TEST_TMP/status-src.txt"
+mg_guard_stop gsrc
+rc=0; "$MG_BUILDDIR/migguard" status --state-dir "$MG_TEST_TMP/state-mg-src" >"$MG_TEST_TMP/status-stopped.txt" || rc=$?
+((rc == 3)) || mg_fail "migguard status after the guard stopped: exit $rc: $(cat "$MG_TEST_TMP/status-stopped.txt")"

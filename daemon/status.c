@@ -1,0 +1,194 @@
+/* status.c - see status.h. */
+#include "status.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct entry {
+	const void *key;
+	char domain[256], uuid[40], detail[256];
+	int pid;
+	enum mg_direction dir;
+	enum mg_phase phase;
+	uint64_t since;			/* CLOCK_REALTIME of the phase start */
+	uint64_t tracked_at;
+	struct entry *next;
+};
+
+static struct {
+	struct entry *entries;
+	char daemon[256];
+	uint64_t started;
+	sd_event_source *defer;
+	char *path;
+	bool write_failed;
+} st;
+
+static void changed(void)
+{
+	if (st.defer)
+		sd_event_source_set_enabled(st.defer, SD_EVENT_ONESHOT);
+}
+
+void mg_status_track(const void *key, const char *domain, const char *uuid, int pid, enum mg_direction dir,
+		     enum mg_phase phase, const char *detail)
+{
+	struct entry *e;
+
+	for (e = st.entries; e && e->key != key; e = e->next)
+		;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		e->key = key;
+		e->tracked_at = mg_now_real();
+		e->since = e->tracked_at;
+		e->phase = phase;
+		e->next = st.entries;
+		st.entries = e;
+	}
+	snprintf(e->domain, sizeof(e->domain), "%s", domain ? domain : "");
+	snprintf(e->uuid, sizeof(e->uuid), "%s", uuid ? uuid : "");
+	snprintf(e->detail, sizeof(e->detail), "%s", detail ? detail : "");
+	e->pid = pid;
+	e->dir = dir;
+	if (e->phase != phase) {
+		e->phase = phase;
+		e->since = mg_now_real();
+	}
+	changed();
+}
+
+void mg_status_untrack(const void *key)
+{
+	for (struct entry **p = &st.entries; *p; p = &(*p)->next) {
+		if ((*p)->key == key) {
+			struct entry *e = *p;
+
+			*p = e->next;
+			free(e);
+			changed();
+			return;
+		}
+	}
+}
+
+void mg_status_set_daemon(const char *text)
+{
+	if (strcmp(st.daemon, text ? text : "") != 0) {
+		snprintf(st.daemon, sizeof(st.daemon), "%s", text ? text : "");
+		changed();
+	}
+}
+
+static json_object *render(void)
+{
+	json_object *root = json_object_new_object(), *list = json_object_new_array();
+	char buf[64];
+
+	json_object_object_add(root, "version", json_object_new_int(1));
+	json_object_object_add(root, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(root, "package_version", json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(root, "started", json_object_new_string(mg_format_utc(st.started, buf, sizeof(buf))));
+	json_object_object_add(root, "updated",
+			       json_object_new_string(mg_format_utc(mg_now_real(), buf, sizeof(buf))));
+	json_object_object_add(root, "daemon", json_object_new_string(st.daemon));
+	for (struct entry *e = st.entries; e; e = e->next) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "domain", json_object_new_string(e->domain));
+		if (e->uuid[0])
+			json_object_object_add(m, "uuid", json_object_new_string(e->uuid));
+		json_object_object_add(m, "pid", json_object_new_int(e->pid));
+		json_object_object_add(m, "direction", json_object_new_string(mg_direction_to_string(e->dir)));
+		json_object_object_add(m, "phase", json_object_new_string(mg_phase_to_string(e->phase)));
+		json_object_object_add(m, "phase_since", json_object_new_string(mg_format_utc(e->since, buf, sizeof(buf))));
+		json_object_object_add(m, "tracked_since",
+				       json_object_new_string(mg_format_utc(e->tracked_at, buf, sizeof(buf))));
+		json_object_object_add(m, "detail", json_object_new_string(e->detail));
+		json_object_array_add(list, m);
+	}
+	json_object_object_add(root, "migrations", list);
+	return root;
+}
+
+static int write_file(void)
+{
+	_cleanup_free_ char *tmp = NULL;
+	json_object *root = render();
+	const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+	size_t len = strlen(text);
+	int fd, r = 0;
+
+	if (asprintf(&tmp, "%s.tmp", st.path) < 0) {
+		json_object_put(root);
+		return -ENOMEM;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		r = -errno;
+	else {
+		if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+			r = errno ? -errno : -EIO;
+		if (close(fd) < 0 && r == 0)
+			r = -errno;
+		if (r == 0 && rename(tmp, st.path) < 0)
+			r = -errno;
+		if (r < 0)
+			unlink(tmp);
+	}
+	json_object_put(root);
+	return r;
+}
+
+static int on_defer(sd_event_source *s, void *userdata)
+{
+	int r = write_file();
+
+	if (r < 0 && !st.write_failed)
+		mg_error_errno(r, "status file %s: cannot write", st.path);
+	st.write_failed = r < 0;
+	return 0;
+}
+
+int mg_status_start(sd_event *loop, const char *state_dir)
+{
+	int r;
+
+	mg_status_stop();
+	if (!st.started)
+		st.started = mg_now_real();
+	/* The state dir may not exist yet before the first incident. */
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
+		return mg_error_errno(-errno, "cannot create %s", state_dir);
+	if (asprintf(&st.path, "%s/status.json", state_dir) < 0) {
+		st.path = NULL;
+		return -ENOMEM;
+	}
+	r = sd_event_add_defer(loop, &st.defer, on_defer, NULL);
+	if (r < 0) {
+		free(st.path);
+		st.path = NULL;
+		return mg_error_errno(r, "cannot schedule status writes");
+	}
+	sd_event_source_set_enabled(st.defer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+void mg_status_stop(void)
+{
+	st.defer = sd_event_source_disable_unref(st.defer);
+	if (st.path)
+		unlink(st.path);
+	free(st.path);
+	st.path = NULL;
+	st.write_failed = false;
+}
