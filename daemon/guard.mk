@@ -5,21 +5,17 @@
 libmgcore_la_SOURCES += daemon/qmp.c daemon/qmp.h daemon/probe.c daemon/probe.h \
 	daemon/worker.c daemon/worker.h
 
-MG_GUARD_TEST_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS) \
-	-DMG_TEST_DATADIR=\"$(abs_top_srcdir)/tests/data\"
-MG_GUARD_TEST_LDADD = libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
-
 check_PROGRAMS += tests/unit/test_qmp tests/unit/test_probe tests/unit/test_worker
 TESTS += tests/unit/test_qmp tests/unit/test_probe tests/unit/test_worker
 tests_unit_test_qmp_SOURCES = tests/unit/test_qmp.c
-tests_unit_test_qmp_CFLAGS = $(MG_GUARD_TEST_CFLAGS)
-tests_unit_test_qmp_LDADD = $(MG_GUARD_TEST_LDADD)
+tests_unit_test_qmp_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_qmp_LDADD = $(MG_UNIT_LDADD)
 tests_unit_test_probe_SOURCES = tests/unit/test_probe.c
-tests_unit_test_probe_CFLAGS = $(MG_GUARD_TEST_CFLAGS)
-tests_unit_test_probe_LDADD = $(MG_GUARD_TEST_LDADD)
+tests_unit_test_probe_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_probe_LDADD = $(MG_UNIT_LDADD)
 tests_unit_test_worker_SOURCES = tests/unit/test_worker.c
-tests_unit_test_worker_CFLAGS = $(MG_GUARD_TEST_CFLAGS)
-tests_unit_test_worker_LDADD = $(MG_GUARD_TEST_LDADD)
+tests_unit_test_worker_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_worker_LDADD = $(MG_UNIT_LDADD)
 
 # Runs the BQL probe once on a pid, for the QEMU integration tests.
 check_PROGRAMS += tests/unit/probe_cli

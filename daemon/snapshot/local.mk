@@ -42,10 +42,9 @@ CLEANFILES += tests/targets/deadlock-stripped
 check-integration: tests/targets/deadlock-stripped
 check_SCRIPTS = tests/targets/deadlock-stripped
 
-MG_SNAPSHOT_TEST_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) $(CHECK_CFLAGS) \
-	-DMG_TEST_DATADIR=\"$(abs_top_srcdir)/tests/data\" \
+MG_SNAPSHOT_TEST_CFLAGS = $(MG_UNIT_CFLAGS) \
 	-DMG_SIGNATURES_DIR=\"$(abs_top_srcdir)/conf/signatures\"
-MG_SNAPSHOT_TEST_LDADD = libmgsnapshot.la libmgcore.la $(DEPS_LIBS) $(CHECK_LIBS)
+MG_SNAPSHOT_TEST_LDADD = libmgsnapshot.la $(MG_UNIT_LDADD)
 
 check_PROGRAMS += tests/unit/test_lockgraph tests/unit/test_signature
 TESTS += tests/unit/test_lockgraph tests/unit/test_signature
