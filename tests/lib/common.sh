@@ -30,13 +30,7 @@ mg_fail() { mg_log "FAIL: $*"; exit 1; }
 # 50 ms until it succeeds; fails the test with DESCRIPTION on timeout.
 mg_wait_for() {
 	local timeout=$1 what=$2; shift 2
-	local deadline=$((SECONDS + timeout))
-	until "$@" >/dev/null 2>&1; do
-		if ((SECONDS >= deadline)); then
-			mg_fail "timed out after ${timeout}s waiting for: $what"
-		fi
-		sleep 0.05
-	done
+	mg_wait_for_quiet "$timeout" "$@" || mg_fail "timed out after ${timeout}s waiting for: $what"
 }
 
 # mg_wait_for_quiet TIMEOUT CMD...: like mg_wait_for, but returns 1 on
@@ -49,18 +43,7 @@ mg_wait_for_quiet() {
 	done
 }
 
-# mg_kill_pid PID: SIGTERM, then SIGKILL after 5 s; only that pid.
-mg_kill_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -CONT "$pid" 2>/dev/null || true
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+source "$MG_SRCDIR/tests/lib/kill.sh"
 
 # The accelerator for QEMU: KVM when /dev/kvm opens (and not forced off with
 # MIGGUARD_TEST_ACCEL=tcg), TCG otherwise.

@@ -103,17 +103,7 @@
 declare -F mg_log >/dev/null || mg_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 declare -F mg_fail >/dev/null || mg_fail() { mg_log "FAIL: $*"; exit 1; }
 declare -F mg_on_exit >/dev/null || mg_on_exit() { :; }
-declare -F mg_kill_pid >/dev/null || mg_kill_pid() {
-	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill -CONT "$pid" 2>/dev/null || true
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-}
+declare -F mg_kill_pid >/dev/null || source "$MG_SRCDIR/tests/lib/kill.sh"
 
 mg__lv_register() { [[ -n "${MG_TESTBED_PERSIST:-}" ]] || mg_on_exit "$@"; }
 mg__lv_var() { local v=${1^^}; echo "MG_HOST_${v//[^A-Z0-9]/_}"; }
