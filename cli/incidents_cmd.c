@@ -2,11 +2,12 @@
 #include "incidents_cmd.h"
 #include "common.h"
 #include "conf.h"
+#include "incident.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <string.h>
 #include <sysexits.h>
@@ -18,49 +19,6 @@ static const char *jstr(json_object *o, const char *key, const char *dflt)
 	if (o && json_object_object_get_ex(o, key, &v) && v)
 		return json_object_get_string(v);
 	return dflt;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)b, *(char *const *)a);
-}
-
-/* Incident directory names, newest first (names start with the UTC time). */
-static int list_names(const char *base, char ***out, size_t *n_out)
-{
-	DIR *d = opendir(base);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0;
-
-	if (!d)
-		return -errno;
-	while ((de = readdir(d))) {
-		char **nn;
-
-		if (de->d_name[0] == '.')
-			continue;
-		nn = realloc(names, (n + 1) * sizeof(*names));
-		if (!nn)
-			break;
-		names = nn;
-		if (!(names[n] = strdup(de->d_name)))
-			break;
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_desc);
-	*out = names;
-	*n_out = n;
-	return 0;
-}
-
-static void free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
 }
 
 static json_object *load_report(const char *base, const char *name)
@@ -76,7 +34,7 @@ static int cmd_list(const char *base)
 {
 	char **names;
 	size_t n;
-	int r = list_names(base, &names, &n);
+	int r = mg_incident_list(base, &names, &n);
 
 	if (r == -ENOENT) {
 		printf("no incidents in %s\n", base);
@@ -90,7 +48,8 @@ static int cmd_list(const char *base)
 		printf("no incidents in %s\n", base);
 	else
 		printf("%-48s %-16s %-9s %-8s %s\n", "ID", "DOMAIN", "VERDICT", "PID", "ACTIONS");
-	for (size_t i = 0; i < n; i++) {
+	/* Newest first. */
+	for (size_t i = n; i-- > 0;) {
 		json_object *rep = load_report(base, names[i]), *acts = NULL;
 		size_t nacts = 0;
 
@@ -100,7 +59,7 @@ static int cmd_list(const char *base)
 		       jstr(rep, "verdict", rep ? "?" : "(unreadable)"), jstr(rep, "pid", "?"), nacts);
 		json_object_put(rep);
 	}
-	free_names(names, n);
+	mg_incident_list_free(names, n);
 	return 0;
 }
 
@@ -109,7 +68,7 @@ static int resolve_id(const char *base, const char *id, char *name, size_t size)
 {
 	char **names;
 	size_t n, hits = 0;
-	int r = list_names(base, &names, &n);
+	int r = mg_incident_list(base, &names, &n);
 
 	if (r < 0)
 		return r;
@@ -123,7 +82,7 @@ static int resolve_id(const char *base, const char *id, char *name, size_t size)
 			break;
 		}
 	}
-	free_names(names, n);
+	mg_incident_list_free(names, n);
 	return hits == 1 ? 0 : hits == 0 ? -ENOENT : -EEXIST;
 }
 

@@ -359,20 +359,17 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_age)
+int mg_incident_list(const char *incidents_dir, char ***out, size_t *n_out)
 {
-	char base[PATH_MAX], path[PATH_MAX * 2];
-	DIR *d;
+	DIR *d = opendir(incidents_dir);
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	int removed = 0;
-	time_t now = time(NULL);
 
-	snprintf(base, sizeof(base), "%s/incidents", state_dir);
-	d = opendir(base);
+	*out = NULL;
+	*n_out = 0;
 	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+		return -errno;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -387,8 +384,32 @@ int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_ag
 		n++;
 	}
 	closedir(d);
-	/* Names start with the UTC time, so name order is age order. */
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
+	*out = names;
+	*n_out = n;
+	return 0;
+}
+
+void mg_incident_list_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_age)
+{
+	char base[PATH_MAX], path[PATH_MAX * 2];
+	char **names;
+	size_t n;
+	int removed = 0, r;
+	time_t now = time(NULL);
+
+	snprintf(base, sizeof(base), "%s/incidents", state_dir);
+	r = mg_incident_list(base, &names, &n);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
 		bool too_many = n - i > max_count;
@@ -400,8 +421,7 @@ int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_ag
 			mg_info("incident %s removed (retention)", names[i]);
 			removed++;
 		}
-		free(names[i]);
 	}
-	free(names);
+	mg_incident_list_free(names, n);
 	return removed;
 }

@@ -35,6 +35,12 @@ int mg_incident_write(const char *state_dir, const struct mg_incident_input *in,
 int mg_incident_add_action(const char *incident_dir, const char *step, int result,
 			   const char *detail);
 
+/* The incident directory names in incidents_dir (STATE_DIR/incidents),
+ * oldest first: names start with the UTC time.  0, or a negative errno
+ * (-ENOENT before the first incident). */
+int mg_incident_list(const char *incidents_dir, char ***names, size_t *n);
+void mg_incident_list_free(char **names, size_t n);
+
 /* Removes the oldest incidents beyond max_count and those older than
  * max_age (usec); returns how many were removed or a negative errno. */
 int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_age);
