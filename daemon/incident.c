@@ -220,17 +220,10 @@ static json_object *report_json(const struct mg_incident_input *in)
 static int write_json(const char *dir, const char *name, json_object *obj)
 {
 	const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-	char tmp[64];
-	char from[PATH_MAX], to[PATH_MAX];
-	int r;
+	char path[PATH_MAX];
 
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	r = write_file(dir, tmp, s, strlen(s));
-	if (r < 0)
-		return r;
-	snprintf(from, sizeof(from), "%s/%s", dir, tmp);
-	snprintf(to, sizeof(to), "%s/%s", dir, name);
-	return rename(from, to) < 0 ? -errno : 0;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return mg_write_file_atomic(path, s, strlen(s), 0600, true);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -2,7 +2,7 @@
 libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h \
 	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h daemon/coredump.c daemon/coredump.h \
 	daemon/metrics.c daemon/metrics.h daemon/plugin.c daemon/plugin.h \
-	daemon/status.c daemon/status.h \
+	daemon/status.c daemon/status.h daemon/textfile.c daemon/textfile.h \
 	daemon/watch.c daemon/watch.h
 
 check_PROGRAMS += tests/unit/test_tracker

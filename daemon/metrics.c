@@ -1,14 +1,10 @@
 /* metrics.c - see metrics.h. */
 #include "metrics.h"
-#include "log.h"
+#include "textfile.h"
 #include "util.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define MG_METRICS_STEPS 16
 
@@ -26,10 +22,7 @@ static struct {
 	struct step_count steps[MG_METRICS_STEPS];
 	bool connected;
 	double started;				/* unix time of mg_metrics_start */
-	/* writer */
-	sd_event_source *defer;
-	char *path;
-	bool write_failed;			/* logged once until a write works */
+	struct mg_textfile *file;		/* NULL: no textfile configured */
 } m;
 
 static const char *const dir_names[2] = { "outgoing", "incoming" };
@@ -37,8 +30,7 @@ static const char *const end_names[3] = { "completed", "failed", "cancelled" };
 
 static void changed(void)
 {
-	if (m.defer)
-		sd_event_source_set_enabled(m.defer, SD_EVENT_ONESHOT);
+	mg_textfile_changed(m.file);
 }
 
 void mg_metrics_tracked(enum mg_direction dir)
@@ -159,80 +151,37 @@ void mg_metrics_render(FILE *out)
 	fprintf(out, "migguard_start_time_seconds %.3f\n", m.started);
 }
 
-static int write_file(void)
+static char *render_text(void)
 {
-	_cleanup_free_ char *tmp = NULL;
-	FILE *f;
-	int fd, r = 0;
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
 
-	if (asprintf(&tmp, "%s.tmp.%d", m.path, (int)getpid()) < 0)
-		return -ENOMEM;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	/* 0644 whatever the umask (the unit's is 0077): node_exporter runs as
-	 * another user. */
-	(void)fchmod(fd, 0644);
-	f = fdopen(fd, "w");
-	if (!f) {
-		r = -errno;
-		close(fd);
-		unlink(tmp);
-		return r;
-	}
+	if (!f)
+		return NULL;
 	mg_metrics_render(f);
-	if (fflush(f) != 0 || ferror(f))
-		r = errno ? -errno : -EIO;
-	if (fclose(f) != 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, m.path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	return r;
-}
-
-static int on_defer(sd_event_source *s, void *userdata)
-{
-	int r = write_file();
-
-	if (r < 0 && !m.write_failed)
-		mg_error_errno(r, "metrics textfile %s: cannot write", m.path);
-	else if (r == 0 && m.write_failed)
-		mg_notice("metrics textfile %s: written again", m.path);
-	m.write_failed = r < 0;
-	return 0;
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }
 
 int mg_metrics_start(sd_event *loop, const char *path)
 {
-	int r;
-
 	mg_metrics_stop();
 	if (!path || !*path)
 		return 0;
-	m.path = strdup(path);
-	if (!m.path)
-		return -ENOMEM;
 	if (m.started == 0)
 		m.started = (double)mg_now_real() / 1e6;
-	/* A defer source fires once per loop iteration however many changes
-	 * came in it: one write per burst. */
-	r = sd_event_add_defer(loop, &m.defer, on_defer, NULL);
-	if (r < 0) {
-		mg_metrics_stop();
-		return r;
-	}
-	sd_event_source_set_enabled(m.defer, SD_EVENT_ONESHOT);
-	return 0;
+	/* 0644 whatever the umask (the unit's is 0077): node_exporter runs as
+	 * another user. */
+	return mg_textfile_new(loop, "metrics textfile", path, 0644, render_text, &m.file);
 }
 
 void mg_metrics_stop(void)
 {
-	m.defer = sd_event_source_disable_unref(m.defer);
-	free(m.path);
-	m.path = NULL;
-	m.write_failed = false;
+	m.file = mg_textfile_free(m.file, false);
 }
 
 void mg_metrics_reset(void)

@@ -1,10 +1,10 @@
 /* status.c - see status.h. */
 #include "status.h"
 #include "log.h"
+#include "textfile.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +26,12 @@ static struct {
 	struct entry *entries;
 	char daemon[256];
 	uint64_t started;
-	sd_event_source *defer;
-	char *path;
-	bool write_failed;
+	struct mg_textfile *file;
 } st;
 
 static void changed(void)
 {
-	if (st.defer)
-		sd_event_source_set_enabled(st.defer, SD_EVENT_ONESHOT);
+	mg_textfile_changed(st.file);
 }
 
 void mg_status_track(const void *key, const char *domain, const char *uuid, int pid, enum mg_direction dir,
@@ -89,7 +86,7 @@ void mg_status_set_daemon(const char *text)
 	}
 }
 
-static json_object *render(void)
+static json_object *render_json(void)
 {
 	json_object *root = json_object_new_object(), *list = json_object_new_array();
 	char buf[64];
@@ -120,47 +117,20 @@ static json_object *render(void)
 	return root;
 }
 
-static int write_file(void)
+static char *render_text(void)
 {
-	_cleanup_free_ char *tmp = NULL;
-	json_object *root = render();
-	const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-	size_t len = strlen(text);
-	int fd, r = 0;
+	json_object *root = render_json();
+	char *text = NULL;
 
-	if (asprintf(&tmp, "%s.tmp", st.path) < 0) {
-		json_object_put(root);
-		return -ENOMEM;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		r = -errno;
-	else {
-		if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
-			r = errno ? -errno : -EIO;
-		if (close(fd) < 0 && r == 0)
-			r = -errno;
-		if (r == 0 && rename(tmp, st.path) < 0)
-			r = -errno;
-		if (r < 0)
-			unlink(tmp);
-	}
+	if (asprintf(&text, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY)) < 0)
+		text = NULL;
 	json_object_put(root);
-	return r;
-}
-
-static int on_defer(sd_event_source *s, void *userdata)
-{
-	int r = write_file();
-
-	if (r < 0 && !st.write_failed)
-		mg_error_errno(r, "status file %s: cannot write", st.path);
-	st.write_failed = r < 0;
-	return 0;
+	return text;
 }
 
 int mg_status_start(sd_event *loop, const char *state_dir)
 {
+	_cleanup_free_ char *path = NULL;
 	int r;
 
 	mg_status_stop();
@@ -169,26 +139,17 @@ int mg_status_start(sd_event *loop, const char *state_dir)
 	/* The state dir may not exist yet before the first incident. */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
 		return mg_error_errno(-errno, "cannot create %s", state_dir);
-	if (asprintf(&st.path, "%s/status.json", state_dir) < 0) {
-		st.path = NULL;
+	if (asprintf(&path, "%s/status.json", state_dir) < 0) {
+		path = NULL;
 		return -ENOMEM;
 	}
-	r = sd_event_add_defer(loop, &st.defer, on_defer, NULL);
-	if (r < 0) {
-		free(st.path);
-		st.path = NULL;
+	r = mg_textfile_new(loop, "status file", path, 0600, render_text, &st.file);
+	if (r < 0)
 		return mg_error_errno(r, "cannot schedule status writes");
-	}
-	sd_event_source_set_enabled(st.defer, SD_EVENT_ONESHOT);
 	return 0;
 }
 
 void mg_status_stop(void)
 {
-	st.defer = sd_event_source_disable_unref(st.defer);
-	if (st.path)
-		unlink(st.path);
-	free(st.path);
-	st.path = NULL;
-	st.write_failed = false;
+	st.file = mg_textfile_free(st.file, true);
 }

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static uint64_t now(clockid_t id)
@@ -42,6 +43,42 @@ ssize_t mg_read_file(const char *path, char *buf, size_t size)
 	}
 	buf[len] = '\0';
 	return (ssize_t)len;
+}
+
+int mg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, bool durable)
+{
+	const char *slash = strrchr(path, '/');
+	int dir_len = slash ? (int)(slash - path) : 0;
+	_cleanup_close_ int fd = -1;
+	char tmp[PATH_MAX];
+	size_t off = 0;
+	int r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%.*s%s.%s.tmp", dir_len, path, slash ? "/" : "",
+		     slash ? slash + 1 : path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) < 0)
+		r = -errno;
+	while (r == 0 && off < len) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+
+		if (w > 0)
+			off += (size_t)w;
+		else if (w == 0 || errno != EINTR)
+			r = w == 0 ? -EIO : -errno;
+	}
+	if (r == 0 && durable && fsync(fd) < 0)
+		r = -errno;
+	if (close(MG_TAKE_FD(fd)) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
 }
 
 int mg_parse_duration(const char *s, uint64_t *usec)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -33,6 +34,12 @@ uint64_t mg_now_real(void);
 /* Reads at most size-1 bytes of path into buf, NUL-terminated; returns the
  * length or a negative errno. */
 ssize_t mg_read_file(const char *path, char *buf, size_t size);
+
+/* Replaces path with data through a hidden temporary file beside it
+ * (.NAME.tmp) and rename(2): a reader sees the old or the new content, never
+ * a part.  mode is set whatever the umask; durable fsyncs the data before
+ * the rename.  0 or a negative errno (the temporary file is removed). */
+int mg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, bool durable);
 
 /* Parses a duration ("250ms", "3s", "2m", "1h", "30d", bare number = seconds)
  * into microseconds; returns 0 or -EINVAL / -ERANGE. */
