@@ -118,8 +118,16 @@ static void arm_deadline(struct mg_watch *w)
 	sd_event_source_set_enabled(w->deadline, SD_EVENT_ONESHOT);
 }
 
+/* Tells everything that follows migrations (metrics, status.json, plugins)
+ * about one change of the track. */
 static void emit(struct mg_watch *w, enum migguard_event_kind kind, const char *name, const char *detail)
 {
+	switch (kind) {
+	case MIGGUARD_EVENT_MIGRATION_STARTED: mg_metrics_tracked(w->track.direction); break;
+	case MIGGUARD_EVENT_VERDICT: mg_metrics_verdict(w->track.phase); break;
+	case MIGGUARD_EVENT_MIGRATION_ENDED: mg_metrics_untracked(w->track.direction, w->track.phase); break;
+	default: break;
+	}
 	if (kind == MIGGUARD_EVENT_MIGRATION_ENDED)
 		mg_status_untrack(w);
 	else
@@ -132,31 +140,29 @@ static void emit(struct mg_watch *w, enum migguard_event_kind kind, const char *
 static void handle_change(struct mg_watch *w, enum mg_track_change c)
 {
 	const struct mg_track_event *last = w->track.n_timeline ? &w->track.timeline[w->track.n_timeline - 1] : NULL;
+	const char *text = last ? last->text : NULL;
 
 	switch (c) {
 	case MG_TRACK_UNCHANGED:
 		break;
 	case MG_TRACK_PHASE_CHANGED:
 		log_watch(w, LOG_INFO, NULL, "migration %s: %s", mg_phase_to_string(w->track.phase),
-			  last ? last->text : "");
-		emit(w, MIGGUARD_EVENT_PHASE_CHANGED, "phase-changed", last ? last->text : NULL);
+			  text ? text : "");
+		emit(w, MIGGUARD_EVENT_PHASE_CHANGED, "phase-changed", text);
 		break;
 	case MG_TRACK_BECAME_HUNG:
 	case MG_TRACK_BECAME_STALLED:
 		log_watch(w, LOG_ERR, c == MG_TRACK_BECAME_HUNG ? MG_MESSAGE_HUNG : MG_MESSAGE_STALLED,
 			  "migration %s: %s", c == MG_TRACK_BECAME_HUNG ? "HUNG" : "STALLED",
-			  last ? last->text : "");
-		mg_metrics_verdict(w->track.phase);
-		emit(w, MIGGUARD_EVENT_VERDICT, c == MG_TRACK_BECAME_HUNG ? "hung" : "stalled",
-		     last ? last->text : NULL);
+			  text ? text : "");
+		emit(w, MIGGUARD_EVENT_VERDICT, c == MG_TRACK_BECAME_HUNG ? "hung" : "stalled", text);
 		if (w->cb.verdict)
 			w->cb.verdict(w, c, w->userdata);
 		break;
 	case MG_TRACK_ENDED:
-		log_watch(w, LOG_INFO, NULL, "%s", last ? last->text : "migration ended");
+		log_watch(w, LOG_INFO, NULL, "%s", text ? text : "migration ended");
 		w->tracking = false;
-		mg_metrics_untracked(w->track.direction, w->track.phase);
-		emit(w, MIGGUARD_EVENT_MIGRATION_ENDED, "migration-ended", last ? last->text : NULL);
+		emit(w, MIGGUARD_EVENT_MIGRATION_ENDED, "migration-ended", text);
 		if (w->cb.ended)
 			w->cb.ended(w, w->userdata);
 		break;
@@ -518,7 +524,6 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 	memset(&w->bql_state, 0, sizeof(w->bql_state));
 	w->lv_unresponsive_since = 0;
 	w->tracking = true;
-	mg_metrics_tracked(dir);
 	log_watch(w, LOG_INFO, NULL, "%s migration tracked (%s)", mg_direction_to_string(dir), why);
 	emit(w, MIGGUARD_EVENT_MIGRATION_STARTED, "migration-started", why);
 	start_rounds(w);
