@@ -24,3 +24,12 @@ int mg_cli_state_dir(const char *state_dir, const char *conf_path, struct mg_con
 	*out = state_dir;
 	return 0;
 }
+
+const char *mg_cli_jstr(json_object *o, const char *key, const char *dflt)
+{
+	json_object *v;
+
+	if (o && json_object_object_get_ex(o, key, &v) && v)
+		return json_object_get_string(v);
+	return dflt;
+}

@@ -12,15 +12,6 @@
 #include <string.h>
 #include <sysexits.h>
 
-static const char *jstr(json_object *o, const char *key, const char *dflt)
-{
-	json_object *v;
-
-	if (o && json_object_object_get_ex(o, key, &v) && v)
-		return json_object_get_string(v);
-	return dflt;
-}
-
 static json_object *load_report(const char *base, const char *name)
 {
 	char path[PATH_MAX];
@@ -55,8 +46,8 @@ static int cmd_list(const char *base)
 
 		if (rep && json_object_object_get_ex(rep, "actions", &acts))
 			nacts = json_object_array_length(acts);
-		printf("%-48s %-16s %-9s %-8s %zu\n", names[i], jstr(rep, "domain", "?"),
-		       jstr(rep, "verdict", rep ? "?" : "(unreadable)"), jstr(rep, "pid", "?"), nacts);
+		printf("%-48s %-16s %-9s %-8s %zu\n", names[i], mg_cli_jstr(rep, "domain", "?"),
+		       mg_cli_jstr(rep, "verdict", rep ? "?" : "(unreadable)"), mg_cli_jstr(rep, "pid", "?"), nacts);
 		json_object_put(rep);
 	}
 	mg_incident_list_free(names, n);
@@ -94,9 +85,9 @@ static void print_timeline(json_object *rep)
 		printf("\nTimeline:\n");
 		for (size_t i = 0; i < json_object_array_length(tl); i++) {
 			json_object *e = json_object_array_get_idx(tl, i);
-			printf("  %s  +%7.2fs  %-10s %s\n", jstr(e, "at", "?"),
+			printf("  %s  +%7.2fs  %-10s %s\n", mg_cli_jstr(e, "at", "?"),
 			       json_object_get_double(json_object_object_get(e, "t_s")),
-			       jstr(e, "phase", "?"), jstr(e, "text", ""));
+			       mg_cli_jstr(e, "phase", "?"), mg_cli_jstr(e, "text", ""));
 		}
 	}
 	if (json_object_object_get_ex(rep, "actions", &acts)) {
@@ -105,8 +96,8 @@ static void print_timeline(json_object *rep)
 		printf("\nActions:%s\n", n ? "" : " none");
 		for (size_t i = 0; i < n; i++) {
 			json_object *a = json_object_array_get_idx(acts, i);
-			printf("  %s  %-8s %-22s %s\n", jstr(a, "at", "?"), jstr(a, "step", "?"),
-			       jstr(a, "result", "?"), jstr(a, "detail", ""));
+			printf("  %s  %-8s %-22s %s\n", mg_cli_jstr(a, "at", "?"), mg_cli_jstr(a, "step", "?"),
+			       mg_cli_jstr(a, "result", "?"), mg_cli_jstr(a, "detail", ""));
 		}
 	}
 }
@@ -128,14 +119,14 @@ static int cmd_show(const char *base, const char *id)
 		return EXIT_FAILURE;
 	}
 	printf("Incident %s\n", name);
-	printf("  domain     %s (uuid %s)\n", jstr(rep, "domain", "?"), jstr(rep, "uuid", "-"));
-	printf("  host       %s, QEMU pid %s, %s migration\n", jstr(rep, "host", "?"), jstr(rep, "pid", "?"),
-	       jstr(rep, "direction", "?"));
-	printf("  verdict    %s\n", jstr(rep, "verdict", "?"));
-	printf("  evidence   %s\n", jstr(rep, "evidence", "-"));
-	if (jstr(rep, "snapshot_error", NULL))
-		printf("  snapshot   %s\n", jstr(rep, "snapshot_error", ""));
-	printf("\n%s\n", jstr(rep, "summary", "(no summary)"));
+	printf("  domain     %s (uuid %s)\n", mg_cli_jstr(rep, "domain", "?"), mg_cli_jstr(rep, "uuid", "-"));
+	printf("  host       %s, QEMU pid %s, %s migration\n", mg_cli_jstr(rep, "host", "?"), mg_cli_jstr(rep, "pid", "?"),
+	       mg_cli_jstr(rep, "direction", "?"));
+	printf("  verdict    %s\n", mg_cli_jstr(rep, "verdict", "?"));
+	printf("  evidence   %s\n", mg_cli_jstr(rep, "evidence", "-"));
+	if (mg_cli_jstr(rep, "snapshot_error", NULL))
+		printf("  snapshot   %s\n", mg_cli_jstr(rep, "snapshot_error", ""));
+	printf("\n%s\n", mg_cli_jstr(rep, "summary", "(no summary)"));
 	print_timeline(rep);
 	printf("\nFiles: %s/%s/{report.json,stacks.txt,context/}\n", base, name);
 	json_object_put(rep);

@@ -16,13 +16,6 @@
 
 #define MG_STATUS_NOT_RUNNING 3
 
-static const char *jstr(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return o && json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
-}
-
 static int jint(json_object *o, const char *key)
 {
 	json_object *v;
@@ -56,15 +49,16 @@ static void print_table(json_object *list)
 	printf("  %-20s %-9s %-10s %10s %8s  %s\n", "DOMAIN", "DIRECTION", "PHASE", "FOR", "QEMU PID", "LAST");
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(list, i);
-		double age = age_of(jstr(m, "phase_since"));
+		double age = age_of(mg_cli_jstr(m, "phase_since", ""));
 		char for_[32];
 
 		if (age < 0)
 			snprintf(for_, sizeof(for_), "?");
 		else
 			snprintf(for_, sizeof(for_), "%.1f s", age);
-		printf("  %-20s %-9s %-10s %10s %8d  %s\n", jstr(m, "domain"), jstr(m, "direction"),
-		       jstr(m, "phase"), for_, jint(m, "pid"), jstr(m, "detail"));
+		printf("  %-20s %-9s %-10s %10s %8d  %s\n", mg_cli_jstr(m, "domain", ""),
+		       mg_cli_jstr(m, "direction", ""), mg_cli_jstr(m, "phase", ""), for_, jint(m, "pid"),
+		       mg_cli_jstr(m, "detail", ""));
 	}
 }
 
@@ -114,7 +108,7 @@ int mg_cli_status(int argc, char **argv)
 	/* EPERM still means alive; only ESRCH says the daemon is gone. */
 	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)) {
 		printf("migguardd (pid %d) is not running: %s is from %s, the daemon died without removing it\n",
-		       pid, path, jstr(root, "updated"));
+		       pid, path, mg_cli_jstr(root, "updated", ""));
 		r = MG_STATUS_NOT_RUNNING;
 		goto out;
 	}
@@ -122,8 +116,9 @@ int mg_cli_status(int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
 		goto out;
 	}
-	printf("migguardd %s (pid %d) running since %s\n", jstr(root, "package_version"), pid, jstr(root, "started"));
-	printf("  %s\n", jstr(root, "daemon"));
+	printf("migguardd %s (pid %d) running since %s\n", mg_cli_jstr(root, "package_version", ""), pid,
+	       mg_cli_jstr(root, "started", ""));
+	printf("  %s\n", mg_cli_jstr(root, "daemon", ""));
 	if (json_object_object_get_ex(root, "migrations", &list))
 		print_table(list);
 out:
