@@ -8,6 +8,8 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libvirt-dev libxml2-dev libjson-c-dev libsystemd-dev libdw-dev libelf-dev
 	libinih-dev check
+	# fuzzing (libFuzzer) and symbolised sanitizer reports
+	clang libclang-rt-14-dev llvm
 	# real parts for the tests and the demo
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 	qemu-system-x86 qemu-utils nbdkit busybox-static cpio
