@@ -23,13 +23,20 @@ uint64_t mg_now_real(void) { return now(CLOCK_REALTIME); }
 ssize_t mg_read_file(const char *path, char *buf, size_t size)
 {
 	_cleanup_close_ int fd = -1;
+	struct stat st;
 	size_t len = 0;
 
 	if (size == 0)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted where a file is expected must not block
+	 * the loop in open(); it is refused below. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
 	while (len < size - 1) {
 		ssize_t n = read(fd, buf + len, size - 1 - len);
 		if (n < 0) {
@@ -54,10 +61,15 @@ int mg_write_file_atomic(const char *path, const void *data, size_t len, mode_t 
 	size_t off = 0;
 	int r = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%.*s%s.%s.tmp", dir_len, path, slash ? "/" : "",
+	/* A fresh file at a name nobody can predict (mkostemp: O_CREAT|O_EXCL,
+	 * 0600): whatever sits at a guessable name in a directory another user
+	 * may write (node_exporter's textfile directory), a FIFO that would
+	 * block open() forever or a symlink, is never opened.  A crash leaves
+	 * .NAME.XXXXXX behind, which a *.prom reader ignores. */
+	if (snprintf(tmp, sizeof(tmp), "%.*s%s.%s.XXXXXX", dir_len, path, slash ? "/" : "",
 		     slash ? slash + 1 : path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fchmod(fd, mode) < 0)

@@ -32,12 +32,14 @@ uint64_t mg_now_mono(void);
 uint64_t mg_now_real(void);
 
 /* Reads at most size-1 bytes of path into buf, NUL-terminated; returns the
- * length or a negative errno. */
+ * length or a negative errno.  Only a regular file is read (-EINVAL for
+ * anything else); a FIFO does not block. */
 ssize_t mg_read_file(const char *path, char *buf, size_t size);
 
-/* Replaces path with data through a hidden temporary file beside it
- * (.NAME.tmp) and rename(2): a reader sees the old or the new content, never
- * a part.  mode is set whatever the umask; durable fsyncs the data before
+/* Replaces path with data through a new hidden temporary file beside it
+ * (.NAME.XXXXXX, created with O_EXCL at an unpredictable name, so nothing
+ * planted in the directory is opened or followed) and rename(2): a reader
+ * sees the old or the new content, never a part.  mode is set whatever the umask; durable fsyncs the data before
  * the rename.  0 or a negative errno (the temporary file is removed). */
 int mg_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, bool durable);
 

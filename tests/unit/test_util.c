@@ -1,10 +1,16 @@
-/* Unit tests of util.c's parse and format helpers. */
+/* Unit tests of util.c's parse and format helpers, and of its file
+ * helpers against files planted by another user (real FIFOs, symlinks). */
 #include "util.h"
 
 #include "mgcheck.h"
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 START_TEST(test_duration_units_parse_to_usec)
 {
@@ -140,6 +146,103 @@ START_TEST(test_utc_format_has_milliseconds_and_z)
 }
 END_TEST
 
+/* Runs fn(arg) in a child killed by SIGALRM after 2 s, so that a call that
+ * blocks fails the test instead of hanging it; returns the child's status. */
+static int run_bounded(int (*fn)(const char *), const char *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(2);
+		_exit(fn(arg) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static int write_prom(const char *path)
+{
+	return mg_write_file_atomic(path, "m 1\n", 4, 0644, false);
+}
+
+static int read_prom(const char *path)
+{
+	char buf[64];
+
+	return mg_read_file(path, buf, sizeof(buf)) == -EINVAL ? 0 : 1;
+}
+
+/* The directory's entries other than "." and "..", one per line. */
+static void list_dir(const char *path, char *out, size_t size)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(d);
+	out[0] = '\0';
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			len += (size_t)snprintf(out + len, size - len, "%s\n", e->d_name);
+	closedir(d);
+}
+
+START_TEST(test_atomic_write_is_not_blocked_by_a_fifo_at_the_old_temporary_name)
+{
+	char dir[] = "/tmp/mgutil.XXXXXX", path[128], fifo[128], link[128], names[512], buf[64];
+	struct stat st;
+	int status;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/m.prom", dir);
+	/* The name the writer used to open with O_CREAT and no O_EXCL: a FIFO
+	 * there blocked the daemon in open() forever. */
+	snprintf(fifo, sizeof(fifo), "%s/.m.prom.tmp", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0666), 0);
+	status = run_bounded(write_prom, path);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the write did not return (status 0x%x)", (unsigned)status);
+	ck_assert_int_eq(mg_read_file(path, buf, sizeof(buf)), 4);
+	ck_assert_str_eq(buf, "m 1\n");
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0644);
+	/* The planted FIFO is left alone and the writer leaves nothing. */
+	ck_assert_int_eq(lstat(fifo, &st), 0);
+	ck_assert(S_ISFIFO(st.st_mode));
+	list_dir(dir, names, sizeof(names));
+	ck_assert_msg(strlen(names) == strlen(".m.prom.tmp\nm.prom\n") && strstr(names, ".m.prom.tmp\n") &&
+		      (strncmp(names, "m.prom\n", 7) == 0 || strstr(names, "\nm.prom\n")), "%s", names);
+
+	/* A symlink at the old name is not followed either. */
+	ck_assert_int_eq(unlink(fifo), 0);
+	snprintf(link, sizeof(link), "%s/victim", dir);
+	ck_assert_int_eq(symlink(link, fifo), 0);
+	ck_assert_int_eq(write_prom(path), 0);
+	ck_assert_int_eq(access(link, F_OK), -1);
+
+	snprintf(names, sizeof(names), "rm -rf %s", dir);
+	ck_assert_int_eq(system(names), 0);
+}
+END_TEST
+
+START_TEST(test_read_file_refuses_a_fifo_without_blocking)
+{
+	char dir[] = "/tmp/mgutil.XXXXXX", fifo[128], cmd[128];
+	int status;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/status.json", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0666), 0);
+	status = run_bounded(read_prom, fifo);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the read blocked or read the FIFO (status 0x%x)", (unsigned)status);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -154,6 +257,10 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, test_int_range_bounds_are_inclusive);
 	tcase_add_test(tc, test_int_garbage_is_einval);
 	tcase_add_test(tc, test_utc_format_has_milliseconds_and_z);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("files");
+	tcase_add_test(tc, test_atomic_write_is_not_blocked_by_a_fifo_at_the_old_temporary_name);
+	tcase_add_test(tc, test_read_file_refuses_a_fifo_without_blocking);
 	suite_add_tcase(s, tc);
 	return s;
 }
