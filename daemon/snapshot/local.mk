@@ -59,3 +59,12 @@ INTEGRATION_TESTS += tests/integration/snapshot_deadlock.sh tests/integration/sn
 	tests/integration/snapshot_qemu_storage_stall.sh \
 	tests/integration/snapshot_qemu_storage_stall_iothread.sh
 EXTRA_DIST += tests/lib/qemu_stall.sh tests/data/snapshot bench/snapshot bench/snapshot.md
+
+# Terminal-safe text (daemon/escape.h): one helper for the snapshot's text,
+# stacks.txt and every line the CLI prints from a file.
+libmgcore_la_SOURCES += daemon/escape.c daemon/escape.h
+check_PROGRAMS += tests/unit/test_escape
+TESTS += tests/unit/test_escape
+tests_unit_test_escape_SOURCES = tests/unit/test_escape.c
+tests_unit_test_escape_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_escape_LDADD = $(MG_UNIT_LDADD)
