@@ -18,14 +18,22 @@
 
 static const char *const secret_keys[] = { "password", "passwd", "secret", "key", "token" };
 
-/* Replaces in [start, end) of s with "***"; returns the new end offset. */
-static size_t splice_stars(char *s, size_t start, size_t end)
+/* Replaces [start, end) of s, a string in a buffer of size bytes, with
+ * "***"; returns the new end offset.  A value shorter than the stars makes
+ * the string grow: what no longer fits is cut from its end (the buffer may
+ * already be full: mg_incident_read_cmdline fills it to size - 1). */
+static size_t splice_stars(char *s, size_t size, size_t start, size_t end)
 {
-	size_t len = strlen(s);
+	size_t len = strlen(s), stars = 3, tail = len - end;
 
-	memmove(s + start + 3, s + end, len - end + 1);
-	memcpy(s + start, "***", 3);
-	return start + 3;
+	if (start + stars > size - 1)
+		stars = size - 1 - start;
+	if (start + stars + tail > size - 1)
+		tail = size - 1 - start - stars;
+	memmove(s + start + stars, s + end, tail);
+	s[start + stars + tail] = '\0';
+	memcpy(s + start, "***", stars);
+	return start + stars;
 }
 
 static bool key_boundary(const char *s, size_t i)
@@ -36,8 +44,10 @@ static bool key_boundary(const char *s, size_t i)
 /* Each secret key of the list, and "data" inside a secret object, given as
  * key=value (QEMU's option syntax) or "key":"value" (its JSON syntax), has
  * its value replaced.  A value is never shown, even partly. */
-void mg_incident_redact(char *s)
+void mg_incident_redact(char *s, size_t size)
 {
+	if (size == 0)
+		return;
 	for (size_t i = 0; s[i]; i++) {
 		for (size_t k = 0; k <= MG_ARRAY_SIZE(secret_keys); k++) {
 			const char *key = k < MG_ARRAY_SIZE(secret_keys) ? secret_keys[k] : "data";
@@ -60,7 +70,7 @@ void mg_incident_redact(char *s)
 				if (json && s[e] == '\\' && s[e + 1])
 					e++;
 			if (e > v)
-				i = splice_stars(s, v, e) - 1;
+				i = splice_stars(s, size, v, e) - 1;
 			break;
 		}
 	}
@@ -80,7 +90,7 @@ int mg_incident_read_cmdline(pid_t pid, char *buf, size_t size)
 			buf[i] = ' ';
 	while (n > 0 && buf[n - 1] == ' ')
 		buf[--n] = '\0';
-	mg_incident_redact(buf);
+	mg_incident_redact(buf, size);
 	return 0;
 }
 
@@ -323,14 +333,23 @@ int mg_incident_write(const char *state_dir, const struct mg_incident_input *in,
 int mg_incident_add_action(const char *dir, const char *step, int result, const char *detail)
 {
 	char path[PATH_MAX], stamp[40];
-	json_object *report, *actions, *a;
+	json_object *report, *actions = NULL, *a;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/report.json", dir);
 	report = json_object_from_file(path);
 	if (!report)
 		return mg_error_errno(EIO, "incident: cannot read %s", path);
-	if (!json_object_object_get_ex(report, "actions", &actions)) {
+	if (!json_object_is_type(report, json_type_object)) {
+		json_object_put(report);
+		return mg_error_errno(EINVAL, "incident: %s is not a JSON object", path);
+	}
+	/* The file is on disk, anyone with access may have edited it: json-c
+	 * aborts on an array call on another type. */
+	if (!json_object_object_get_ex(report, "actions", &actions) ||
+	    !json_object_is_type(actions, json_type_array)) {
+		if (actions)
+			mg_warn("incident: %s: \"actions\" is not an array; replaced", path);
 		actions = json_object_new_array();
 		json_object_object_add(report, "actions", actions);
 	}
@@ -408,8 +427,10 @@ int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_ag
 		bool too_many = n - i > max_count;
 
 		snprintf(path, sizeof(path), "%s/%s", base, names[i]);
-		if (too_many || (stat(path, &st) == 0 &&
-				 (uint64_t)(now - st.st_mtime) * MG_USEC_PER_SEC > max_age)) {
+		/* An mtime ahead of now is an incident written before the clock
+		 * stepped back: the newest, not the oldest. */
+		if (too_many || (stat(path, &st) == 0 && st.st_mtime < now &&
+				 (uint64_t)(now - st.st_mtime) > max_age / MG_USEC_PER_SEC)) {
 			rm_rf(path);
 			mg_info("incident %s removed (retention)", names[i]);
 			removed++;

@@ -48,5 +48,7 @@ int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_ag
 /* Copies /proc/PID/cmdline into buf with arguments joined by spaces and the
  * values of password=, secret=, key= (and similar) replaced by "***". */
 int mg_incident_read_cmdline(pid_t pid, char *buf, size_t size);
-/* Redacts secrets in a command line in place (exposed for tests). */
-void mg_incident_redact(char *cmdline);
+/* Redacts secrets in a command line in place, within its buffer of size
+ * bytes: "***" may be longer than the value it hides, and what then no
+ * longer fits is cut from the end (exposed for tests). */
+void mg_incident_redact(char *cmdline, size_t size);

@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <dirent.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 
 static char state[256];
 
@@ -61,11 +64,11 @@ START_TEST(test_secrets_are_redacted_in_both_syntaxes)
 	char b[] = "-object {\"qom-type\":\"secret\",\"id\":\"s0\",\"data\":\"c2VjcmV0\",\"format\":\"base64\"}";
 	char c[] = "-object secret,id=sec0,data=QUJD,format=base64 -m 128 -name data=keep";
 
-	mg_incident_redact(a);
+	mg_incident_redact(a, sizeof(a));
 	ck_assert_str_eq(a, "qemu -vnc 0:1,password=*** -drive file=x,secret=***,cache=none");
-	mg_incident_redact(b);
+	mg_incident_redact(b, sizeof(b));
 	ck_assert_str_eq(b, "-object {\"qom-type\":\"secret\",\"id\":\"s0\",\"data\":\"***\",\"format\":\"base64\"}");
-	mg_incident_redact(c);
+	mg_incident_redact(c, sizeof(c));
 	ck_assert(strstr(c, "QUJD") == NULL);
 	ck_assert(strstr(c, "data=***,format=base64") != NULL);
 }
@@ -168,6 +171,121 @@ START_TEST(test_unwritable_state_dir_is_an_error_not_a_crash)
 }
 END_TEST
 
+/* A command line that fills the read buffer and has a secret shorter than
+ * "***" (libvirt's -object secret makes "data=" a key too): the redaction
+ * must stay inside the buffer.  The bytes after it are a canary. */
+START_TEST(test_redaction_of_a_full_cmdline_stays_in_its_buffer)
+{
+	enum { SIZE = 4096, CANARY = 64 };
+	char pad[SIZE], cmd[64];
+	_cleanup_free_ char *buf = malloc(SIZE + CANARY);
+	char *argv[] = { "/bin/sh", "-c", "read x", "sh", pad, "key=a", "-object", "secret,data=b", NULL };
+	int in[2];
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	/* "key=a" lands inside the buffer, the rest is cut off. */
+	pad[SIZE - 200] = '\0';
+	ck_assert_int_eq(pipe(in), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(in[0], 0);
+		close(in[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(in[0]);
+	/* Wait for the exec: the cmdline is then sh's. */
+	for (int i = 0; i < 500; i++) {
+		snprintf(cmd, sizeof(cmd), "/proc/%d/cmdline", (int)pid);
+		if (mg_read_file(cmd, buf, 64) > 0 && strcmp(buf, "/bin/sh") == 0)
+			break;
+		usleep(10000);
+	}
+	for (size_t tail = 0; tail < 200; tail++) {
+		memset(buf, 0, SIZE);
+		memset(buf + SIZE - tail, 0x5a, CANARY + tail);
+		ck_assert_int_eq(mg_incident_read_cmdline(pid, buf, SIZE - tail), 0);
+		for (size_t i = SIZE - tail; i < SIZE + CANARY; i++)
+			ck_assert_msg(buf[i] == 0x5a, "byte %zu past a buffer of %zu written", i - (SIZE - tail),
+				      (size_t)(SIZE - tail));
+		ck_assert(strstr(buf, "key=a") == NULL);
+	}
+	close(in[1]);
+	waitpid(pid, NULL, 0);
+}
+END_TEST
+
+START_TEST(test_redaction_of_short_values_at_the_buffer_end)
+{
+	char a[] = "x password=a";
+	char b[] = "x password=ab,key=c";
+
+	mg_incident_redact(a, sizeof(a));
+	ck_assert_str_eq(a, "x password=*");
+	mg_incident_redact(b, sizeof(b));
+	ck_assert_str_eq(b, "x password=***,key=");
+}
+END_TEST
+
+/* After the clock steps back, the incidents written before the step have
+ * an mtime in the future: they are the newest, and stay. */
+START_TEST(test_retention_keeps_incidents_dated_after_now)
+{
+	char base[300], path[400];
+	struct timeval tv[2];
+
+	snprintf(base, sizeof(base), "%s/incidents", state);
+	ck_assert_int_eq(mkdir(base, 0700), 0);
+	snprintf(path, sizeof(path), "%s/20270101T000000Z-d-00000000", base);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	gettimeofday(&tv[0], NULL);
+	tv[0].tv_sec += 86400;
+	tv[1] = tv[0];
+	ck_assert_int_eq(utimes(path, tv), 0);
+	ck_assert_int_eq(mg_incident_prune(state, 10, 3600 * MG_USEC_PER_SEC), 0);
+	ck_assert_int_eq(access(path, F_OK), 0);
+}
+END_TEST
+
+/* report.json is a file anyone with access may have edited: an "actions"
+ * member of another type is replaced, json-c is never asked to append to
+ * it (it aborts). */
+START_TEST(test_action_on_a_report_whose_actions_is_not_an_array)
+{
+	static const char *const bad[] = { "{\"actions\": 5}", "{\"actions\": {\"a\": 1}}",
+					   "{\"actions\": null}", "[1, 2]", "\"text\"" };
+	char dir[300], path[400];
+
+	snprintf(dir, sizeof(dir), "%s/inc", state);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	for (size_t i = 0; i < MG_ARRAY_SIZE(bad); i++) {
+		FILE *f = fopen(path, "w");
+		json_object *r, *a;
+		int rc;
+
+		ck_assert_ptr_nonnull(f);
+		fputs(bad[i], f);
+		fclose(f);
+		rc = mg_incident_add_action(dir, "cancel", 0, "x");
+		if (bad[i][0] != '{') {
+			ck_assert_int_lt(rc, 0);
+			continue;
+		}
+		ck_assert_int_eq(rc, 0);
+		r = json_object_from_file(path);
+		ck_assert(json_object_object_get_ex(r, "actions", &a));
+		ck_assert(json_object_is_type(a, json_type_array));
+		ck_assert_int_eq(json_object_array_length(a), 1);
+		json_object_put(r);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("incident");
@@ -179,6 +297,10 @@ int main(void)
 	tcase_add_test(tc, test_actions_are_appended_to_the_report);
 	tcase_add_test(tc, test_retention_keeps_the_newest_max_count);
 	tcase_add_test(tc, test_unwritable_state_dir_is_an_error_not_a_crash);
+	tcase_add_test(tc, test_redaction_of_a_full_cmdline_stays_in_its_buffer);
+	tcase_add_test(tc, test_redaction_of_short_values_at_the_buffer_end);
+	tcase_add_test(tc, test_retention_keeps_incidents_dated_after_now);
+	tcase_add_test(tc, test_action_on_a_report_whose_actions_is_not_an_array);
 	suite_add_tcase(s, tc);
 	return mg_check_run(s);
 }
