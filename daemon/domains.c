@@ -2,6 +2,7 @@
 #include "domains.h"
 #include "action.h"
 #include "domxml.h"
+#include "incident.h"
 #include "log.h"
 #include "procid.h"
 #include "report.h"
@@ -402,6 +403,7 @@ int mg_domains_new(sd_event *loop, const struct mg_conf *conf, struct mg_domains
 		return -ENOMEM;
 	ds->loop = sd_event_ref(loop);
 	ds->conf = conf;
+	mg_incident_recover(conf->state_dir);
 	r = mg_worker_pool_new(loop, 0, 0, &ds->pool);
 	if (r < 0) {
 		mg_domains_free(ds);

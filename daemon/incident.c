@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -236,6 +237,12 @@ static int write_json(const char *dir, const char *name, json_object *obj)
 	return mg_write_file_atomic(path, s, strlen(s), 0600, true);
 }
 
+static void closedirp(DIR **d)
+{
+	if (*d)
+		closedir(*d);
+}
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path) < 0 ? -1 : 0;
@@ -364,6 +371,80 @@ int mg_incident_add_action(const char *dir, const char *step, int result, const 
 	if (r < 0)
 		return mg_error_errno(r, "incident: cannot update %s", path);
 	return 0;
+}
+
+/* Marks a recovered report.json partial, or writes a minimal one when the
+ * crash came before it. */
+static void mark_partial(const char *dir, const char *why)
+{
+	char path[PATH_MAX + 300];
+	json_object *r;
+
+	snprintf(path, sizeof(path), "%s/report.json", dir);
+	r = json_object_from_file(path);
+	if (!r || !json_object_is_type(r, json_type_object)) {
+		json_object_put(r);
+		r = json_object_new_object();
+		json_object_object_add(r, "schema", json_object_new_string(MG_INCIDENT_SCHEMA));
+		json_object_object_add(r, "verdict", json_object_new_string("unknown"));
+		json_object_object_add(r, "actions", json_object_new_array());
+	}
+	json_object_object_add(r, "partial", json_object_new_boolean(true));
+	json_object_object_add(r, "partial_reason", json_object_new_string(why));
+	if (write_json(dir, "report.json", r) < 0)
+		mg_warn("incident: cannot mark %s partial", dir);
+	json_object_put(r);
+}
+
+/* A temporary directory is .tmp-NAME-PID (mg_incident_write); it is a
+ * leftover when PID is gone, or is ours at start (a previous guard had the
+ * same pid, as after a restart in a fresh pid namespace). */
+static bool tmp_is_leftover(const char *tmp_name, pid_t *writer)
+{
+	const char *dash = strrchr(tmp_name, '-');
+	long long pid;
+
+	if (!dash || mg_parse_int(dash + 1, 1, INT32_MAX, &pid) < 0)
+		return true;
+	*writer = (pid_t)pid;
+	return *writer == getpid() || (kill(*writer, 0) < 0 && errno == ESRCH);
+}
+
+int mg_incident_recover(const char *state_dir)
+{
+	char base[PATH_MAX], tmp[PATH_MAX + 256], final[PATH_MAX + 256], why[128];
+	_cleanup_(closedirp) DIR *d = NULL;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(base, sizeof(base), "%s/incidents", state_dir);
+	d = opendir(base);
+	if (!d)
+		return errno == ENOENT ? 0 : mg_warn_errno(errno, "incident: cannot read %s", base);
+	while ((de = readdir(d))) {
+		const char *name = de->d_name + strlen(".tmp-");
+		pid_t writer = 0;
+		size_t len;
+
+		if (strncmp(de->d_name, ".tmp-", 5) != 0 || !tmp_is_leftover(de->d_name, &writer))
+			continue;
+		snprintf(tmp, sizeof(tmp), "%s/%s", base, de->d_name);
+		/* NAME without the writer's pid; the name starts with the time
+		 * the incident was declared, so it sorts where it belongs. */
+		len = writer ? (size_t)(strrchr(name, '-') - name) : strlen(name);
+		snprintf(final, sizeof(final), "%s/%.*s-partial", base, (int)len, name);
+		for (int i = 2; access(final, F_OK) == 0 && i < 100; i++)
+			snprintf(final, sizeof(final), "%s/%.*s-partial-%d", base, (int)len, name, i);
+		if (rename(tmp, final) < 0) {
+			mg_warn_errno(errno, "incident: cannot recover %s", tmp);
+			continue;
+		}
+		snprintf(why, sizeof(why), "the guard (pid %d) stopped while writing it", (int)writer);
+		mark_partial(final, why);
+		mg_warn("incident: %s was left half-written by a guard that stopped; kept as %s", tmp, final);
+		n++;
+	}
+	return n;
 }
 
 static int cmp_names(const void *a, const void *b)

@@ -30,6 +30,12 @@ struct mg_incident_input {
  * Returns 0 or a negative errno (ENOSPC, EACCES, ...), already logged. */
 int mg_incident_write(const char *state_dir, const struct mg_incident_input *in, char **out_dir);
 
+/* Keeps the evidence of writes a crash interrupted: each temporary
+ * directory whose writer is gone becomes a visible incident NAME-partial
+ * with "partial": true in its report.json, which listing, retention and the
+ * CLI see.  Called at start; returns how many were recovered (or -errno). */
+int mg_incident_recover(const char *state_dir);
+
 /* Appends an action record {step, started_at, result, detail} to the
  * report's "actions" array, rewriting report.json atomically. */
 int mg_incident_add_action(const char *incident_dir, const char *step, int result,

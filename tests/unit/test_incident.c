@@ -286,6 +286,70 @@ START_TEST(test_action_on_a_report_whose_actions_is_not_an_array)
 }
 END_TEST
 
+/* A pid that no process has now: a child that exited and was reaped. */
+static pid_t dead_pid(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
+}
+
+/* A guard killed mid-write leaves .tmp-NAME-PID: at the next start it
+ * becomes a visible NAME-partial incident (listed, pruned, shown), its
+ * report.json marked partial; a write still in progress (live writer) is
+ * left alone. */
+START_TEST(test_half_written_incident_is_kept_as_partial_at_start)
+{
+	char base[300], path[600];
+	char **names;
+	size_t n;
+	pid_t dead = dead_pid();
+	json_object *r, *v;
+	FILE *f;
+
+	snprintf(base, sizeof(base), "%s/incidents", state);
+	ck_assert_int_eq(mkdir(base, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.tmp-20260101T000000Z-web-01234567-%d", base, (int)dead);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.tmp-20260101T000000Z-web-01234567-%d/report.json", base, (int)dead);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("{\"domain\": \"web\", \"verdict\": \"hung\", \"actions\": []}", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/.tmp-20260102T000000Z-db-nouuid-%d", base, (int)dead);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/.tmp-20260103T000000Z-live-nouuid-%d", base, (int)getppid());
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+
+	ck_assert_int_eq(mg_incident_recover(state), 2);
+	ck_assert_int_eq(mg_incident_list(base, &names, &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_str_eq(names[0], "20260101T000000Z-web-01234567-partial");
+	ck_assert_str_eq(names[1], "20260102T000000Z-db-nouuid-partial");
+	snprintf(path, sizeof(path), "%s/%s/report.json", base, names[0]);
+	r = json_object_from_file(path);
+	ck_assert(json_object_object_get_ex(r, "partial", &v) && json_object_get_boolean(v));
+	ck_assert(json_object_object_get_ex(r, "verdict", &v));
+	ck_assert_str_eq(json_object_get_string(v), "hung");
+	json_object_put(r);
+	snprintf(path, sizeof(path), "%s/%s/report.json", base, names[1]);
+	r = json_object_from_file(path);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(json_object_object_get_ex(r, "partial", &v) && json_object_get_boolean(v));
+	json_object_put(r);
+	mg_incident_list_free(names, n);
+	/* The one whose writer runs is not touched. */
+	ck_assert_int_eq(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/.tmp-20260103T000000Z-live-nouuid-%d", base, (int)getppid());
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(mg_incident_prune(state, 0, UINT64_MAX / 2), 2);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("incident");
@@ -301,6 +365,7 @@ int main(void)
 	tcase_add_test(tc, test_redaction_of_short_values_at_the_buffer_end);
 	tcase_add_test(tc, test_retention_keeps_incidents_dated_after_now);
 	tcase_add_test(tc, test_action_on_a_report_whose_actions_is_not_an_array);
+	tcase_add_test(tc, test_half_written_incident_is_kept_as_partial_at_start);
 	suite_add_tcase(s, tc);
 	return mg_check_run(s);
 }
