@@ -101,6 +101,7 @@ int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *
 		return -ENOMEM;
 	s->loop = loop;
 	s->conf = conf;
+	mg_incident_recover(conf->state_dir);
 	s->id.pidfd = -1;
 	r = mg_procid_capture(pid, &s->id);
 	if (r < 0) {
