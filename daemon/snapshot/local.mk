@@ -68,3 +68,4 @@ TESTS += tests/unit/test_escape
 tests_unit_test_escape_SOURCES = tests/unit/test_escape.c
 tests_unit_test_escape_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_escape_LDADD = $(MG_UNIT_LDADD)
+INTEGRATION_TESTS += tests/integration/snapshot_escapes_thread_names.sh

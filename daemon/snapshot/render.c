@@ -1,7 +1,11 @@
 /* render.c - the gdb-like text and the JSON document of a snapshot.  The
  * JSON schema (version MG_SNAPSHOT_SCHEMA_VERSION) is documented in
  * man/migguard.1; addresses are "0x..." strings because JSON numbers lose
- * 64-bit precision in most readers. */
+ * 64-bit precision in most readers.  In the text, everything the target
+ * (or anyone) can choose is escaped (escape.h): thread and process names
+ * (prctl(PR_SET_NAME), /proc/PID/task/TID/comm), file names behind a
+ * descriptor, module paths and symbols; the JSON keeps the raw bytes, which
+ * json-c escapes itself. */
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
@@ -9,52 +13,66 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "escape.h"
 #include "util.h"
 
-static const char *tname(const struct mg_snapshot *snap, pid_t tid)
+/* Holds any escaped thread name (struct mg_snap_thread.name). */
+#define NAME_SIZE MG_ESCAPE_SIZE(sizeof(((struct mg_snap_thread *)0)->name))
+
+/* The escaped name of thread tid, in buf (NAME_SIZE bytes). */
+static const char *tname(const struct mg_snapshot *snap, pid_t tid, char *buf)
 {
 	const struct mg_snap_thread *t = mg_snapshot_thread(snap, tid);
 
-	return t ? t->name : "?";
+	return t ? mg_escape(t->name, 0, buf, NAME_SIZE) : "?";
 }
 
 static void write_frame(const struct mg_snap_frame *f, size_t k, FILE *out)
 {
-	fprintf(out, "#%-3zu0x%016" PRIx64 " in %s ()", k, f->pc, f->symbol ? f->symbol : "??");
+	char buf[MG_ESC_FIELD_MAX];
+
+	fprintf(out, "#%-3zu0x%016" PRIx64 " in %s ()", k, f->pc,
+		f->symbol ? mg_escape(f->symbol, 0, buf, sizeof(buf)) : "??");
 	if (f->file)
-		fprintf(out, " at %s:%d", f->file, f->line);
+		fprintf(out, " at %s:%d", mg_escape(f->file, 0, buf, sizeof(buf)), f->line);
 	else if (f->module)
-		fprintf(out, " from %s", f->module);
+		fprintf(out, " from %s", mg_escape(f->module, 0, buf, sizeof(buf)));
 	fputc('\n', out);
 }
 
 static void write_thread(const struct mg_snapshot *snap, const struct mg_snap_thread *t, size_t n,
 			 FILE *out)
 {
+	char name[NAME_SIZE];
+
 	fprintf(out, "\nThread %zu (Thread 0x%" PRIx64 " (LWP %d) \"%s\"):\n", n, t->thread_pointer,
-		t->tid, t->name);
-	fprintf(out, "    state %c, wchan %s, wait %s", t->state, t->wchan[0] ? t->wchan : "-",
+		t->tid, mg_escape(t->name, 0, name, sizeof(name)));
+	fprintf(out, "    state %c, wchan %s, wait %s", t->state, t->wchan[0] ? MG_ESC(t->wchan) : "-",
 		mg_wait_kind_to_string(t->wait));
 	if (t->futex_wait)
 		fprintf(out, " on 0x%" PRIx64, t->futex_addr);
 	if (t->owner)
-		fprintf(out, " held by %s (%d)", tname(snap, t->owner), t->owner);
+		fprintf(out, " held by %s (%d)", tname(snap, t->owner, name), t->owner);
 	fputc('\n', out);
 	for (size_t k = 0; k < t->n_frames; k++)
 		write_frame(&t->frames[k], k, out);
 	if (t->frames_truncated)
 		fprintf(out, "(more frames: stopped at --max-frames)\n");
 	if (t->unwind_error)
-		fprintf(out, "(unwind: %s)\n", t->unwind_error);
+		fprintf(out, "(unwind: %s)\n", MG_ESC(t->unwind_error));
 	if (t->kernel_worker)
 		fprintf(out, "(kernel worker thread: no user stack)\n");
-	if (!t->n_frames && t->kstack)
-		fprintf(out, "kernel stack:\n%s\n", t->kstack);
+	if (!t->n_frames && t->kstack) {
+		fprintf(out, "kernel stack:\n");
+		mg_escape_fputs(t->kstack, MG_ESCAPE_MULTILINE, out);
+		fputc('\n', out);
+	}
 }
 
 char *mg_snapshot_cycle_sentence(const struct mg_snapshot *snap, size_t cycle, char *buf, size_t size)
 {
 	const struct mg_lock_cycle *c;
+	char name[NAME_SIZE];
 	size_t len;
 
 	buf[0] = '\0';
@@ -62,16 +80,17 @@ char *mg_snapshot_cycle_sentence(const struct mg_snapshot *snap, size_t cycle, c
 		return buf;
 	c = &snap->locks.cycles[cycle];
 	len = snprintf(buf, size, "deadlock: %s (%d) holds 0x%" PRIx64 " and waits for 0x%" PRIx64,
-		       tname(snap, c->tids[0]), c->tids[0], c->addrs[c->n - 1], c->addrs[0]);
+		       tname(snap, c->tids[0], name), c->tids[0], c->addrs[c->n - 1], c->addrs[0]);
 	for (size_t i = 1; i < c->n && len < size; i++)
 		len += snprintf(buf + len, size - len, " held by %s (%d), which waits for 0x%" PRIx64,
-				tname(snap, c->tids[i]), c->tids[i], c->addrs[i]);
+				tname(snap, c->tids[i], name), c->tids[i], c->addrs[i]);
 	return buf;
 }
 
 static void write_bql(const struct mg_snapshot *snap, FILE *out)
 {
 	const struct mg_lockgraph *g = &snap->locks;
+	char name[NAME_SIZE];
 	size_t waiters = 0;
 
 	if (!g->bql) {
@@ -80,19 +99,19 @@ static void write_bql(const struct mg_snapshot *snap, FILE *out)
 	}
 	fprintf(out, "BQL: 0x%" PRIx64 " (%s), ", g->bql, g->bql_source);
 	if (g->bql_owner)
-		fprintf(out, "held by %s (%d)", tname(snap, g->bql_owner), g->bql_owner);
+		fprintf(out, "held by %s (%d)", tname(snap, g->bql_owner, name), g->bql_owner);
 	else
 		fprintf(out, "owner unknown");
 	for (size_t i = 0; i < g->n_edges; i++)
 		if (g->edges[i].addr == g->bql)
 			fprintf(out, "%s%s (%d)", waiters++ ? ", " : "; waited for by ",
-				tname(snap, g->edges[i].waiter), g->edges[i].waiter);
+				tname(snap, g->edges[i].waiter, name), g->edges[i].waiter);
 	fputc('\n', out);
 }
 
 void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *out)
 {
-	char buf[1024];
+	char buf[1024], name[NAME_SIZE];
 
 	write_bql(snap, out);
 	for (size_t i = 0; i < snap->locks.n_cycles; i++)
@@ -105,11 +124,12 @@ void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *out)
 		/* Only chains that lead somewhere: sockets, pipes, files. */
 		if (!w->target || strncmp(w->target, "anon_inode:", 11) == 0)
 			continue;
-		fprintf(out, "I/O wait: %s (%d) fd %d %s", tname(snap, w->tid), w->tid, w->fd, w->target);
+		fprintf(out, "I/O wait: %s (%d) fd %d %s", tname(snap, w->tid, name), w->tid, w->fd, MG_ESC(w->target));
 		if (w->detail)
-			fprintf(out, " (%s)", w->detail);
+			fprintf(out, " (%s)", MG_ESC(w->detail));
 		if (w->peer_pid)
-			fprintf(out, " -> %s (%d) %s", w->peer_comm, w->peer_pid, w->peer_state);
+			fprintf(out, " -> %s (%d) %s", mg_escape(w->peer_comm, 0, name, sizeof(name)), w->peer_pid,
+				MG_ESC(w->peer_state));
 		fputc('\n', out);
 	}
 	for (size_t i = 0; i < snap->n_sigs; i++) {
@@ -117,21 +137,24 @@ void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *out)
 
 		if (s->status == MG_SIG_MATCH)
 			fprintf(out, "known issue [%s]: %s\n  threads: %s\n  %s\n  fix: %s\n", s->id, s->title,
-				s->reason, s->explanation ? s->explanation : "", s->fix ? s->fix : "-");
+				MG_ESC(s->reason), s->explanation ? s->explanation : "", s->fix ? s->fix : "-");
 		else if (s->status == MG_SIG_UNMATCHABLE)
-			fprintf(out, "signature [%s] unmatchable: %s\n", s->id, s->reason);
+			fprintf(out, "signature [%s] unmatchable: %s\n", s->id, MG_ESC(s->reason));
 	}
 	fprintf(out, "target stopped %" PRIu64 " us, snapshot took %" PRIu64 " us%s\n", snap->stopped_us,
 		snap->wall_us, snap->partial ? " (partial: see notes)" : "");
-	if (snap->errors)
-		fprintf(out, "notes:\n%s", snap->errors);
+	if (snap->errors) {
+		fprintf(out, "notes:\n");
+		mg_escape_fputs(snap->errors, MG_ESCAPE_MULTILINE, out);
+	}
 }
 
 void mg_snapshot_write_text(const struct mg_snapshot *snap, FILE *out)
 {
-	char when[64];
+	char when[64], comm[MG_ESCAPE_SIZE(sizeof(snap->comm))];
 
-	fprintf(out, "Process %d \"%s\", %zu threads, captured %s\n", snap->pid, snap->comm, snap->n_threads,
+	fprintf(out, "Process %d \"%s\", %zu threads, captured %s\n", snap->pid,
+		mg_escape(snap->comm, 0, comm, sizeof(comm)), snap->n_threads,
 		mg_format_utc(snap->captured_at, when, sizeof(when)));
 	for (size_t i = 0; i < snap->n_threads; i++)
 		if (!snap->threads[i].gone)
