@@ -204,14 +204,15 @@ static int send_request(struct mg_qmp *q, const char *cmd, json_object *args, bo
 
 static void on_capabilities(struct mg_qmp *q, int err, json_object *reply, void *userdata)
 {
-	if (err == -EREMOTEIO) {
+	if (err < 0 && q->state != MG_QMP_NEGOTIATING)
+		return;		/* closing: the cause is logged and reported already */
+	if (err < 0) {
 		mg_error("qmp %s: qmp_capabilities refused: %s: %s", q->name,
-			 mg_qmp_error_class(reply), mg_qmp_error_desc(reply));
+			 err == -EREMOTEIO ? mg_qmp_error_class(reply) : "malformed reply",
+			 err == -EREMOTEIO ? mg_qmp_error_desc(reply) : strerror(-err));
 		fail(q, -EPROTO);
 		return;
 	}
-	if (err < 0)
-		return;		/* closing: the cause is logged and reported already */
 	q->handshake_timer = sd_event_source_disable_unref(q->handshake_timer);
 	q->oob_enabled = q->oob_offered;
 	q->state = MG_QMP_READY;
@@ -234,22 +235,25 @@ static int handle_greeting(struct mg_qmp *q, json_object *msg)
 			 json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN));
 		return -EBADMSG;
 	}
+	/* json_object_object_get_ex() is false on a non-object: no check of
+	 * its own needed before it, only before every other accessor. */
 	if (json_object_object_get_ex(qmp, "version", &o) &&
 	    json_object_object_get_ex(o, "qemu", &o)) {
 		q->have_version = true;
 		for (size_t i = 0; i < MG_ARRAY_SIZE(keys); i++) {
 			json_object *v;
 
-			q->version[i] = json_object_object_get_ex(o, keys[i], &v) ?
-				json_object_get_int(v) : 0;
+			q->version[i] = json_object_object_get_ex(o, keys[i], &v) &&
+				json_object_is_type(v, json_type_int) ? json_object_get_int(v) : 0;
 		}
 	}
 	if (json_object_object_get_ex(qmp, "capabilities", &caps) &&
 	    json_object_is_type(caps, json_type_array))
 		for (size_t i = 0; i < json_object_array_length(caps); i++) {
-			const char *c = json_object_get_string(json_object_array_get_idx(caps, i));
+			json_object *c = json_object_array_get_idx(caps, i);
 
-			if (c && strcmp(c, "oob") == 0)
+			if (json_object_is_type(c, json_type_string) &&
+			    strcmp(json_object_get_string(c), "oob") == 0)
 				q->oob_offered = true;
 		}
 	if (q->oob_offered) {
@@ -270,19 +274,35 @@ static int handle_greeting(struct mg_qmp *q, json_object *msg)
 	return 0;
 }
 
+/* An integer member of obj, or 0 when absent or of another type. */
+static int64_t member_int64(json_object *obj, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_int) ?
+		json_object_get_int64(v) : 0;
+}
+
 static void handle_event(struct mg_qmp *q, json_object *msg, const char *name)
 {
-	json_object *data = NULL, *ts, *v;
+	json_object *data = NULL, *ts;
 	uint64_t at = 0;
 
-	json_object_object_get_ex(msg, "data", &data);
+	/* QEMU's events carry an object or no data at all (qapi: every event's
+	 * data is a struct); anything else reaches the owner as no data. */
+	if (json_object_object_get_ex(msg, "data", &data) && data &&
+	    !json_object_is_type(data, json_type_object)) {
+		mg_warn("qmp %s: event %s: data is not an object, dropped: %.200s", q->name, name,
+			json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN));
+		data = NULL;
+	}
 	if (json_object_object_get_ex(msg, "timestamp", &ts)) {
-		int64_t sec = json_object_object_get_ex(ts, "seconds", &v) ? json_object_get_int64(v) : 0;
-		int64_t usec = json_object_object_get_ex(ts, "microseconds", &v) ?
-			json_object_get_int64(v) : 0;
+		int64_t sec = member_int64(ts, "seconds"), usec = member_int64(ts, "microseconds");
 
-		/* QEMU sends {-1, -1} when it could not read the clock. */
-		if (sec > 0 && usec >= 0)
+		/* QEMU sends {-1, -1} when it could not read the clock; a value
+		 * that would overflow the usec count is as unknown. */
+		if (sec > 0 && (uint64_t)sec < UINT64_MAX / MG_USEC_PER_SEC - 1 &&
+		    usec >= 0 && (uint64_t)usec < MG_USEC_PER_SEC)
 			at = (uint64_t)sec * MG_USEC_PER_SEC + (uint64_t)usec;
 	}
 	if (q->state != MG_QMP_READY) {
@@ -323,7 +343,11 @@ static void inband_answered(struct mg_qmp *q, struct mg_qmp_req *answered)
 	}
 }
 
-static int handle_reply(struct mg_qmp *q, json_object *msg, json_object *ret, json_object *error)
+/* An error member wins over a return member; either may be any JSON value
+ * (NULL for a JSON null): the owner type-checks the return value, the error
+ * must be an object. */
+static int handle_reply(struct mg_qmp *q, json_object *msg, json_object *ret, bool has_error,
+			json_object *error)
 {
 	json_object *idobj = NULL;
 	const char *id = NULL;
@@ -336,9 +360,9 @@ static int handle_reply(struct mg_qmp *q, json_object *msg, json_object *ret, js
 		/* QEMU answers a request it could not parse with an error and no
 		 * id; anything else is a peer bug.  Neither matches a request. */
 		mg_warn("qmp %s: %s with %s%s ignored%s%s%s%s", q->name,
-			error ? "error reply" : "reply", id ? "unknown id " : "no id", id ? id : "",
-			error ? ": " : "", error ? mg_qmp_error_class(error) : "",
-			error ? ": " : "", error ? mg_qmp_error_desc(error) : "");
+			has_error ? "error reply" : "reply", id ? "unknown id " : "no id", id ? id : "",
+			has_error ? ": " : "", has_error ? mg_qmp_error_class(error) : "",
+			has_error ? ": " : "", has_error ? mg_qmp_error_desc(error) : "");
 		return 0;
 	}
 	if (!r->oob)
@@ -349,13 +373,20 @@ static int handle_reply(struct mg_qmp *q, json_object *msg, json_object *ret, js
 		req_free(r);
 		return 0;
 	}
-	req_complete(q, r, error ? -EREMOTEIO : 0, error ? error : ret);
+	if (has_error && !json_object_is_type(error, json_type_object)) {
+		mg_warn("qmp %s: %s (%s): malformed error reply: %.200s", q->name, r->cmd, r->id,
+			json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN));
+		req_complete(q, r, -EBADMSG, NULL);
+		return 0;
+	}
+	req_complete(q, r, has_error ? -EREMOTEIO : 0, has_error ? error : ret);
 	return 0;
 }
 
 static int handle_message(struct mg_qmp *q, json_object *msg)
 {
 	json_object *o, *ret = NULL, *error = NULL;
+	bool has_ret, has_error;
 
 	if (!json_object_is_type(msg, json_type_object)) {
 		mg_error("qmp %s: protocol error: message is not a JSON object: %.200s", q->name,
@@ -368,9 +399,10 @@ static int handle_message(struct mg_qmp *q, json_object *msg)
 		handle_event(q, msg, json_object_get_string(o));
 		return 0;
 	}
-	if (json_object_object_get_ex(msg, "return", &ret) ||
-	    json_object_object_get_ex(msg, "error", &error))
-		return handle_reply(q, msg, ret, error);
+	has_ret = json_object_object_get_ex(msg, "return", &ret);
+	has_error = json_object_object_get_ex(msg, "error", &error);
+	if (has_ret || has_error)
+		return handle_reply(q, msg, ret, has_error, error);
 	if (json_object_object_get_ex(msg, "QMP", &o)) {
 		mg_warn("qmp %s: second greeting ignored", q->name);
 		return 0;
@@ -723,14 +755,28 @@ const char *mg_qmp_state_to_string(enum mg_qmp_state s)
 	return "?";
 }
 
-static const char *error_field(json_object *error, const char *key)
+const char *mg_qmp_member_string(json_object *obj, const char *key)
 {
 	json_object *v;
-	const char *s;
 
-	if (!error || !json_object_object_get_ex(error, key, &v))
-		return "";
-	s = json_object_get_string(v);
+	if (!json_object_is_type(obj, json_type_object) || !json_object_object_get_ex(obj, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+const char *mg_qmp_member_enum(json_object *obj, const char *key)
+{
+	const char *s = mg_qmp_member_string(obj, key);
+	size_t len = s ? strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") : 0;
+
+	return len > 0 && len < MG_QMP_ENUM_MAX && s[len] == '\0' ? s : NULL;
+}
+
+static const char *error_field(json_object *error, const char *key)
+{
+	const char *s = mg_qmp_member_string(error, key);
+
 	return s ? s : "";
 }
 

@@ -55,11 +55,14 @@ enum mg_qmp_state {
 	MG_QMP_READY,		/* commands may be executed */
 };
 
-/* The outcome of one request.  err == 0: reply is the "return" value.
+/* The outcome of one request.  err == 0: reply is the "return" value, as
+ * the peer sent it: any JSON type, NULL for a JSON null, so the callback
+ * type-checks it before use (json_object_is_type, mg_qmp_member_string).
  * err == -EREMOTEIO: reply is QEMU's "error" object (see
- * mg_qmp_error_class/desc).  Otherwise reply is NULL: -ETIMEDOUT (deadline),
- * -ECANCELED (owner closed or freed the connection), or the close reason.
- * reply is borrowed: take a json_object_get() to keep it. */
+ * mg_qmp_error_class/desc).  Otherwise reply is NULL: -EBADMSG (an "error"
+ * member that is not an object), -ETIMEDOUT (deadline), -ECANCELED (owner
+ * closed or freed the connection), or the close reason.  reply is
+ * borrowed: take a json_object_get() to keep it. */
 typedef void (*mg_qmp_reply_fn)(struct mg_qmp *q, int err, json_object *reply, void *userdata);
 
 struct mg_qmp_callbacks {
@@ -70,8 +73,10 @@ struct mg_qmp_callbacks {
 	 * -EBADMSG, -EMSGSIZE, -ETIMEDOUT, -ECONNREFUSED, ...).  Not called for
 	 * mg_qmp_close() or the last unref.  The owner may reconnect from here. */
 	void (*on_closed)(struct mg_qmp *q, int reason, void *userdata);
-	/* A QMP event; data may be NULL; timestamp_usec is QEMU's wall clock
-	 * (CLOCK_REALTIME usec), 0 when absent.  All borrowed. */
+	/* A QMP event; data is an object or NULL (absent, or not an object:
+	 * dropped with a warning), its members still unchecked; timestamp_usec
+	 * is QEMU's wall clock (CLOCK_REALTIME usec), 0 when absent or
+	 * malformed.  All borrowed. */
 	void (*on_event)(struct mg_qmp *q, const char *event, json_object *data,
 			 uint64_t timestamp_usec, void *userdata);
 };
@@ -126,7 +131,22 @@ uint64_t mg_qmp_unresponsive_since(const struct mg_qmp *q);
 /* Requests sent and not yet answered (timed-out ones included). */
 size_t mg_qmp_n_outstanding(const struct mg_qmp *q);
 
+/* The string member key of obj; NULL when obj is not an object, or the
+ * member is absent or not a string (a JSON null included).  Every member
+ * of a reply or an event goes through a type check like this one before
+ * use: json-c returns NULL for a JSON null, and its array functions abort
+ * on anything but an array. */
+const char *mg_qmp_member_string(json_object *obj, const char *key);
+
+/* Longest QAPI enum value accepted from the peer, NUL included (QEMU 7.2's
+ * longest RunState and MigrationStatus values have 22 characters). */
+#define MG_QMP_ENUM_MAX 32
+/* Like mg_qmp_member_string, and NULL unless the string looks like a QAPI
+ * enum value (a RunState, a MigrationStatus): 1 to MG_QMP_ENUM_MAX - 1
+ * characters of [A-Za-z0-9_.-].  What the guard compares and logs. */
+const char *mg_qmp_member_enum(json_object *obj, const char *key);
+
 /* The "class" / "desc" of an error object passed with -EREMOTEIO; never NULL
- * ("" when absent). */
+ * ("" when absent or not a string). */
 const char *mg_qmp_error_class(json_object *error);
 const char *mg_qmp_error_desc(json_object *error);

@@ -21,11 +21,15 @@ struct mg_standalone {
 	bool acted;
 };
 
+/* status comes type-checked from watch.c; NULL (no status) is not running
+ * all the same, so no path here can reach strcmp with it. */
 static bool migration_running(const char *status)
 {
 	static const char *const running[] = { "setup", "active", "pre-switchover", "device",
 					       "postcopy-active", "wait-unplug" };
 
+	if (!status)
+		return false;
 	for (size_t i = 0; i < MG_ARRAY_SIZE(running); i++)
 		if (strcmp(status, running[i]) == 0)
 			return true;

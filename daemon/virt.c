@@ -1,6 +1,7 @@
 /* virt.c - see virt.h. */
 #include "virt.h"
 #include "log.h"
+#include "qmp.h"
 #include "util.h"
 
 #include <errno.h>
@@ -139,18 +140,25 @@ static int job_completed_cb(virConnectPtr conn, virDomainPtr dom, virTypedParame
 	return 0;
 }
 
-/* QEMU's MIGRATION event, {"status": "..."}, as libvirt-qemu relays it. */
+/* QEMU's MIGRATION event, {"status": MigrationStatus}, as libvirt-qemu
+ * relays it: details is QEMU's "data" as JSON text, unchecked by libvirt.
+ * Without a status string (null, a number, no data) the event is dropped
+ * here, so the callback never gets a NULL or an unchecked status. */
 static void qemu_event_cb(virConnectPtr conn, virDomainPtr dom, const char *event, long long secs,
 			  unsigned int micros, const char *details, void *opaque)
 {
 	struct mg_virt *v = opaque;
 	json_object *root = details ? json_tokener_parse(details) : NULL;
-	json_object *status;
+	const char *status = mg_qmp_member_enum(root, "status");
 
-	if (root && json_object_object_get_ex(root, "status", &status)) {
-		mg_debug("domain %s: QEMU MIGRATION %s", virDomainGetName(dom), json_object_get_string(status));
+	if (!status) {
+		mg_warn("domain %s: QEMU MIGRATION event ignored: no migration status in %.200s",
+			virDomainGetName(dom), root ? json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN) :
+			"no JSON data");
+	} else {
+		mg_debug("domain %s: QEMU MIGRATION %s", virDomainGetName(dom), status);
 		if (v->cb.qemu_migration)
-			v->cb.qemu_migration(v, dom, json_object_get_string(status), v->userdata);
+			v->cb.qemu_migration(v, dom, status, v->userdata);
 	}
 	json_object_put(root);
 }

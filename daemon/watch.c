@@ -187,14 +187,25 @@ static uint64_t transport_unresponsive_since(struct mg_watch *w)
 	return q < w->lv_unresponsive_since ? q : w->lv_unresponsive_since;
 }
 
+/* The peer's JSON, shortened, for a warning about it. */
+static const char *json_text(json_object *o)
+{
+	return o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "null";
+}
+
+/* query-status returns {"status": RunState, "running": bool, ...}
+ * (qapi/run-state.json); a reply without a RunState string is no sample. */
 static void status_from_reply(struct mg_watch *w, json_object *reply)
 {
 	struct mg_probe_sample s = { .at = mg_now_mono(), .status_valid = true };
-	json_object *st;
+	const char *st = mg_qmp_member_enum(reply, "status");
 
-	if (!json_object_object_get_ex(reply, "status", &st))
+	if (!st) {
+		log_watch(w, LOG_WARNING, NULL, "query-status reply without a run state ignored: %.200s",
+			  json_text(reply));
 		return;
-	snprintf(s.run_state, sizeof(s.run_state), "%s", json_object_get_string(st));
+	}
+	snprintf(s.run_state, sizeof(s.run_state), "%s", st);
 	s.unresponsive_since = transport_unresponsive_since(w);
 	feed(w, &s);
 }
@@ -214,13 +225,24 @@ static void on_migrate_reply(struct mg_qmp *q, int err, json_object *reply, void
 {
 	struct mg_watch *w = userdata;
 	struct mg_probe_sample s = { .at = mg_now_mono(), .migrate_valid = true };
-	json_object *st;
+	const char *st;
+	json_object *o;
 
 	w->migrate_pending = false;
 	if (err != 0)
 		return;
-	snprintf(s.migration_status, sizeof(s.migration_status), "%s",
-		 json_object_object_get_ex(reply, "status", &st) ? json_object_get_string(st) : "none");
+	/* query-migrate returns a MigrationInfo object, {} before the first
+	 * migration (qapi/migration.json); its status is a MigrationStatus. */
+	st = mg_qmp_member_enum(reply, "status");
+	if (!st && json_object_is_type(reply, json_type_object) &&
+	    !json_object_object_get_ex(reply, "status", &o))
+		st = "none";
+	if (!st) {
+		log_watch(w, LOG_WARNING, NULL, "query-migrate reply without a migration status ignored: %.200s",
+			  json_text(reply));
+		return;
+	}
+	snprintf(s.migration_status, sizeof(s.migration_status), "%s", st);
 	if (!w->tracking) {
 		if (w->cb.untracked_status)
 			w->cb.untracked_status(w, s.migration_status, w->userdata);
@@ -259,7 +281,7 @@ static void lv_done(int result, void *arg)
 	if (result < 0)
 		return;
 	w->lv_unresponsive_since = 0;
-	root = json_tokener_parse(j->reply);
+	root = j->reply ? json_tokener_parse(j->reply) : NULL;
 	if (root && json_object_object_get_ex(root, "return", &ret))
 		status_from_reply(w, ret);
 	json_object_put(root);
@@ -473,23 +495,39 @@ static void on_qmp_closed(struct mg_qmp *q, int reason, void *userdata)
 		qmp_schedule_retry(w);
 }
 
+/* QEMU's MIGRATION event is {"status": MigrationStatus} (qapi/migration.json,
+ * since QEMU 2.4).  An event without one (a null, a number, a list, no data:
+ * what a broken or compromised QEMU may send) is ignored here, where it is
+ * parsed, so no consumer ever sees a NULL or an unchecked status. */
+static void on_migration_event(struct mg_watch *w, json_object *data)
+{
+	const char *status = mg_qmp_member_enum(data, "status");
+
+	if (!status) {
+		log_watch(w, LOG_WARNING, NULL, "QMP event MIGRATION ignored: no migration status in %.200s",
+			  json_text(data));
+		return;
+	}
+	if (w->tracking)
+		mg_watch_on_status(w, status, "QMP MIGRATION event");
+	else if (w->cb.untracked_status)
+		w->cb.untracked_status(w, status, w->userdata);
+}
+
 static void on_qmp_event(struct mg_qmp *q, const char *event, json_object *data, uint64_t ts, void *userdata)
 {
 	struct mg_watch *w = userdata;
-	json_object *st;
+	bool stop = strcmp(event, "STOP") == 0;
 
-	if (strcmp(event, "MIGRATION") == 0 && data && json_object_object_get_ex(data, "status", &st)) {
-		const char *status = json_object_get_string(st);
-
-		if (w->tracking)
-			mg_watch_on_status(w, status, "QMP MIGRATION event");
-		else if (w->cb.untracked_status)
-			w->cb.untracked_status(w, status, w->userdata);
-	} else if (w->tracking && (strcmp(event, "STOP") == 0 || strcmp(event, "RESUME") == 0)) {
-		mg_track_note(&w->track, mg_now_mono(), "QMP event %s", event);
+	if (strcmp(event, "MIGRATION") == 0) {
+		on_migration_event(w, data);
+	} else if (w->tracking && (stop || strcmp(event, "RESUME") == 0)) {
+		/* The name from our own literals: gcc 12 with -fsanitize=address
+		 * cannot tell that event is not NULL here (-Wformat-overflow). */
+		mg_track_note(&w->track, mg_now_mono(), "QMP event %s", stop ? "STOP" : "RESUME");
 		/* The guest just stopped: ask for the run state now rather than
 		 * at the next round, so finish-migrate is dated from here. */
-		if (strcmp(event, "STOP") == 0)
+		if (stop)
 			send_requests(w);
 	}
 }
