@@ -13,6 +13,9 @@
 # mg_guard_stop NAME : SIGTERM; fails unless it exits 0 within 2 s.
 # mg_guard_incident NAME DOMAIN : the first incident directory guard NAME
 #     logged for DOMAIN.
+# A sanitizer report (ASan/UBSan/LSan build, scripts/sanitize.sh) in a
+# guard's log fails the test, even one that passed: checked at exit, after
+# the exit hooks have stopped every guard (LSan reports at the guard's exit).
 
 mg_guard_conf() {
 	local file=$1; shift
@@ -30,6 +33,22 @@ mg_guard_conf() {
 
 mg_guard_log() { echo "$MG_TEST_TMP/$1.log"; }
 
+MG_GUARD_NAMES=()
+mg__guard_exit() {
+	local rc=$? name log
+	mg__run_exit_hooks
+	for name in "${MG_GUARD_NAMES[@]}"; do
+		log=$(mg_guard_log "$name")
+		grep -Eq '==[0-9]+==ERROR: [A-Za-z]+Sanitizer|Sanitizer has encountered|: runtime error: ' "$log" 2>/dev/null || continue
+		mg_log "--- $log ---"
+		cat "$log" >&2
+		mg_log "FAIL: sanitizer report in migguardd $name's log"
+		rc=1
+	done
+	exit "$rc"
+}
+trap mg__guard_exit EXIT
+
 mg_guard_start() {
 	local name=$1 conf=$2; shift 2
 	local log; log=$(mg_guard_log "$name")
@@ -38,6 +57,7 @@ mg_guard_start() {
 	"${wrap[@]}" "$MG_BUILDDIR/migguardd" -f -v --config "$conf" "$@" 2>>"$log" &
 	local pid=$!
 	printf -v "MG_GUARD_PID_$name" '%s' "$pid"
+	MG_GUARD_NAMES+=("$name")
 	mg_on_exit "mg_kill_pid $pid"
 	mg_wait_for 5 "migguardd $name running" kill -0 "$pid"
 }
