@@ -69,3 +69,5 @@ tests_unit_test_escape_SOURCES = tests/unit/test_escape.c
 tests_unit_test_escape_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_escape_LDADD = $(MG_UNIT_LDADD)
 INTEGRATION_TESTS += tests/integration/snapshot_escapes_thread_names.sh
+INTEGRATION_TESTS += tests/integration/cli_incidents_lists_malformed_reports.sh \
+	tests/integration/cli_status_ties_pid_to_daemon.sh
