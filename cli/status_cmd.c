@@ -1,6 +1,8 @@
 /* status_cmd.c - see status_cmd.h. */
 #include "status_cmd.h"
 #include "common.h"
+#include "escape.h"
+#include "procid.h"
 #include "util.h"
 
 #include <errno.h>
@@ -14,14 +16,11 @@
 #include <sysexits.h>
 #include <time.h>
 
+/* Exit statuses (man/migguard.1): 3 as LSB's "program is not running";
+ * the others from sysexits.h. */
 #define MG_STATUS_NOT_RUNNING 3
-
-static int jint(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return o && json_object_object_get_ex(o, key, &v) && v ? json_object_get_int(v) : 0;
-}
+#define MG_STATUS_PERMISSION EX_NOPERM		/* 77: cannot tell, status.json or /proc unreadable */
+#define MG_STATUS_MALFORMED EX_DATAERR		/* 65: status.json malformed */
 
 /* "2026-11-25T08:15:53.376Z" -> seconds before now, or -1. */
 static double age_of(const char *utc)
@@ -39,7 +38,7 @@ static double age_of(const char *utc)
 	return (double)now.tv_sec + now.tv_nsec / 1e9 - ((double)timegm(&tm) + frac);
 }
 
-static void print_table(json_object *list)
+static void print_table(struct mg_cli_doc *doc, json_object *list)
 {
 	size_t n = json_object_array_length(list);
 
@@ -48,18 +47,106 @@ static void print_table(json_object *list)
 		return;
 	printf("  %-20s %-9s %-10s %10s %8s  %s\n", "DOMAIN", "DIRECTION", "PHASE", "FOR", "QEMU PID", "LAST");
 	for (size_t i = 0; i < n; i++) {
-		json_object *m = json_object_array_get_idx(list, i);
-		double age = age_of(mg_cli_jstr(m, "phase_since", ""));
-		char for_[32];
+		json_object *m = mg_cli_object_at(doc, list, "migrations", i);
+		double age;
+		char for_[32] = "?", pid[24] = "?";
+		int64_t v;
 
-		if (age < 0)
-			snprintf(for_, sizeof(for_), "?");
-		else
+		if (!m)
+			continue;
+		age = age_of(mg_cli_str(doc, m, "phase_since", ""));
+		if (age >= 0)
 			snprintf(for_, sizeof(for_), "%.1f s", age);
-		printf("  %-20s %-9s %-10s %10s %8d  %s\n", mg_cli_jstr(m, "domain", ""),
-		       mg_cli_jstr(m, "direction", ""), mg_cli_jstr(m, "phase", ""), for_, jint(m, "pid"),
-		       mg_cli_jstr(m, "detail", ""));
+		if (mg_cli_int(doc, m, "pid", &v))
+			snprintf(pid, sizeof(pid), "%lld", (long long)v);
+		printf("  %-20s %-9s %-10s %10s %8s  %s\n", MG_ESC(mg_cli_str(doc, m, "domain", "")),
+		       MG_ESC(mg_cli_str(doc, m, "direction", "")), MG_ESC(mg_cli_str(doc, m, "phase", "")), for_, pid,
+		       MG_ESC(mg_cli_str(doc, m, "detail", "")));
 	}
+}
+
+/* Whether pid is still the daemon that wrote doc: a pid alone proves
+ * nothing once the daemon died and the pid was reused.  The daemon records
+ * its start time (field 22 of /proc/PID/stat) and the boot id
+ * (daemon/status.h); a file without them (an older daemon) is trusted when
+ * the process is named migguardd.  0 (it is), -ESRCH (no such process),
+ * -ESTALE (another process, *why says which), -EACCES (/proc hides it). */
+static int same_daemon(struct mg_cli_doc *doc, pid_t pid, char *why, size_t size)
+{
+	char path[64], comm[64] = "?", boot[64];
+	const char *rec_boot = mg_cli_str(doc, doc->root, "boot_id", NULL);
+	uint64_t start;
+	int64_t rec_start;
+	ssize_t n;
+	int r = mg_proc_start_time(pid, &start);
+
+	if (r == -ESRCH)
+		/* Mounted with hidepid=, /proc shows only our own processes. */
+		return kill(pid, 0) < 0 && errno == EPERM ? -EACCES : -ESRCH;
+	if (r == -EACCES || r == -EPERM)
+		return -EACCES;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	n = mg_read_file(path, comm, sizeof(comm));
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[n - 1] = '\0';
+	snprintf(why, size, "pid %d is now %s", (int)pid, MG_ESC(comm));
+	if (r < 0)
+		return r;
+	if (rec_boot) {
+		n = mg_read_file("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
+		if (n > 0 && boot[n - 1] == '\n')
+			boot[n - 1] = '\0';
+		if (n > 0 && strcmp(boot, rec_boot) != 0) {
+			snprintf(why, size, "the file is from an earlier boot");
+			return -ESTALE;
+		}
+	}
+	if (mg_cli_int(doc, doc->root, "start_time", &rec_start))
+		return (uint64_t)rec_start == start ? 0 : -ESTALE;
+	return strcmp(comm, "migguardd") == 0 ? 0 : -ESTALE;
+}
+
+/* Reads status.json and says whether its daemon runs: 0 or an exit
+ * status (the message printed). */
+static int load_running(const char *path, struct mg_cli_doc *doc, pid_t *pid_out)
+{
+	char why[160] = "";
+	int64_t pid = 0;
+	int r = mg_cli_doc_load(path, doc);
+
+	if (r == -ENOENT) {
+		printf("migguardd is not running (no %s)\n", MG_ESC(path));
+		return MG_STATUS_NOT_RUNNING;
+	}
+	if (r == -EACCES || r == -EPERM) {
+		fprintf(stderr, "migguard: cannot tell whether migguardd runs: %s: permission denied (run as root)\n",
+			MG_ESC(path));
+		return MG_STATUS_PERMISSION;
+	}
+	if (r < 0) {
+		fprintf(stderr, "migguard: cannot tell whether migguardd runs: %s: %s\n", MG_ESC(path),
+			mg_cli_doc_strerror(r));
+		return r == -EBADMSG || r == -EINVAL || r == -EFBIG ? MG_STATUS_MALFORMED : EXIT_FAILURE;
+	}
+	if (!mg_cli_int(doc, doc->root, "pid", &pid) || pid <= 0 || pid > INT_MAX) {
+		fprintf(stderr, "migguard: cannot tell whether migguardd runs: %s: malformed: %s\n", MG_ESC(path),
+			doc->problem[0] ? MG_ESC(doc->problem) : "no valid \"pid\"");
+		return MG_STATUS_MALFORMED;
+	}
+	r = same_daemon(doc, (pid_t)pid, why, sizeof(why));
+	if (r == -EACCES) {
+		fprintf(stderr, "migguard: cannot tell whether migguardd (pid %d) runs: /proc/%d: permission denied\n",
+			(int)pid, (int)pid);
+		return MG_STATUS_PERMISSION;
+	}
+	if (r < 0) {
+		printf("migguardd (pid %d) is not running%s%s: %s is from %s, the daemon died without removing it\n",
+		       (int)pid, why[0] && r == -ESTALE ? ", " : "", r == -ESTALE ? why : "", MG_ESC(path),
+		       MG_ESC(mg_cli_str(doc, doc->root, "updated", "?")));
+		return MG_STATUS_NOT_RUNNING;
+	}
+	*pid_out = (pid_t)pid;
+	return 0;
 }
 
 int mg_cli_status(int argc, char **argv)
@@ -74,9 +161,11 @@ int mg_cli_status(int argc, char **argv)
 	const char *state_dir = NULL, *conf_path = MG_CONF_DEFAULT_PATH;
 	char path[PATH_MAX];
 	struct mg_conf conf;
-	json_object *root = NULL, *list;
+	struct mg_cli_doc doc = { 0 };
+	json_object *list;
 	bool json = false;
-	int c, r, pid;
+	pid_t pid = 0;
+	int c, r;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:c:jh", options, NULL)) != -1) {
@@ -98,31 +187,25 @@ int mg_cli_status(int argc, char **argv)
 	if (r != 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/status.json", state_dir);
-	root = json_object_from_file(path);
-	if (!root) {
-		printf("migguardd is not running (no readable %s)\n", path);
-		r = MG_STATUS_NOT_RUNNING;
+	r = load_running(path, &doc, &pid);
+	if (r != 0)
 		goto out;
-	}
-	pid = jint(root, "pid");
-	/* EPERM still means alive; only ESRCH says the daemon is gone. */
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)) {
-		printf("migguardd (pid %d) is not running: %s is from %s, the daemon died without removing it\n",
-		       pid, path, mg_cli_jstr(root, "updated", ""));
-		r = MG_STATUS_NOT_RUNNING;
-		goto out;
-	}
 	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+		printf("%s\n", json_object_to_json_string_ext(doc.root, JSON_C_TO_STRING_PRETTY));
 		goto out;
 	}
-	printf("migguardd %s (pid %d) running since %s\n", mg_cli_jstr(root, "package_version", ""), pid,
-	       mg_cli_jstr(root, "started", ""));
-	printf("  %s\n", mg_cli_jstr(root, "daemon", ""));
-	if (json_object_object_get_ex(root, "migrations", &list))
-		print_table(list);
+	printf("migguardd %s (pid %d) running since %s\n", MG_ESC(mg_cli_str(&doc, doc.root, "package_version", "")),
+	       (int)pid, MG_ESC(mg_cli_str(&doc, doc.root, "started", "")));
+	printf("  %s\n", MG_ESC(mg_cli_str(&doc, doc.root, "daemon", "")));
+	if ((list = mg_cli_array(&doc, doc.root, "migrations")))
+		print_table(&doc, list);
+	if (doc.problem[0]) {
+		fflush(stdout);
+		fprintf(stderr, "migguard: %s malformed: %s\n", MG_ESC(path), MG_ESC(doc.problem));
+		r = MG_STATUS_MALFORMED;
+	}
 out:
-	json_object_put(root);
+	mg_cli_doc_clear(&doc);
 	mg_conf_clear(&conf);
 	return r;
 }

@@ -1,6 +1,7 @@
 /* status.c - see status.h. */
 #include "status.h"
 #include "log.h"
+#include "procid.h"
 #include "textfile.h"
 #include "util.h"
 
@@ -26,6 +27,10 @@ static struct {
 	struct entry *entries;
 	char daemon[256];
 	uint64_t started;
+	/* Who wrote the file, beyond a pid that may be reused: our start time
+	 * (clock ticks since boot) and the boot it counts from. */
+	uint64_t start_time;
+	char boot_id[40];
 	struct mg_textfile *file;
 } st;
 
@@ -93,6 +98,10 @@ static json_object *render_json(void)
 
 	json_object_object_add(root, "version", json_object_new_int(1));
 	json_object_object_add(root, "pid", json_object_new_int((int)getpid()));
+	if (st.start_time)
+		json_object_object_add(root, "start_time", json_object_new_int64((int64_t)st.start_time));
+	if (st.boot_id[0])
+		json_object_object_add(root, "boot_id", json_object_new_string(st.boot_id));
 	json_object_object_add(root, "package_version", json_object_new_string(PACKAGE_VERSION));
 	json_object_object_add(root, "started", json_object_new_string(mg_format_utc(st.started, buf, sizeof(buf))));
 	json_object_object_add(root, "updated",
@@ -134,8 +143,19 @@ int mg_status_start(sd_event *loop, const char *state_dir)
 	int r;
 
 	mg_status_stop();
-	if (!st.started)
+	if (!st.started) {
+		ssize_t n;
+
 		st.started = mg_now_real();
+		/* Without them `migguard status` falls back to the process name. */
+		if (mg_proc_start_time(getpid(), &st.start_time) < 0)
+			st.start_time = 0;
+		n = mg_read_file("/proc/sys/kernel/random/boot_id", st.boot_id, sizeof(st.boot_id));
+		if (n > 0 && st.boot_id[n - 1] == '\n')
+			st.boot_id[n - 1] = '\0';
+		else if (n <= 0)
+			st.boot_id[0] = '\0';
+	}
 	/* The state dir may not exist yet before the first incident. */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
 		return mg_error_errno(-errno, "cannot create %s", state_dir);

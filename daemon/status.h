@@ -2,7 +2,11 @@
  * migrations it tracks, their phase and since when, the libvirt
  * connection), rewritten after each change (temp file + rename) for
  * `migguard status`.  Removed when the daemon stops cleanly, so a file
- * whose pid is gone tells the reader the daemon died. */
+ * whose pid is gone tells the reader the daemon died.  A pid alone is no
+ * proof (it is reused): the file also holds the daemon's start time
+ * ("start_time", field 22 of /proc/PID/stat, clock ticks since boot) and
+ * "boot_id" (/proc/sys/kernel/random/boot_id), which the reader compares
+ * with /proc/PID/stat and its own boot. */
 #pragma once
 
 #include <stdint.h>
