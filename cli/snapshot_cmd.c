@@ -9,6 +9,7 @@
 #include <sysexits.h>
 
 #include "domxml.h"
+#include "escape.h"
 #include "log.h"
 #include "snapshot/snapshot.h"
 #include "util.h"
@@ -30,11 +31,11 @@ static int domain_pid(const char *run_dir, const char *name, pid_t *pid)
 	int r = mg_domxml_read(run_dir, name, &dx, err, sizeof(err));
 
 	if (r < 0) {
-		fprintf(stderr, "migguard: domain %s: %s\n", name, err[0] ? err : strerror(-r));
+		fprintf(stderr, "migguard: domain %s: %s\n", MG_ESC(name), err[0] ? MG_ESC(err) : strerror(-r));
 		return r;
 	}
 	if (dx.pid <= 0) {
-		fprintf(stderr, "migguard: domain %s is not running (no pid in its status XML)\n", name);
+		fprintf(stderr, "migguard: domain %s is not running (no pid in its status XML)\n", MG_ESC(name));
 		return -ESRCH;
 	}
 	*pid = dx.pid;
@@ -48,7 +49,7 @@ static int emit(const struct mg_snapshot *snap, bool json, const char *dir)
 	if (dir) {
 		r = mg_snapshot_write_dir(snap, dir);
 		if (r < 0) {
-			fprintf(stderr, "migguard: writing %s: %s\n", dir, strerror(-r));
+			fprintf(stderr, "migguard: writing %s: %s\n", MG_ESC(dir), strerror(-r));
 			return EX_CANTCREAT;
 		}
 	}
@@ -60,7 +61,7 @@ static int emit(const struct mg_snapshot *snap, bool json, const char *dir)
 		json_object_put(doc);
 	} else if (dir) {
 		mg_snapshot_write_summary(snap, stdout);
-		printf("report: %s/report.json, %s/stacks.txt\n", dir, dir);
+		printf("report: %s/report.json, %s/stacks.txt\n", MG_ESC(dir), MG_ESC(dir));
 	} else {
 		mg_snapshot_write_text(snap, stdout);
 	}

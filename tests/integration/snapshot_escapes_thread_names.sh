@@ -52,3 +52,11 @@ mg_assert_grep '"\\x1b\]0;pwn\\x07\\x1b\[2J"\):' "$MG_TEST_TMP/out/stacks.txt"
 # JSON keeps the real bytes (json-c writes them as \u001b).
 jq -e --arg n "${evil:0:15}" '.threads[0].name == $n' "$MG_TEST_TMP/out/report.json" >/dev/null ||
 	mg_fail "report.json lost the real thread name"
+
+# A domain name given on the command line (and the file name built from
+# it) is echoed escaped in the error.
+rc=0
+"$MG" snapshot --libvirt-run-dir "$MG_TEST_TMP" --domain "vm$evil" >"$MG_TEST_TMP/dom.out" 2>&1 || rc=$?
+((rc != 0)) || mg_fail "snapshot of a missing domain succeeded"
+! has_control "$MG_TEST_TMP/dom.out" || { cat -v "$MG_TEST_TMP/dom.out" >&2; mg_fail "domain error printed a raw control byte"; }
+mg_assert_grep '^migguard: domain vm\\x1b\]0;pwn\\x07\\x1b\[2J: ' "$MG_TEST_TMP/dom.out"
