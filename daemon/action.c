@@ -24,7 +24,7 @@ enum step { STEP_CANCEL, STEP_YANK, STEP_KILL, STEP_RESTART, STEP_DESTROY, STEP_
 struct mg_ladder {
 	sd_event *loop;
 	struct mg_ladder_params p;
-	char *incident_dir;
+	struct mg_incwriter *incident;
 	void (*done)(struct mg_ladder *a, void *userdata);
 	void *userdata;
 	enum step step;
@@ -57,13 +57,14 @@ static void record(struct mg_ladder *a, const char *step, int result, const char
 		 result == 0 ? "ok" : strerror(-result), detail);
 	mg_log(result == 0 ? LOG_NOTICE : LOG_WARNING, "domain %s: action %s: %s: %s",
 	       mg_watch_name(a->p.watch), step, result == 0 ? "ok" : strerror(-result), detail);
-	if (a->incident_dir)
-		mg_incident_add_action(a->incident_dir, step, result, detail);
+	if (a->incident)
+		mg_incwriter_add_action(a->incident, step, result, detail);
 	mg_metrics_action(step, result);
 	mg_plugins_emit_simple(MIGGUARD_EVENT_ACTION_DONE, "action", mg_watch_name(a->p.watch),
 			       mg_watch_uuid(a->p.watch), (int)mg_watch_pid(a->p.watch),
 			       mg_direction_to_string(mg_watch_get_track(a->p.watch)->direction),
-			       mg_phase_to_string(mg_watch_get_track(a->p.watch)->phase), a->incident_dir, step,
+			       mg_phase_to_string(mg_watch_get_track(a->p.watch)->phase),
+			       a->incident ? mg_incwriter_dir(a->incident) : NULL, step,
 			       result, detail);
 	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
 		      result == 0 ? "ok" : strerror(-result), detail);
@@ -256,8 +257,49 @@ static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *u
 {
 	struct mg_ladder *a = userdata;
 
-	record(a, "yank", err, "out-of-band yank of the migration channel and NBD block nodes");
+	record(a, "yank", err, "out-of-band yank of the migration channel and NBD block nodes%s%s",
+	       err == -EREMOTEIO ? ": " : "", err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "");
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
+}
+
+/* The yank instances worth yanking from query-yank's reply, a list of
+ * YankInstance objects {"type": "block-node"|"chardev"|"migration", ...}
+ * (qapi/yank.json, QEMU 6.0+), each passed back as QEMU gave it.  The reply
+ * comes from the QEMU being recovered: anything not of that shape is
+ * skipped, never trusted (json-c aborts on a non-array, and a null "type"
+ * is a NULL string).  0 with *out the "instances" list, -EBADMSG when the
+ * reply is not a list, -ENOMEM. */
+static int yank_instances(struct mg_ladder *a, json_object *reply, json_object **out)
+{
+	json_object *list;
+	size_t len, bad = 0;
+
+	if (!json_object_is_type(reply, json_type_array))
+		return -EBADMSG;
+	list = json_object_new_array();
+	if (!list)
+		return -ENOMEM;
+	len = json_object_array_length(reply);
+	for (size_t i = 0; i < len; i++) {
+		json_object *inst = json_object_array_get_idx(reply, i);
+		const char *t = mg_qmp_member_string(inst, "type");
+
+		if (!t) {
+			bad++;
+			continue;
+		}
+		if ((strcmp(t, "migration") == 0 || strcmp(t, "block-node") == 0) &&
+		    json_object_array_add(list, json_object_get(inst)) < 0) {
+			json_object_put(inst);
+			json_object_put(list);
+			return -ENOMEM;
+		}
+	}
+	if (bad)
+		mg_warn("domain %s: query-yank: %zu malformed instance(s) of %zu skipped",
+			mg_watch_name(a->p.watch), bad, len);
+	*out = list;
+	return 0;
 }
 
 /* Yanks what can hold the drain: the migration channel and every block
@@ -265,31 +307,42 @@ static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *u
 static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *userdata)
 {
 	struct mg_ladder *a = userdata;
-	json_object *args, *list;
-	size_t n = 0;
+	json_object *args = NULL, *list = NULL;
+	size_t n;
+	int r;
 
 	if (err != 0) {
-		record(a, "yank", err, "query-yank failed");
-		wait_for(a, a->p.recover_grace, migration_over, after_grace);
-		return;
+		record(a, "yank", err, "query-yank failed%s%s", err == -EREMOTEIO ? ": " : "",
+		       err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "");
+		goto wait;
 	}
-	list = json_object_new_array();
-	for (size_t i = 0; i < json_object_array_length(reply); i++) {
-		json_object *inst = json_object_array_get_idx(reply, i), *type;
-		const char *t = json_object_object_get_ex(inst, "type", &type) ? json_object_get_string(type) : "";
-
-		if (strcmp(t, "migration") == 0 || strcmp(t, "block-node") == 0) {
-			json_object_array_add(list, json_object_get(inst));
-			n++;
-		}
+	r = yank_instances(a, reply, &list);
+	if (r < 0) {
+		record(a, "yank", r, "query-yank answered %s, not a list",
+		       r == -EBADMSG ? json_type_to_name(json_object_get_type(reply)) : "something");
+		goto wait;
 	}
+	n = json_object_array_length(list);
 	args = json_object_new_object();
-	json_object_object_add(args, "instances", list);
-	if (n == 0 || mg_qmp_execute(q, "yank", args, true, a->p.step_timeout, on_yank_reply, a) < 0) {
-		record(a, "yank", -ENOENT, "nothing to yank (%zu instances)", n);
-		wait_for(a, a->p.recover_grace, migration_over, after_grace);
+	if (!args || json_object_object_add(args, "instances", list) < 0) {
+		json_object_put(list);
+		record(a, "yank", -ENOMEM, "cannot build the yank request");
+		goto wait;
+	}
+	if (n == 0) {
+		record(a, "yank", -ENOENT, "nothing to yank: no migration or block-node instance");
+		goto wait;
+	}
+	r = mg_qmp_execute(q, "yank", args, true, a->p.step_timeout, on_yank_reply, a);
+	if (r < 0) {
+		record(a, "yank", r, "cannot send yank (%zu instance(s))", n);
+		goto wait;
 	}
 	json_object_put(args);
+	return;
+wait:
+	json_object_put(args);
+	wait_for(a, a->p.recover_grace, migration_over, after_grace);
 }
 
 static void do_yank(struct mg_ladder *a)
@@ -451,7 +504,7 @@ int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
 	a->core.cwd_fd = -1;
 	if (a->p.dom)
 		virDomainRef(a->p.dom);
-	a->incident_dir = p->incident_dir ? strdup(p->incident_dir) : NULL;
+	a->incident = p->incident ? mg_incwriter_ref(p->incident) : NULL;
 	a->done = done;
 	a->userdata = userdata;
 	r = sd_event_add_time(loop, &a->timer, CLOCK_MONOTONIC, 0, 1000, on_poll, a);
@@ -479,6 +532,6 @@ void mg_ladder_free(struct mg_ladder *a)
 	if (a->p.dom)
 		virDomainFree(a->p.dom);
 	mg_coredump_release(&a->core);
-	free(a->incident_dir);
+	mg_incwriter_unref(a->incident);
 	free(a);
 }

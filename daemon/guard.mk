@@ -34,5 +34,6 @@ INTEGRATION_TESTS += tests/integration/qmp_pause_before_switchover.sh \
 	tests/integration/qmp_client_stall.sh
 EXTRA_DIST += tests/lib/qemu.sh
 # A scripted fake QMP monitor in front of the real guard: hostile input.
-INTEGRATION_TESTS += tests/integration/guard_survives_malformed_migration_event.sh
+INTEGRATION_TESTS += tests/integration/guard_survives_malformed_migration_event.sh \
+	tests/integration/guard_survives_malformed_query_yank.sh
 EXTRA_DIST += tests/lib/fakeqmp.py tests/lib/fakeqmp.sh
