@@ -24,7 +24,7 @@ enum step { STEP_CANCEL, STEP_YANK, STEP_KILL, STEP_RESTART, STEP_DESTROY, STEP_
 struct mg_ladder {
 	sd_event *loop;
 	struct mg_ladder_params p;
-	char *incident_dir;
+	struct mg_incwriter *incident;
 	void (*done)(struct mg_ladder *a, void *userdata);
 	void *userdata;
 	enum step step;
@@ -57,13 +57,14 @@ static void record(struct mg_ladder *a, const char *step, int result, const char
 		 result == 0 ? "ok" : strerror(-result), detail);
 	mg_log(result == 0 ? LOG_NOTICE : LOG_WARNING, "domain %s: action %s: %s: %s",
 	       mg_watch_name(a->p.watch), step, result == 0 ? "ok" : strerror(-result), detail);
-	if (a->incident_dir)
-		mg_incident_add_action(a->incident_dir, step, result, detail);
+	if (a->incident)
+		mg_incwriter_add_action(a->incident, step, result, detail);
 	mg_metrics_action(step, result);
 	mg_plugins_emit_simple(MIGGUARD_EVENT_ACTION_DONE, "action", mg_watch_name(a->p.watch),
 			       mg_watch_uuid(a->p.watch), (int)mg_watch_pid(a->p.watch),
 			       mg_direction_to_string(mg_watch_get_track(a->p.watch)->direction),
-			       mg_phase_to_string(mg_watch_get_track(a->p.watch)->phase), a->incident_dir, step,
+			       mg_phase_to_string(mg_watch_get_track(a->p.watch)->phase),
+			       a->incident ? mg_incwriter_dir(a->incident) : NULL, step,
 			       result, detail);
 	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
 		      result == 0 ? "ok" : strerror(-result), detail);
@@ -503,7 +504,7 @@ int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
 	a->core.cwd_fd = -1;
 	if (a->p.dom)
 		virDomainRef(a->p.dom);
-	a->incident_dir = p->incident_dir ? strdup(p->incident_dir) : NULL;
+	a->incident = p->incident ? mg_incwriter_ref(p->incident) : NULL;
 	a->done = done;
 	a->userdata = userdata;
 	r = sd_event_add_time(loop, &a->timer, CLOCK_MONOTONIC, 0, 1000, on_poll, a);
@@ -531,6 +532,6 @@ void mg_ladder_free(struct mg_ladder *a)
 	if (a->p.dom)
 		virDomainFree(a->p.dom);
 	mg_coredump_release(&a->core);
-	free(a->incident_dir);
+	mg_incwriter_unref(a->incident);
 	free(a);
 }

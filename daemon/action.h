@@ -18,6 +18,7 @@
 #include <systemd/sd-event.h>
 
 #include "conf.h"
+#include "incwriter.h"
 #include "procid.h"
 #include "watch.h"
 #include "worker.h"
@@ -30,7 +31,8 @@ struct mg_ladder_params {
 	virDomainPtr dom;		/* may be NULL (standalone) */
 	struct mg_worker_pool *pool;	/* required with dom */
 	const struct mg_procid *id;	/* the QEMU process as first seen */
-	const char *incident_dir;	/* where steps are recorded, may be NULL */
+	struct mg_incwriter *incident;	/* where steps are recorded (off the loop, after
+					 * the incident itself; referenced), may be NULL */
 	uint64_t step_timeout;		/* deadline of one request (monitor_timeout) */
 	uint64_t recover_grace;
 	bool core_dump;

@@ -3,6 +3,8 @@
 #include "action.h"
 #include "domxml.h"
 #include "incident.h"
+#include "incwriter.h"
+#include "ledger.h"
 #include "log.h"
 #include "procid.h"
 #include "report.h"
@@ -23,7 +25,7 @@ struct mg_dom_entry {
 	struct mg_watch *watch;
 	virDomainPtr dom;		/* NULL while disconnected */
 	bool reported;			/* incident written for the current track */
-	char *incident_dir;
+	struct mg_incwriter *incident;
 	struct mg_ladder *ladder;	/* the actions on the current verdict */
 	bool acted;			/* never act twice on one migration */
 };
@@ -32,6 +34,8 @@ struct mg_domains {
 	sd_event *loop;
 	const struct mg_conf *conf;
 	struct mg_worker_pool *pool;
+	struct mg_worker_pool *io;	/* incident files and ledger records: one thread */
+	struct mg_ledger *ledger;	/* what the guard did, across its restarts */
 	struct mg_dom_entry **entries;
 	size_t n_entries;
 };
@@ -67,7 +71,7 @@ static void entry_free(struct mg_dom_entry *e)
 	if (e->dom)
 		virDomainFree(e->dom);
 	mg_procid_release(&e->id);
-	free(e->incident_dir);
+	mg_incwriter_unref(e->incident);
 	free(e);
 }
 
@@ -100,12 +104,12 @@ static enum mg_action policy(struct mg_dom_entry *e, const char *status_xml)
 	return e->ds->conf->action;
 }
 
-static void act(struct mg_dom_entry *e, const char *status_xml)
+static void act(struct mg_dom_entry *e, enum mg_action action)
 {
 	const struct mg_conf *conf = e->ds->conf;
 	struct mg_ladder_params p = {
-		.action = policy(e, status_xml), .watch = e->watch, .dom = e->dom, .pool = e->ds->pool,
-		.id = &e->id, .incident_dir = e->incident_dir, .step_timeout = conf->monitor_timeout,
+		.action = action, .watch = e->watch, .dom = e->dom, .pool = e->ds->pool,
+		.id = &e->id, .incident = e->incident, .step_timeout = conf->monitor_timeout,
 		.recover_grace = conf->recover_grace, .core_dump = conf->core_dump, .restart = conf->restart,
 	};
 	int r;
@@ -124,24 +128,38 @@ static void act(struct mg_dom_entry *e, const char *status_xml)
 static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
 {
 	struct mg_dom_entry *e = userdata;
+	struct mg_domains *ds = e->ds;
+	struct mg_ledger_entry rec = { .at = mg_now_real() };
 	char xml[1024], log[1024];
+	enum mg_action action;
 
 	if (e->reported)
 		return;
 	e->reported = true;
+	/* A guard restarted after its verdict re-finds the same migration. */
+	mg_ledger_key_init(&rec.key, &e->id, e->uuid, mg_watch_get_track(w)->direction);
+	if (mg_report_already(mg_ledger_find(ds->ledger, &rec.key), w)) {
+		e->acted = true;
+		return;
+	}
 	snprintf(xml, sizeof(xml), "%s/%s.xml", run_dir(), e->name);
 	snprintf(log, sizeof(log), "%s/%s.log", log_dir(), e->name);
-	free(e->incident_dir);
-	e->incident_dir = NULL;
-	mg_report_incident(e->ds->conf, w, xml, log, &e->incident_dir);
-	act(e, xml);
+	action = policy(e, xml);
+	rec.acted = !e->acted && action != MG_ACTION_NONE;
+	e->incident = mg_incwriter_unref(e->incident);
+	mg_report_incident(ds->conf, ds->loop, ds->io, w, xml, log, &rec, &e->incident);
+	mg_ledger_note(ds->ledger, &rec.key, rec.acted, e->incident ? mg_incwriter_dir(e->incident) : NULL);
+	act(e, action);
 }
 
 static void on_ended(struct mg_watch *w, void *userdata)
 {
 	struct mg_dom_entry *e = userdata;
+	struct mg_ledger_key k;
 
 	e->reported = false;
+	mg_ledger_key_init(&k, &e->id, e->uuid, mg_watch_get_track(w)->direction);
+	mg_ledger_forget(e->ds->ledger, &k, e->ds->io);
 }
 
 static int make_watch(struct mg_domains *ds, struct mg_dom_entry *e, virDomainPtr dom)
@@ -404,7 +422,14 @@ int mg_domains_new(sd_event *loop, const struct mg_conf *conf, struct mg_domains
 	ds->loop = sd_event_ref(loop);
 	ds->conf = conf;
 	mg_incident_recover(conf->state_dir);
+	r = mg_ledger_open(conf->state_dir, &ds->ledger);
+	if (r == -ENOMEM) {
+		mg_domains_free(ds);
+		return r;
+	}
 	r = mg_worker_pool_new(loop, 0, 0, &ds->pool);
+	if (r >= 0)
+		r = mg_worker_pool_new(loop, 1, 0, &ds->io);
 	if (r < 0) {
 		mg_domains_free(ds);
 		return r;
@@ -426,6 +451,8 @@ void mg_domains_free(struct mg_domains *ds)
 		entry_free(ds->entries[i]);
 	free(ds->entries);
 	mg_worker_pool_free(ds->pool);
+	mg_worker_pool_free(ds->io);
+	mg_ledger_free(ds->ledger);
 	sd_event_unref(ds->loop);
 	free(ds);
 }

@@ -253,7 +253,7 @@ static void rm_rf(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void incident_name(const struct mg_incident_input *in, char *buf, size_t size)
+void mg_incident_name(const struct mg_incident_input *in, char *buf, size_t size)
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -314,7 +314,10 @@ int mg_incident_write(const char *state_dir, const struct mg_incident_input *in,
 	snprintf(base, sizeof(base), "%s/incidents", state_dir);
 	if ((r = ensure_dir(state_dir)) < 0 || (r = ensure_dir(base)) < 0)
 		return mg_error_errno(r, "incident: cannot create %s", base);
-	incident_name(in, name, sizeof(name));
+	if (in->name)
+		snprintf(name, sizeof(name), "%s", in->name);
+	else
+		mg_incident_name(in, name, sizeof(name));
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", base, name, (int)getpid());
 	rm_rf(tmp);
 	if (mkdir(tmp, 0700) < 0)
@@ -339,6 +342,11 @@ int mg_incident_write(const char *state_dir, const struct mg_incident_input *in,
 
 int mg_incident_add_action(const char *dir, const char *step, int result, const char *detail)
 {
+	return mg_incident_add_action_at(dir, mg_now_real(), step, result, detail);
+}
+
+int mg_incident_add_action_at(const char *dir, uint64_t at, const char *step, int result, const char *detail)
+{
 	char path[PATH_MAX], stamp[40];
 	json_object *report, *actions = NULL, *a;
 	int r;
@@ -362,7 +370,7 @@ int mg_incident_add_action(const char *dir, const char *step, int result, const 
 	}
 	a = json_object_new_object();
 	json_object_object_add(a, "step", json_object_new_string(step));
-	json_object_object_add(a, "at", json_object_new_string(mg_format_utc(mg_now_real(), stamp, sizeof(stamp))));
+	json_object_object_add(a, "at", json_object_new_string(mg_format_utc(at, stamp, sizeof(stamp))));
 	json_object_object_add(a, "result", json_object_new_string(result == 0 ? "ok" : strerror(-result)));
 	json_object_object_add(a, "detail", json_object_new_string(detail ? detail : ""));
 	json_object_array_add(actions, a);

@@ -24,7 +24,11 @@ struct mg_incident_input {
 	const char *summary;		/* one paragraph: what hung, BQL owner, I/O wait, signature */
 	const char *status_xml_path;	/* libvirt status XML to copy, may be NULL */
 	const char *qemu_log_path;	/* QEMU log whose tail to copy, may be NULL */
+	const char *name;		/* directory name (mg_incident_name), NULL: named now */
 };
+
+/* The directory name of a new incident: <UTC time>-<domain>-<uuid8>. */
+void mg_incident_name(const struct mg_incident_input *in, char *buf, size_t size);
 
 /* Writes a new incident; *out_dir receives its path (caller frees).
  * Returns 0 or a negative errno (ENOSPC, EACCES, ...), already logged. */
@@ -40,6 +44,9 @@ int mg_incident_recover(const char *state_dir);
  * report's "actions" array, rewriting report.json atomically. */
 int mg_incident_add_action(const char *incident_dir, const char *step, int result,
 			   const char *detail);
+/* The same, for an action taken at the CLOCK_REALTIME time at (usec). */
+int mg_incident_add_action_at(const char *incident_dir, uint64_t at, const char *step, int result,
+			      const char *detail);
 
 /* The incident directory names in incidents_dir (STATE_DIR/incidents),
  * oldest first: names start with the UTC time.  0, or a negative errno

@@ -4,6 +4,8 @@ libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daem
 	daemon/metrics.c daemon/metrics.h daemon/plugin.c daemon/plugin.h \
 	daemon/status.c daemon/status.h daemon/textfile.c daemon/textfile.h \
 	daemon/watch.c daemon/watch.h
+# Incidents written off the loop, and what the guard did across its restarts.
+libmgcore_la_SOURCES += daemon/incwriter.c daemon/incwriter.h daemon/ledger.c daemon/ledger.h
 
 check_PROGRAMS += tests/unit/test_tracker
 TESTS += tests/unit/test_tracker

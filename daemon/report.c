@@ -1,16 +1,12 @@
 /* report.c - see report.h. */
 #include "report.h"
-#include "incident.h"
 #include "log.h"
-#include "metrics.h"
-#include "plugin.h"
+#include "status.h"
 #include "snapshot/snapshot.h"
 #include "util.h"
 
 #include <errno.h>
 #include <string.h>
-
-#define MG_MESSAGE_INCIDENT "2f6c8a0e4b1d4c3a9e5f7b2d0c4a6e8f"
 
 /* The signatures shipped with the build tree are used by the tests
  * before installation. */
@@ -44,12 +40,13 @@ static char *summary_text(struct mg_watch *w, const struct mg_snapshot *snap, co
 	return buf;
 }
 
-int mg_report_incident(const struct mg_conf *conf, struct mg_watch *w, const char *status_xml,
-		       const char *qemu_log, char **out_dir)
+int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_worker_pool *pool, struct mg_watch *w,
+		       const char *status_xml, const char *qemu_log, const struct mg_ledger_entry *ledger,
+		       struct mg_incwriter **out)
 {
 	struct mg_snapshot_opts opts = { .signatures_dir = signatures_dir() };
 	struct mg_snapshot *snap = NULL;
-	_cleanup_free_ char *stacks = NULL, *summary = NULL, *dir = NULL;
+	_cleanup_free_ char *stacks = NULL, *summary = NULL;
 	char snap_error[256] = "";
 	json_object *snap_json = NULL;
 	size_t stacks_len = 0;
@@ -81,29 +78,29 @@ int mg_report_incident(const struct mg_conf *conf, struct mg_watch *w, const cha
 		.stacks_text = stacks, .summary = summary,
 		.status_xml_path = status_xml, .qemu_log_path = qemu_log,
 	};
-	r = mg_incident_write(conf->state_dir, &in, &dir);
-	mg_metrics_incident(r);
-	mg_plugins_emit_simple(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", mg_watch_name(w), mg_watch_uuid(w),
-			       (int)mg_watch_pid(w), mg_direction_to_string(mg_watch_get_track(w)->direction),
-			       mg_phase_to_string(mg_watch_get_track(w)->phase), r == 0 ? dir : NULL, NULL, r,
-			       summary);
-	json_object_put(snap_json);
-	if (r == 0) {
-		struct mg_log_field f[] = {
-			{ "MIGGUARD_DOMAIN", mg_watch_name(w) }, { "MIGGUARD_UUID", mg_watch_uuid(w) },
-			{ "MIGGUARD_INCIDENT", dir },
-		};
-		char stopped[32];
-
-		snprintf(stopped, sizeof(stopped), "%llu", snap ? (unsigned long long)snap->stopped_us : 0ULL);
-		mg_log_full(LOG_ERR, 0, MG_MESSAGE_INCIDENT, f, MG_ARRAY_SIZE(f),
-			    "domain %s: incident written to %s (target stopped %s us for the snapshot)",
-			    mg_watch_name(w), dir, stopped);
-		mg_log(LOG_NOTICE, "domain %s: %s", mg_watch_name(w), summary ? summary : "");
-		mg_incident_prune(conf->state_dir, conf->max_count, conf->max_age);
-		if (out_dir)
-			*out_dir = MG_TAKE_PTR(dir);
-	}
+	struct mg_incwriter_params p = {
+		.state_dir = conf->state_dir, .max_count = conf->max_count, .max_age = conf->max_age,
+		.pool = pool, .ledger = ledger, .stopped_us = snap ? snap->stopped_us : 0,
+	};
+	/* The files are written on the pool's thread: the loop goes on. */
+	r = mg_incwriter_start(loop, &p, &in, out);
+	if (r < 0)
+		mg_error_errno(r, "domain %s: cannot start writing the incident", mg_watch_name(w));
 	mg_snapshot_free(snap);
 	return r;
+}
+
+bool mg_report_already(const struct mg_ledger_entry *e, struct mg_watch *w)
+{
+	const struct mg_track *t = mg_watch_get_track(w);
+	char text[768];
+
+	if (!e)
+		return false;
+	snprintf(text, sizeof(text), "already %s on this migration before a restart: incident %s",
+		 e->acted ? "acted" : "reported", e->incident[0] ? e->incident : "(not written)");
+	mg_notice("domain %s: %s %s; no second incident, no second action", mg_watch_name(w),
+		  mg_phase_to_string(t->phase), text);
+	mg_status_track(w, mg_watch_name(w), mg_watch_uuid(w), (int)mg_watch_pid(w), t->direction, t->phase, text);
+	return true;
 }

@@ -1,13 +1,24 @@
 /* report.h - what happens on a verdict: snapshot first (the target is
- * stopped only while it is unwound), then the summary, the incident
- * directory, retention, and one journal entry naming the incident. */
+ * stopped only while it is unwound), then the summary, and the incident
+ * handed to an incident writer (incwriter.h) that writes it, applies
+ * retention and logs the journal entry naming it, off the loop. */
 #pragma once
 
 #include "conf.h"
+#include "incwriter.h"
+#include "ledger.h"
 #include "watch.h"
 
-/* Writes the incident of w's current verdict.  status_xml and qemu_log are
- * context files to copy (NULL when absent).  *out_dir (may be NULL) gets the
- * incident path.  0 or a negative errno, already logged. */
-int mg_report_incident(const struct mg_conf *conf, struct mg_watch *w, const char *status_xml,
-		       const char *qemu_log, char **out_dir);
+/* Starts the incident of w's current verdict.  status_xml and qemu_log are
+ * context files to copy (NULL when absent); pool is the incident pool (one
+ * thread); ledger (may be NULL) is the record written before the incident.
+ * *out gets the writer (a reference), for the actions.  0 or a negative
+ * errno, already logged. */
+int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_worker_pool *pool, struct mg_watch *w,
+		       const char *status_xml, const char *qemu_log, const struct mg_ledger_entry *ledger,
+		       struct mg_incwriter **out);
+
+/* A verdict on a migration this guard, or the instance before its
+ * restart, already reported (see ledger.h): logs that it already acted and
+ * says so in status.json.  Returns whether e is non-NULL. */
+bool mg_report_already(const struct mg_ledger_entry *e, struct mg_watch *w);

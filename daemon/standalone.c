@@ -2,6 +2,8 @@
 #include "standalone.h"
 #include "action.h"
 #include "incident.h"
+#include "incwriter.h"
+#include "ledger.h"
 #include "log.h"
 #include "procid.h"
 #include "report.h"
@@ -18,6 +20,9 @@ struct mg_standalone {
 	struct mg_procid id;
 	sd_event_source *alive;
 	struct mg_ladder *ladder;
+	struct mg_worker_pool *io;	/* incident files and ledger records: one thread */
+	struct mg_ledger *ledger;	/* what the guard did, across its restarts */
+	struct mg_incwriter *incident;
 	bool acted;
 };
 
@@ -55,26 +60,40 @@ static void on_ladder_done(struct mg_ladder *l, void *userdata)
 static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
 {
 	struct mg_standalone *s = userdata;
-	_cleanup_free_ char *dir = NULL;
+	struct mg_ledger_entry rec = { .at = mg_now_real() };
 	struct mg_ladder_params p = {
 		.action = s->conf->action, .watch = w, .id = &s->id,
 		.step_timeout = s->conf->monitor_timeout, .recover_grace = s->conf->recover_grace,
 		.core_dump = s->conf->core_dump,
 	};
 
-	mg_report_incident(s->conf, w, NULL, NULL, &dir);
+	/* A guard restarted after its verdict re-finds the same migration. */
+	mg_ledger_key_init(&rec.key, &s->id, NULL, mg_watch_get_track(w)->direction);
+	if (mg_report_already(mg_ledger_find(s->ledger, &rec.key), w)) {
+		s->acted = true;
+		return;
+	}
+	rec.acted = !s->acted && p.action != MG_ACTION_NONE;
+	s->incident = mg_incwriter_unref(s->incident);
+	mg_report_incident(s->conf, s->loop, s->io, w, NULL, NULL, &rec, &s->incident);
+	mg_ledger_note(s->ledger, &rec.key, rec.acted, s->incident ? mg_incwriter_dir(s->incident) : NULL);
 	if (s->acted || p.action == MG_ACTION_NONE)
 		return;
 	s->acted = true;
-	p.incident_dir = dir;
+	p.incident = s->incident;
 	if (mg_ladder_start(s->loop, &p, on_ladder_done, s, &s->ladder) < 0)
 		mg_error("standalone: cannot start the actions");
 }
 
 static void on_ended(struct mg_watch *w, void *userdata)
 {
+	struct mg_standalone *s = userdata;
+	struct mg_ledger_key k;
+
 	/* A later migration is a new one: it may be acted on again. */
-	((struct mg_standalone *)userdata)->acted = false;
+	s->acted = false;
+	mg_ledger_key_init(&k, &s->id, NULL, mg_watch_get_track(w)->direction);
+	mg_ledger_forget(s->ledger, &k, s->io);
 }
 
 /* The process is watched through its pidfd: when it exits, so do we. */
@@ -83,6 +102,13 @@ static int on_exit_of_target(sd_event_source *src, int fd, uint32_t revents, voi
 	struct mg_standalone *s = userdata;
 
 	mg_notice("pid %d exited, standalone guard stops", (int)s->id.pid);
+	/* Its migrations are over: nothing left to not act on twice. */
+	for (enum mg_direction d = MG_DIR_OUT; d <= MG_DIR_IN; d++) {
+		struct mg_ledger_key k;
+
+		mg_ledger_key_init(&k, &s->id, NULL, d);
+		mg_ledger_forget(s->ledger, &k, NULL);
+	}
 	return sd_event_exit(s->loop, 0);
 }
 
@@ -112,6 +138,12 @@ int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *
 		free(s);
 		return mg_error_errno(r, "standalone: pid %d", (int)pid);
 	}
+	r = mg_ledger_open(conf->state_dir, &s->ledger);
+	if (r == -ENOMEM)
+		goto fail;
+	r = mg_worker_pool_new(loop, 1, 0, &s->io);
+	if (r < 0)
+		goto fail;
 	snprintf(dflt, sizeof(dflt), "pid-%d", (int)pid);
 	p.name = name ? name : dflt;
 	if (s->id.pidfd >= 0) {
@@ -136,6 +168,9 @@ void mg_standalone_free(struct mg_standalone *s)
 		return;
 	mg_ladder_free(s->ladder);
 	mg_watch_free(s->watch);
+	mg_incwriter_unref(s->incident);
+	mg_worker_pool_free(s->io);
+	mg_ledger_free(s->ledger);
 	sd_event_source_disable_unref(s->alive);
 	mg_procid_release(&s->id);
 	free(s);
