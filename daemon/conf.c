@@ -1,15 +1,18 @@
 /* conf.c - see conf.h.  One table lists every key with its section, type
  * and range; parsing, validation and the dump all walk it. */
 #include "conf.h"
+#include "escape.h"
 #include "log.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define MSECS(x) ((uint64_t)(x) * MG_USEC_PER_MSEC)
 #define SECS(x) ((uint64_t)(x) * MG_USEC_PER_SEC)
@@ -19,6 +22,11 @@
 
 #define PLUGIN_PREFIX "plugin "
 #define PLUGIN_NAME_MAX 32
+/* Bounds on what the reader takes in before inih sees it: a line (leading
+ * blanks included) and the whole file, so that no input, /dev/zero or a
+ * file that keeps growing, keeps the loader reading. */
+#define CONF_LINE_MAX 4096
+#define CONF_FILE_MAX (1024 * 1024)
 
 enum key_type {
 	KEY_STRING,	/* non-empty string */
@@ -70,8 +78,8 @@ struct parse {
 	const char *path;
 	FILE *f;
 	unsigned line;			/* the line last handed to inih */
-	char *buf;
-	size_t buf_size;
+	size_t total;			/* bytes read so far */
+	char buf[CONF_LINE_MAX + 1];
 	struct mg_conf conf;		/* scratch, copied out only when valid */
 	unsigned key_line[MG_ARRAY_SIZE(keys)];
 	unsigned err_line;		/* first error, 0 = none */
@@ -217,18 +225,19 @@ int mg_conf_expand_template(const char *tmpl, const char *name, const char *uuid
 static int __attribute__((format(printf, 3, 4))) parse_error(struct parse *p, unsigned line,
 							   const char *fmt, ...)
 {
+	char msg[MG_CONF_ERROR_MAX];
 	va_list ap;
-	int n;
 
 	if (p->err_line)
 		return -EINVAL;
 	p->err_line = line;
-	n = snprintf(p->err, p->err_size, "%s:%u: ", p->path, line);
-	if (n >= 0 && (size_t)n < p->err_size) {
-		va_start(ap, fmt);
-		vsnprintf(p->err + n, p->err_size - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* The message quotes the file's bytes: control bytes are escaped so
+	 * that the error printed on a terminal or logged is what the file holds,
+	 * not what it tells the terminal to do. */
+	snprintf(p->err, p->err_size, "%s:%u: %s", MG_ESC(p->path), line, MG_ESC(msg));
 	return -EINVAL;
 }
 
@@ -302,26 +311,68 @@ static void check_section_line(struct parse *p, const char *line)
 		parse_error(p, p->line, "unknown section [%s]", name);
 }
 
+/* Reads one line into p->buf, at most CONF_LINE_MAX bytes with its '\n':
+ * its length, 0 at the end of the file, or a negative errno (-EFBIG: the
+ * line or the file is too long; the caller names which). */
+static ssize_t read_bounded_line(struct parse *p, bool *has_nul)
+{
+	size_t len = 0;
+	int c = 0;
+
+	*has_nul = false;
+	while (len < CONF_LINE_MAX && (c = getc(p->f)) != EOF) {
+		p->buf[len++] = (char)c;
+		*has_nul |= c == '\0';
+		if (c == '\n')
+			break;
+	}
+	if (c == EOF && ferror(p->f))
+		return errno ? -errno : -EIO;
+	p->total += len;
+	p->buf[len] = '\0';
+	if (len == CONF_LINE_MAX && c != '\n') {
+		c = getc(p->f);
+		if (c != EOF)
+			return -EFBIG;
+	}
+	return p->total > CONF_FILE_MAX ? -EFBIG : (ssize_t)len;
+}
+
 /* inih's fgets-style reader: counts lines so every error names its line
  * (Debian's libinih is built without INI_HANDLER_LINENO) and stops the parse
  * after the first error. */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
+	bool has_nul;
 	ssize_t n;
 	char *s;
 	size_t len;
 
 	if (p->err_line || p->read_err)
 		return NULL;
-	errno = 0;
-	n = getline(&p->buf, &p->buf_size, p->f);
-	if (n < 0) {
-		if (ferror(p->f))
-			p->read_err = errno ? -errno : -EIO;
+	n = read_bounded_line(p, &has_nul);
+	if (n == 0)
+		return NULL;
+	p->line++;
+	if (n == -EFBIG && p->total > CONF_FILE_MAX) {
+		parse_error(p, p->line, "file too long (at most %d bytes)", CONF_FILE_MAX);
 		return NULL;
 	}
-	p->line++;
+	if (n == -EFBIG) {
+		parse_error(p, p->line, "line too long (at most %d characters)", num - 3);
+		return NULL;
+	}
+	if (n < 0) {
+		p->read_err = (int)n;
+		return NULL;
+	}
+	/* inih and every string after it end at a NUL: a value would be cut
+	 * there without a word. */
+	if (has_nul) {
+		parse_error(p, p->line, "NUL byte in the line");
+		return NULL;
+	}
 	s = p->buf;
 	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
 		s += 3;
@@ -548,11 +599,11 @@ static int parse_file(struct parse *p)
 
 	r = ini_parse_stream(read_line, p, on_key, p);
 	if (p->read_err == -ENOMEM || r == -2) {
-		snprintf(p->err, p->err_size, "%s: out of memory", p->path);
+		snprintf(p->err, p->err_size, "%s: out of memory", MG_ESC(p->path));
 		return -ENOMEM;
 	}
 	if (p->read_err) {
-		snprintf(p->err, p->err_size, "%s: read error: %s", p->path, strerror(-p->read_err));
+		snprintf(p->err, p->err_size, "%s: read error: %s", MG_ESC(p->path), strerror(-p->read_err));
 		return p->read_err;
 	}
 	/* inih returns the first line it failed on, ours or its own syntax
@@ -569,6 +620,35 @@ static int parse_file(struct parse *p)
 	return 0;
 }
 
+/* Opens p->path for reading: a regular file only.  O_NONBLOCK so that a
+ * FIFO is refused, not waited on; a device (/dev/zero) is refused too. */
+static int conf_open(struct parse *p)
+{
+	struct stat st = { 0 };
+	int fd, r;
+
+	fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(p->err, p->err_size, "%s: cannot open: %s", MG_ESC(p->path), strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		snprintf(p->err, p->err_size, "%s: not a regular file", MG_ESC(p->path));
+		close(fd);
+		return r;
+	}
+	p->f = fdopen(fd, "r");
+	if (!p->f) {
+		r = -errno;
+		close(fd);
+		snprintf(p->err, p->err_size, "%s: out of memory", MG_ESC(p->path));
+		return r;
+	}
+	return 0;
+}
+
 int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_size)
 {
 	struct parse p = { .path = path, .err = err, .err_size = err_size };
@@ -581,12 +661,9 @@ int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_s
 		snprintf(err, err_size, "%s: out of memory", path);
 		return r;
 	}
-	p.f = fopen(path, "re");
-	if (!p.f) {
-		r = -errno;
-		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
+	r = conf_open(&p);
+	if (r < 0)
 		goto out;
-	}
 	r = parse_file(&p);
 	if (r < 0)
 		goto out;
@@ -602,7 +679,6 @@ int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_s
 out:
 	if (p.f)
 		fclose(p.f);
-	free(p.buf);
 	mg_conf_clear(&p.conf);
 	return r;
 }

@@ -1,6 +1,7 @@
 # The real migguardd binary refuses a bad configuration at start-up with
 # file:line and exit 78, validates with --check-config, and on SIGHUP keeps
-# the running configuration when the new file is bad.
+# the running configuration when the new file is bad.  A config path that
+# is not a regular file, or a NUL byte in it, is refused promptly.
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/lib/migguardd.sh"
 
@@ -12,6 +13,20 @@ grep -q "$bad:4: \[guard\] finish_timeout" <<<"$out" || mg_fail "no file:line in
 
 rc=0; out=$("$MG_BUILDDIR/migguardd" --check-config="$bad" 2>&1) || rc=$?
 ((rc == 78)) || mg_fail "--check-config on a bad file: exit $rc"
+
+# A device, a FIFO or an endless line is refused at once, naming the file
+# (/dev/zero used to be read until memory ran out).
+for f in /dev/zero "$MG_TEST_TMP/fifo.conf"; do
+	[[ $f == /dev/zero ]] || mkfifo "$f"
+	rc=0; out=$(timeout 10 "$MG_BUILDDIR/migguardd" --check-config="$f" 2>&1) || rc=$?
+	((rc == 78)) || mg_fail "--check-config=$f: exit $rc, expected 78 ($out)"
+	grep -qF "$f: not a regular file" <<<"$out" || mg_fail "--check-config=$f does not name the file: $out"
+done
+# A NUL byte in a value is an error at its line, not a shorter value.
+printf '[guard]\naction = cancel\0kill\n' >"$MG_TEST_TMP/nul.conf"
+rc=0; out=$(timeout 10 "$MG_BUILDDIR/migguardd" --check-config="$MG_TEST_TMP/nul.conf" 2>&1) || rc=$?
+((rc == 78)) || mg_fail "--check-config on a NUL byte: exit $rc, expected 78 ($out)"
+grep -qF "$MG_TEST_TMP/nul.conf:2: NUL byte in the line" <<<"$out" || mg_fail "no file:line for the NUL byte: $out"
 
 rc=0; "$MG_BUILDDIR/migguardd" -f --config "$MG_TEST_TMP/absent.conf" 2>/dev/null || rc=$?
 ((rc == 78)) || mg_fail "missing explicit config: exit $rc, expected 78"

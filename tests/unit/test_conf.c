@@ -5,7 +5,11 @@
 
 #include "mgcheck.h"
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <syslog.h>
 
 #define CONF_DIR MG_TEST_DATADIR "/conf/"
@@ -61,6 +65,11 @@ static const struct bad_case bad_cases[] = {
 	  "1: invalid plugin name in [plugin ../evil] (1 to 32 of A-Z a-z 0-9 _ -)" },
 	{ "duplicate-plugin-key.conf",
 	  "3: [plugin exec] command: duplicate key (first set on line 2)" },
+	/* "action = cancel\0kill" used to load as action = cancel. */
+	{ "nul-byte.conf", "4: NUL byte in the line" },
+	/* Terminal escapes in a value are shown, not sent to the terminal. */
+	{ "control-bytes.conf",
+	  "2: [guard] action: invalid action \"\\x1b[2J\\x1b]0;owned\\x07kill\" (expected none, cancel or recover)" },
 };
 
 static void assert_defaults(const struct mg_conf *c)
@@ -219,7 +228,7 @@ START_TEST(test_unreadable_path_is_errno_naming_the_path)
 
 	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
 	ck_assert_int_eq(mg_conf_load(CONF_DIR, &c, err, sizeof(err)), -EISDIR);
-	ck_assert_str_eq(err, CONF_DIR ": read error: Is a directory");
+	ck_assert_str_eq(err, CONF_DIR ": not a regular file");
 	assert_defaults(&c);
 	mg_conf_clear(&c);
 }
@@ -236,6 +245,102 @@ START_TEST(test_overlong_line_is_rejected_not_split)
 			      strlen(CONF_DIR "long-line.conf:2: line too long (at most ")) == 0,
 		      "%s", err);
 	mg_conf_clear(&c);
+}
+END_TEST
+
+/* Loads path in a child killed by SIGALRM after 2 s, so that a loader that
+ * never returns fails the test instead of hanging it; the child reports
+ * the result and the error through a pipe. */
+static int load_bounded(const char *path, char *err, size_t size)
+{
+	int fds[2], status, r = 0;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct mg_conf c;
+		char msg[MG_CONF_ERROR_MAX + 16];
+		int len;
+
+		alarm(2);
+		close(fds[0]);
+		if (mg_conf_init_defaults(&c) < 0)
+			_exit(2);
+		r = mg_conf_load(path, &c, err, size);
+		len = snprintf(msg, sizeof(msg), "%d %s", r, err);
+		_exit(write(fds[1], msg, (size_t)len) == len ? 0 : 2);
+	}
+	close(fds[1]);
+	n = read(fds[0], err, size - 1);
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "loading %s did not return (status 0x%x)", path, (unsigned)status);
+	ck_assert_int_gt(n, 0);
+	err[n] = '\0';
+	ck_assert_int_eq(sscanf(err, "%d", &r), 1);
+	memmove(err, strchr(err, ' ') + 1, strlen(strchr(err, ' ')));
+	return r;
+}
+
+START_TEST(test_device_config_is_refused_promptly_naming_it)
+{
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_eq(load_bounded("/dev/zero", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "/dev/zero: not a regular file");
+}
+END_TEST
+
+START_TEST(test_fifo_config_is_refused_without_waiting_for_a_writer)
+{
+	char dir[] = "/tmp/mgconf.XXXXXX", path[64], err[MG_CONF_ERROR_MAX], want[128];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/migguard.conf", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(load_bounded(path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s: not a regular file", path);
+	ck_assert_str_eq(err, want);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+/* Writes a file of count lines of line each (line ends in '\n' or not). */
+static void write_lines(const char *path, const char *line, size_t count)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	for (size_t i = 0; i < count; i++)
+		fputs(line, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_huge_line_or_file_is_refused_at_its_line)
+{
+	char dir[] = "/tmp/mgconf.XXXXXX", path[64], err[MG_CONF_ERROR_MAX], want[160];
+	static char line[64 * 1024];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/big.conf", dir);
+	/* 64 KiB without a newline: refused at the bound. */
+	memset(line, 'x', sizeof(line) - 1);
+	write_lines(path, line, 1);
+	ck_assert_int_eq(load_bounded(path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:1: line too long (at most ", path);
+	ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s", err);
+	/* Two million comment lines: each is short, the file is not. */
+	write_lines(path, "#\n", 2 * 1024 * 1024);
+	ck_assert_int_eq(load_bounded(path, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:524289: file too long (at most 1048576 bytes)", path);
+	ck_assert_str_eq(err, want);
+	unlink(path);
+	rmdir(dir);
 }
 END_TEST
 
@@ -366,6 +471,9 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_missing_file_is_enoent_naming_the_path);
 	tcase_add_test(tc, test_unreadable_path_is_errno_naming_the_path);
 	tcase_add_test(tc, test_overlong_line_is_rejected_not_split);
+	tcase_add_test(tc, test_device_config_is_refused_promptly_naming_it);
+	tcase_add_test(tc, test_fifo_config_is_refused_without_waiting_for_a_writer);
+	tcase_add_test(tc, test_huge_line_or_file_is_refused_at_its_line);
 	tcase_add_test(tc, test_plugin_sections_are_kept_with_lines);
 	tcase_add_test(tc, test_dump_loads_back_to_same_values);
 	tcase_add_test(tc, test_dump_shows_durations_in_short_form);
