@@ -1,5 +1,6 @@
 /* plugin.c - see plugin.h. */
 #include "plugin.h"
+#include "escape.h"
 #include "log.h"
 #include "util.h"
 
@@ -20,6 +21,7 @@
 struct loaded {
 	char *name;
 	void *handle;
+	int fd;				/* the checked file, dlopen'ed as /proc/self/fd/N */
 	const struct migguard_plugin *plugin;
 	void *state;
 };
@@ -156,35 +158,89 @@ static const struct migguard_host host = {
 
 /* --- loading ------------------------------------------------------------ */
 
-/* Root-owned and writable by nobody else: whoever can write a plugin runs
- * code as the daemon. */
-static int check_trusted(const char *path, bool want_dir, char *why, size_t size)
+/* Root-owned and writable by nobody else: whoever can write a plugin, or
+ * rename anything on the way to it, runs code as the daemon.  A directory
+ * above the plugin's own may be writable by all when it is sticky and
+ * root-owned (/tmp): nobody else can then rename or remove what root put
+ * in it. */
+static int check_trusted(const struct stat *st, const char *path, size_t len, bool is_file, bool sticky_ok,
+			 char *why, size_t size)
 {
-	struct stat st;
+	bool writable = st->st_mode & (S_IWGRP | S_IWOTH);
 
-	if (lstat(path, &st) < 0) {
-		snprintf(why, size, "%s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
-		snprintf(why, size, "%s: not a %s", path, want_dir ? "directory" : "regular file");
+	if (is_file ? !S_ISREG(st->st_mode) : !S_ISDIR(st->st_mode)) {
+		snprintf(why, size, "%.*s: not a %s", (int)len, path, is_file ? "regular file" : "directory");
 		return -EPERM;
 	}
-	if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		snprintf(why, size, "%s: must be owned by root and not writable by group or others (uid %u, mode %04o)",
-			 path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	if (st->st_uid != 0 || (writable && !(sticky_ok && (st->st_mode & S_ISVTX)))) {
+		snprintf(why, size, "%.*s: must be owned by root and not writable by group or others (uid %u, mode %04o)",
+			 (int)len ? (int)len : 1, len ? path : "/", (unsigned)st->st_uid,
+			 (unsigned)(st->st_mode & 07777));
 		return -EPERM;
 	}
 	return 0;
 }
 
+/* Opens the absolute, symlink-free path one component at a time from /,
+ * never following a symlink, and checks each directory and the file by
+ * the descriptor it holds: what is checked is what is loaded, whatever is
+ * renamed meanwhile.  The file's descriptor or a negative errno with why. */
+static int open_trusted(const char *path, char *why, size_t size)
+{
+	_cleanup_close_ int dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	const char *name = path + 1;
+	struct stat st;
+	int r;
+
+	if (dir < 0 || fstat(dir, &st) < 0) {
+		snprintf(why, size, "/: %s", strerror(errno));
+		return -errno;
+	}
+	if ((r = check_trusted(&st, path, 0, false, true, why, size)) < 0)
+		return r;
+	for (;;) {
+		size_t len = strcspn(name, "/");
+		bool is_file = name[len] == '\0';
+		_cleanup_free_ char *part = strndup(name, len);
+		int fd;
+
+		if (!part)
+			return -ENOMEM;
+		if (len == 0 || strcmp(part, ".") == 0 || strcmp(part, "..") == 0) {
+			snprintf(why, size, "%s: not a canonical path", path);
+			return -EINVAL;
+		}
+		/* O_NONBLOCK: a FIFO in the plugin's place is refused, not waited on. */
+		fd = openat(dir, part, is_file ? O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK
+					       : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			snprintf(why, size, "%.*s: %s", (int)(name + len - path), path,
+				 r == -ELOOP || r == -ENOTDIR ? "a symbolic link or not a directory" : strerror(-r));
+			return r;
+		}
+		close(dir);
+		dir = fd;
+		if (fstat(dir, &st) < 0) {
+			snprintf(why, size, "%s: %s", path, strerror(errno));
+			return -errno;
+		}
+		/* The plugin's own directory is never sticky-excused. */
+		r = check_trusted(&st, path, (size_t)(name + len - path), is_file,
+				  !is_file && strchr(name + len + 1, '/'), why, size);
+		if (r < 0 || is_file)
+			return r < 0 ? r : MG_TAKE_FD(dir);
+		name += len + 1;
+	}
+}
+
 static int load_one(const struct mg_conf *conf, const struct mg_conf_section *sec, const char *dir,
 		    struct loaded *l, char *err, size_t err_size)
 {
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *path = NULL, *real_dir = NULL;
 	_cleanup_free_ struct migguard_option *opts = NULL;
 	const char *file = conf->path ? conf->path : "(defaults)";
-	char why[512] = "";
+	char why[512] = "", fd_path[32];
 	unsigned line = sec->line;
 	int r;
 
@@ -194,12 +250,22 @@ static int load_one(const struct mg_conf *conf, const struct mg_conf_section *se
 		goto fail; \
 	} while (0)
 
-	if (asprintf(&path, "%s/%s.so", dir, sec->name) < 0)
+	l->fd = -1;
+	/* Symlinks in the configured directory (/lib -> usr/lib) are resolved
+	 * here once; open_trusted() then refuses any that appears later. */
+	real_dir = realpath(dir, NULL);
+	if (!real_dir)
+		FAIL(-errno, "%s: %s", dir, strerror(errno));
+	if (asprintf(&path, "%s/%s.so", real_dir, sec->name) < 0)
 		return -ENOMEM;
-	if ((r = check_trusted(dir, true, why, sizeof(why))) < 0 ||
-	    (r = check_trusted(path, false, why, sizeof(why))) < 0)
+	if ((r = l->fd = open_trusted(path, why, sizeof(why))) < 0)
 		goto fail;
-	l->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	/* The dynamic loader opens this magic link: the very file checked.
+	 * The descriptor stays open while the plugin is loaded, so that no
+	 * other plugin gets the same name (glibc returns an object already
+	 * loaded under the name asked for). */
+	snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", l->fd);
+	l->handle = dlopen(fd_path, RTLD_NOW | RTLD_LOCAL);
 	if (!l->handle)
 		FAIL(-ENOEXEC, "cannot load %s: %s", path, dlerror());
 	l->plugin = dlsym(l->handle, "migguard_plugin_v1");
@@ -212,7 +278,7 @@ static int load_one(const struct mg_conf *conf, const struct mg_conf_section *se
 		FAIL(-ENOEXEC, "%s is not the plugin \"%s\"", path, sec->name);
 	opts = calloc(sec->n ? sec->n : 1, sizeof(*opts));
 	if (!opts)
-		return -ENOMEM;
+		FAIL(-ENOMEM, "out of memory");
 	for (size_t i = 0; i < sec->n; i++)
 		opts[i] = (struct migguard_option){ sec->kv[i].key, sec->kv[i].value, sec->kv[i].line };
 	calling = sec->name;
@@ -226,16 +292,24 @@ static int load_one(const struct mg_conf *conf, const struct mg_conf_section *se
 		goto fail;
 	}
 	l->name = strdup(sec->name);
-	return l->name ? 0 : -ENOMEM;
+	if (l->name)
+		return 0;
+	if (l->plugin->fini)
+		l->plugin->fini(l->state);
+	FAIL(-ENOMEM, "out of memory");
 fail:
 #undef FAIL
+	/* why may quote an option's value: escaped for the terminal. */
 	if (line)
-		snprintf(err, err_size, "%s:%u: [plugin %s] %s", file, line, sec->name, why);
+		snprintf(err, err_size, "%s:%u: [plugin %s] %s", MG_ESC(file), line, sec->name, MG_ESC(why));
 	else
-		snprintf(err, err_size, "%s: [plugin %s] %s", file, sec->name, why);
+		snprintf(err, err_size, "%s: [plugin %s] %s", MG_ESC(file), sec->name, MG_ESC(why));
 	if (l->handle)
 		dlclose(l->handle);
 	l->handle = NULL;
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
 	return r;
 }
 
@@ -281,6 +355,7 @@ void mg_plugins_free(struct mg_plugins *set)
 			l->plugin->fini(l->state);
 		calling = "?";
 		dlclose(l->handle);
+		close(l->fd);
 		free(l->name);
 	}
 	free(set->v);

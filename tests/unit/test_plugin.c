@@ -7,12 +7,18 @@
 
 #include "mgcheck.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#define NOBODY 65534
 
 static char dir[] = "/tmp/mgplugin.XXXXXX";
 static char plugdir[128];
@@ -118,6 +124,162 @@ START_TEST(test_exec_option_errors_name_their_line)
 }
 END_TEST
 
+/* DIR/p/plugins/exec.so, a copy of the real one, with DIR/p made
+ * (owner, mode); returns DIR/p/plugins in out. */
+static void nested_plugin_dir(uid_t owner, mode_t mode, char *out, size_t size)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -m 0755 %s/p %s/p/plugins && install -m 0755 %s/exec.so %s/p/plugins/",
+		 dir, dir, MG_TEST_PLUGINDIR, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(out, size, "%s/p", dir);
+	ck_assert_int_eq(chown(out, owner, 0), 0);
+	ck_assert_int_eq(chmod(out, mode), 0);
+	snprintf(out, size, "%s/p/plugins", dir);
+}
+
+static int load_from(const char *from, char *err, size_t size)
+{
+	struct mg_plugins *set = NULL;
+	struct mg_conf conf;
+	int r;
+
+	conf_from("[plugin exec]\ncommand = /bin/true\n", &conf);
+	r = mg_plugins_load(NULL, &conf, from, &set, err, size);
+	mg_conf_clear(&conf);
+	mg_plugins_free(set);
+	return r;
+}
+
+START_TEST(test_plugin_below_a_directory_others_can_write_is_refused)
+{
+	static const struct { uid_t owner; mode_t mode; } bad[] = {
+		{ NOBODY, 0755 },	/* nobody could swap the plugins directory */
+		{ 0, 0775 },		/* so could the group */
+		{ 0, 0757 },
+	};
+	char from[256], err[MG_CONF_ERROR_MAX], want[512];
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(bad); i++) {
+		nested_plugin_dir(bad[i].owner, bad[i].mode, from, sizeof(from));
+		ck_assert_int_eq(load_from(from, err, sizeof(err)), -EPERM);
+		snprintf(want, sizeof(want), "%s/p: must be owned by root and not writable by group or others (uid %u, mode %04o)",
+			 dir, (unsigned)bad[i].owner, (unsigned)bad[i].mode);
+		ck_assert_msg(strstr(err, want), "got \"%s\", want \"%s\"", err, want);
+		snprintf(want, sizeof(want), "rm -rf %s/p", dir);
+		ck_assert_int_eq(system(want), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_plugin_below_a_sticky_root_directory_loads_but_not_in_one)
+{
+	char from[256], err[MG_CONF_ERROR_MAX] = "", want[512];
+
+	/* Like /tmp: others may add entries, not rename root's. */
+	nested_plugin_dir(0, 01777, from, sizeof(from));
+	ck_assert_msg(load_from(from, err, sizeof(err)) == 0, "%s", err);
+	/* The plugin's own directory has no such excuse. */
+	ck_assert_int_eq(chmod(from, 01777), 0);
+	ck_assert_int_eq(load_from(from, err, sizeof(err)), -EPERM);
+	snprintf(want, sizeof(want), "%s: must be owned by root and not writable by group or others (uid 0, mode 1777)",
+		 from);
+	ck_assert_msg(strstr(err, want), "got \"%s\", want \"%s\"", err, want);
+}
+END_TEST
+
+/* Keeps this process on the nth CPU it may use; best effort: with a
+ * single CPU, both sides share it. */
+static void pin_to_cpu(int nth)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0 || CPU_COUNT(&set) < 2)
+		return;
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, &set) && nth-- == 0) {
+			CPU_ZERO(&set);
+			CPU_SET(cpu, &set);
+			sched_setaffinity(0, sizeof(set), &set);
+			return;
+		}
+	}
+}
+
+/* Whether the file dev:ino is mapped into this process. */
+static bool mapped(const struct stat *st)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long ino;
+
+		if (sscanf(line, "%*s %*s %*s %x:%x %lu", &maj, &min, &ino) == 3)
+			found = ino == st->st_ino && makedev(maj, min) == st->st_dev;
+	}
+	fclose(f);
+	return found;
+}
+
+START_TEST(test_plugin_swapped_while_loading_is_never_the_one_loaded)
+{
+	char from[256], evil_dir[256], evil[300], err[MG_CONF_ERROR_MAX], cmd[600];
+	struct mg_plugins *set;
+	struct mg_conf conf;
+	unsigned loaded = 0, refused = 0, evil_loaded = 0;
+	struct stat evil_st;
+	cpu_set_t cpus;
+	pid_t swapper;
+
+	/* Two root-owned directories: plugins/ holds the trusted exec.so,
+	 * evil/ a copy owned by nobody (as if nobody had written it).  A child
+	 * swaps them as fast as it can while the loader runs. */
+	nested_plugin_dir(0, 0755, from, sizeof(from));
+	snprintf(evil_dir, sizeof(evil_dir), "%s/p/evil", dir);
+	snprintf(evil, sizeof(evil), "%s/exec.so", evil_dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -m 0755 %s && install -m 0755 -o %d %s/exec.so %s/",
+		 evil_dir, NOBODY, MG_TEST_PLUGINDIR, evil_dir);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(stat(evil, &evil_st), 0);
+	conf_from("[plugin exec]\ncommand = /bin/true\n", &conf);
+	swapper = fork();
+	ck_assert_int_ge(swapper, 0);
+	if (swapper == 0) {
+		/* On another CPU than the loader's when there is one, so that the
+		 * swaps interleave with the loader's steps, not with its time
+		 * slices. */
+		pin_to_cpu(1);
+		for (;;)
+			if (renameat2(AT_FDCWD, from, AT_FDCWD, evil_dir, RENAME_EXCHANGE) < 0)
+				_exit(1);
+	}
+	ck_assert_int_eq(sched_getaffinity(0, sizeof(cpus), &cpus), 0);
+	pin_to_cpu(0);
+	for (int i = 0; i < 3000 && evil_loaded == 0; i++) {
+		set = NULL;
+		if (mg_plugins_load(NULL, &conf, from, &set, err, sizeof(err)) == 0) {
+			loaded++;
+			evil_loaded += mapped(&evil_st);
+			mg_plugins_free(set);
+		} else {
+			refused++;
+		}
+	}
+	kill(swapper, SIGKILL);
+	waitpid(swapper, NULL, 0);
+	sched_setaffinity(0, sizeof(cpus), &cpus);
+	mg_conf_clear(&conf);
+	ck_assert_msg(evil_loaded == 0, "the file owned by nobody was loaded (%u loads, %u refused)", loaded, refused);
+	/* The race did run: both files were met. */
+	ck_assert_msg(loaded > 0 && refused > 0, "%u loads, %u refused", loaded, refused);
+}
+END_TEST
+
 static void write_script(const char *path, const char *body)
 {
 	FILE *f = fopen(path, "w");
@@ -212,6 +374,9 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_missing_plugin_is_refused_at_its_section_line);
 	tcase_add_test(tc, test_group_writable_plugin_is_refused);
+	tcase_add_test(tc, test_plugin_below_a_directory_others_can_write_is_refused);
+	tcase_add_test(tc, test_plugin_below_a_sticky_root_directory_loads_but_not_in_one);
+	tcase_add_test(tc, test_plugin_swapped_while_loading_is_never_the_one_loaded);
 	tcase_add_test(tc, test_exec_option_errors_name_their_line);
 	tcase_add_test(tc, test_exec_runs_its_command_with_the_event_in_the_environment);
 	tcase_add_test(tc, test_exec_command_is_killed_at_its_timeout);
