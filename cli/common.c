@@ -86,14 +86,12 @@ int mg_cli_doc_load(const char *path, struct mg_cli_doc *doc)
 	if (!tok)
 		return -ENOMEM;
 	root = json_tokener_parse_ex(tok, text, (int)len);
-	if (root && tok->char_offset < (int)len) {
-		/* Only white space may follow the object. */
-		for (size_t i = (size_t)tok->char_offset; i < len && root; i++)
-			if (!strchr(" \t\r\n", text[i])) {
-				json_object_put(root);
-				root = NULL;
-			}
-	}
+	/* Only white space may follow the object. */
+	for (size_t i = json_tokener_get_parse_end(tok); root && i < len; i++)
+		if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n') {
+			json_object_put(root);
+			root = NULL;
+		}
 	json_tokener_free(tok);
 	if (!root || !json_object_is_type(root, json_type_object)) {
 		json_object_put(root);
