@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The ASan/UBSan/LSan build in CI (issue 10): builds migguard in its own
 # directory with `--enable-sanitizers --enable-werror`, runs the unit tests
-# and the standalone guard, QMP and snapshot integration tests on real QEMU
+# and the integration tests that need no two-host test bed (standalone guard,
+# QMP, snapshot on real QEMU; daemon start-up, reload and one private libvirtd)
 # with the sanitized binaries.  Any sanitizer report fails the run: ASan and
 # UBSan halt at the first error (UBSan is built -fno-sanitize-recover too),
 # LSan checks every process at exit, and a report in a guard's log fails the
@@ -12,7 +13,8 @@
 #   MG_SAN_CFLAGS="..."      CFLAGS for configure (default autoconf's "-g -O2":
 #                            gcc's -Wformat-overflow etc. need the optimizer)
 #   MG_SAN_INTEGRATION="a b" integration tests to run (names, no .sh; default
-#                            every guard_*, qmp_* and snapshot_* test)
+#                            every guard_*, qmp_*, snapshot_* test, daemon_config
+#                            and daemon_lifecycle)
 #   MG_SAN_SKIP_INTEGRATION=1  unit tests only
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -95,7 +97,8 @@ if [[ -z "${MG_SAN_SKIP_INTEGRATION:-}" ]]; then
 	if [[ -n "${MG_SAN_INTEGRATION:-}" ]]; then
 		for n in $MG_SAN_INTEGRATION; do tests+=("tests/integration/$n.sh"); done
 	else
-		for t in tests/integration/guard_*.sh tests/integration/qmp_*.sh tests/integration/snapshot_*.sh; do
+		for t in tests/integration/guard_*.sh tests/integration/qmp_*.sh tests/integration/snapshot_*.sh \
+			tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh; do
 			tests+=("$t")
 		done
 	fi
