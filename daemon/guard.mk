@@ -35,5 +35,6 @@ INTEGRATION_TESTS += tests/integration/qmp_pause_before_switchover.sh \
 EXTRA_DIST += tests/lib/qemu.sh
 # A scripted fake QMP monitor in front of the real guard: hostile input.
 INTEGRATION_TESTS += tests/integration/guard_survives_malformed_migration_event.sh \
-	tests/integration/guard_survives_malformed_query_yank.sh
+	tests/integration/guard_survives_malformed_query_yank.sh \
+	tests/integration/guard_refuses_monitor_of_another_process.sh
 EXTRA_DIST += tests/lib/fakeqmp.py tests/lib/fakeqmp.sh

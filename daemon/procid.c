@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -103,4 +104,58 @@ void mg_procid_release(struct mg_procid *id)
 	if (id->pidfd >= 0)
 		close(id->pidfd);
 	id->pidfd = -1;
+}
+
+/* The four uids of /proc/PID/status ("Uid:\treal\teffective\tsaved\tfs"). */
+static int proc_uids(pid_t pid, uid_t uids[4])
+{
+	char path[64], buf[4096], *p;
+	unsigned long v[4];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	n = mg_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOENT ? -ESRCH : (int)n;
+	p = strstr(buf, "\nUid:");
+	if (!p || sscanf(p + 5, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++)
+		uids[i] = (uid_t)v[i];
+	return 0;
+}
+
+static bool is_thread_of(pid_t pid, pid_t tid)
+{
+	char path[64];
+
+	if (tid == pid)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
+	return access(path, F_OK) == 0;
+}
+
+int mg_procid_check_peer(pid_t pid, pid_t peer_pid, uid_t peer_uid, char *why, size_t size)
+{
+	uid_t uids[4];
+	int r;
+
+	snprintf(why, size, "%s", "");
+	r = proc_uids(pid, uids);
+	if (r < 0) {
+		snprintf(why, size, "cannot read the uids of pid %d: %s", (int)pid, strerror(-r));
+		return r == -ESRCH ? r : -EPERM;
+	}
+	if (peer_pid <= 0 || !is_thread_of(pid, peer_pid)) {
+		snprintf(why, size, "the socket is served by pid %d, not by pid %d or one of its threads",
+			 (int)peer_pid, (int)pid);
+		return -EPERM;
+	}
+	if (peer_uid != 0 && peer_uid != uids[0] && peer_uid != uids[1] && peer_uid != uids[2] &&
+	    peer_uid != uids[3]) {
+		snprintf(why, size, "the socket's owner uid %u is not a uid of pid %d (%u)",
+			 (unsigned)peer_uid, (int)pid, (unsigned)uids[1]);
+		return -EPERM;
+	}
+	return 0;
 }

@@ -27,3 +27,14 @@ int mg_procid_signal(const struct mg_procid *id, int sig);
 /* True once the process has exited (pidfd readable, or /proc entry gone). */
 bool mg_procid_exited(const struct mg_procid *id);
 void mg_procid_release(struct mg_procid *id);
+
+/* Whether a socket's peer credentials (SO_PEERCRED: the process that
+ * called listen() on a unix socket, as our pid namespace sees it) belong to
+ * process pid: peer_pid is pid or one of its threads (/proc/PID/task), and
+ * peer_uid is one of pid's uids (real, effective, saved, filesystem) or
+ * root.  Root because QEMU's -runas changes its uids after it made its
+ * sockets (os_setup_post() runs after the chardevs are created); libvirt
+ * sets the uid before exec instead.  A peer pid of 0 (a listener outside
+ * our pid namespace) never matches.  0; -EPERM with *why saying which part
+ * differs; -ESRCH when pid is gone. */
+int mg_procid_check_peer(pid_t pid, pid_t peer_pid, uid_t peer_uid, char *why, size_t size);

@@ -4,6 +4,7 @@
  * rather than a line splitter. */
 #include "qmp.h"
 #include "log.h"
+#include "procid.h"
 #include "util.h"
 
 #include <errno.h>
@@ -41,6 +42,7 @@ struct mg_qmp {
 	struct mg_qmp_callbacks cb;
 	void *userdata;
 	uint64_t handshake_timeout;
+	pid_t peer_pid;			/* the process that must serve the socket, 0 = any */
 
 	enum mg_qmp_state state;
 	unsigned generation;		/* bumped per connection, see on_io() */
@@ -450,15 +452,49 @@ static int feed_input(struct mg_qmp *q, const char *buf, size_t len)
 	return 0;
 }
 
+/* Whoever can write the socket's directory can serve its path: the socket
+ * counts as QEMU's monitor only when the listening process is the QEMU
+ * being guarded (SO_PEERCRED names the process that called listen(), here
+ * QEMU's own -qmp/-chardev socket).  Checked before a byte is read, so a
+ * refused peer can neither make the guard declare anything nor get any
+ * process signalled. */
+static int check_peer(struct mg_qmp *q)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char why[160];
+	int r;
+
+	if (q->peer_pid <= 0)
+		return 0;
+	if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return mg_error_errno(errno, "qmp %s: refusing the monitor at %s: no peer credentials",
+				      q->name, q->peer);
+	r = mg_procid_check_peer(q->peer_pid, cred.pid, cred.uid, why, sizeof(why));
+	if (r == -ESRCH) {
+		mg_info("qmp %s: pid %d is gone, not connecting to %s", q->name, (int)q->peer_pid, q->peer);
+		return r;
+	}
+	if (r < 0) {
+		mg_error("qmp %s: refusing the monitor at %s (peer pid %d uid %u): %s; nothing it "
+			 "sends is read", q->name, q->peer, (int)cred.pid, (unsigned)cred.uid, why);
+		return -EPERM;
+	}
+	return 0;
+}
+
 static int finish_connect(struct mg_qmp *q)
 {
-	int err = 0;
+	int err = 0, r;
 	socklen_t len = sizeof(err);
 
 	if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err)
 		return mg_error_errno(err, "qmp %s: cannot connect to %s", q->name, q->peer);
+	r = check_peer(q);
+	if (r < 0)
+		return r;
 	q->state = MG_QMP_GREETING;
 	return update_io_events(q);
 }
@@ -661,6 +697,11 @@ void mg_qmp_set_handshake_timeout(struct mg_qmp *q, uint64_t usec)
 	q->handshake_timeout = usec;
 }
 
+void mg_qmp_expect_peer(struct mg_qmp *q, pid_t pid)
+{
+	q->peer_pid = pid;
+}
+
 /* Takes fd (connected or connecting) and starts the handshake clock. */
 static int attach(struct mg_qmp *q, int fd, enum mg_qmp_state state)
 {
@@ -670,6 +711,13 @@ static int attach(struct mg_qmp *q, int fd, enum mg_qmp_state state)
 	q->state = state;
 	q->generation++;
 	q->have_version = false;
+	if (state == MG_QMP_GREETING) {
+		r = check_peer(q);
+		if (r < 0) {
+			disconnect(q, r);
+			return r;
+		}
+	}
 	r = sd_event_add_io(q->loop, &q->io, fd, state == MG_QMP_CONNECTING ? EPOLLOUT : EPOLLIN,
 			    on_io, q);
 	if (r >= 0 && q->handshake_timeout > 0)

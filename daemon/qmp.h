@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <json-c/json.h>
 #include <systemd/sd-event.h>
 
@@ -94,16 +95,28 @@ static inline void mg_qmp_freep(struct mg_qmp **q) { if (*q) mg_qmp_unref(*q); }
 void mg_qmp_set_callbacks(struct mg_qmp *q, const struct mg_qmp_callbacks *cb, void *userdata);
 /* Deadline from connect to READY (default MG_QMP_HANDSHAKE_TIMEOUT). */
 void mg_qmp_set_handshake_timeout(struct mg_qmp *q, uint64_t usec);
+/* From the next connection on, the socket must be served by process pid:
+ * its SO_PEERCRED must pass mg_procid_check_peer() (pid or one of its
+ * threads, a uid of pid's or root), checked as soon as the connection is
+ * made and before anything is read from it.  A refused peer is logged as
+ * an error and the connection ends with -EPERM (-ESRCH when pid is gone):
+ * it never reaches READY, so no reply or event of it reaches the owner.
+ * 0 (the default) checks nothing.  Relies on QEMU creating its monitor
+ * socket itself (-qmp unix:PATH,server=on or -chardev socket,...,server=on):
+ * a socket made by another process and passed to QEMU names that process. */
+void mg_qmp_expect_peer(struct mg_qmp *q, pid_t pid);
 
 /* Starts a non-blocking connect to a unix socket; the outcome arrives via
  * on_ready or on_closed.  Returns 0, -EALREADY when not disconnected,
- * -ENAMETOOLONG, or the immediate connect() error (-ENOENT, -ECONNREFUSED,
- * -EAGAIN when the listen backlog is full), not logged: the caller decides
- * whether a missing socket is worth a line. */
+ * -ENAMETOOLONG, -EPERM / -ESRCH when the peer is refused (logged, see
+ * mg_qmp_expect_peer), or the immediate connect() error (-ENOENT,
+ * -ECONNREFUSED, -EAGAIN when the listen backlog is full), not logged: the
+ * caller decides whether a missing socket is worth a line. */
 int mg_qmp_connect_unix(struct mg_qmp *q, const char *path);
 /* Adopts an already connected stream socket (made non-blocking and
  * close-on-exec here; closed by the client from now on, even on error);
- * the handshake starts at once.  0, -EALREADY, or -errno. */
+ * the handshake starts at once.  0, -EALREADY, -EPERM / -ESRCH (refused
+ * peer, see mg_qmp_expect_peer), or -errno. */
 int mg_qmp_connect_fd(struct mg_qmp *q, int fd);
 /* Closes the connection now; pending requests complete with -ECANCELED;
  * on_closed is not called.  The client may connect again. */

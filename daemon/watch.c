@@ -485,12 +485,24 @@ static void on_qmp_ready(struct mg_qmp *q, void *userdata)
 		start_rounds(w);
 }
 
+/* A monitor served by another process than the QEMU (qmp.c logged who):
+ * the evidence of the migration says so too, and the watch keeps trying
+ * with backoff, for a QEMU that may serve the path again. */
+static void note_refused(struct mg_watch *w)
+{
+	if (w->tracking)
+		mg_track_note(&w->track, mg_now_mono(), "direct monitor %s refused: not served by pid %d",
+			      w->qmp_path, (int)w->pid);
+}
+
 static void on_qmp_closed(struct mg_qmp *q, int reason, void *userdata)
 {
 	struct mg_watch *w = userdata;
 
 	w->status_pending = w->migrate_pending = false;
 	log_watch(w, LOG_DEBUG, NULL, "direct monitor %s closed: %s", w->qmp_path, strerror(-reason));
+	if (reason == -EPERM)
+		note_refused(w);
 	if (kill(w->pid, 0) == 0 || errno != ESRCH)
 		qmp_schedule_retry(w);
 }
@@ -543,10 +555,14 @@ static void qmp_connect(struct mg_watch *w)
 		if (mg_qmp_new(w->loop, w->name, &w->qmp) < 0)
 			return;
 		mg_qmp_set_callbacks(w->qmp, &cb, w);
+		/* Only the QEMU being watched may answer for it. */
+		mg_qmp_expect_peer(w->qmp, w->pid);
 	}
 	r = mg_qmp_connect_unix(w->qmp, w->qmp_path);
 	if (r < 0 && r != -EALREADY) {
 		log_watch(w, LOG_DEBUG, NULL, "direct monitor %s: %s", w->qmp_path, strerror(-r));
+		if (r == -EPERM)
+			note_refused(w);
 		if (kill(w->pid, 0) == 0 || errno != ESRCH)
 			qmp_schedule_retry(w);
 	}

@@ -4,17 +4,23 @@
  * must end in a clean close with the right reason, never a crash or a stuck
  * loop (Check's per-test timeout catches the latter). */
 #include "log.h"
+#include "procid.h"
 #include "qmp.h"
 #include "util.h"
 
 #include "mgcheck.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
 	"\"package\": \"Debian\"}, \"capabilities\": [%s]}}\r\n"
@@ -588,6 +594,247 @@ START_TEST(test_connect_unix_socket_and_reconnect)
 }
 END_TEST
 
+
+static void *thread_park(void *arg)
+{
+	pid_t *tid = arg;
+
+	__atomic_store_n(tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/* A thread of the process serves as well as its main thread. */
+static void check_peer_of_thread(pid_t self)
+{
+	pthread_t t;
+	pid_t tid = 0;
+	char why[160];
+
+	ck_assert_int_eq(pthread_create(&t, NULL, thread_park, &tid), 0);
+	while (!__atomic_load_n(&tid, __ATOMIC_SEQ_CST))
+		sched_yield();
+	ck_assert_int_ne(tid, self);
+	ck_assert_int_eq(mg_procid_check_peer(self, tid, getuid(), why, sizeof(why)), 0);
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+}
+
+/* --- hostile peers: every member type-checked (issue #10 item 2) -------- */
+
+START_TEST(test_error_member_that_is_not_an_object_fails_request_with_ebadmsg)
+{
+	struct result res = { 0 }, res2 = { 0 };
+	char buf[256];
+	const char *id;
+
+	handshake(false);
+	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, MG_USEC_PER_SEC, on_reply, &res), 0);
+	id = srv_expect("query-status", false, NULL);
+	/* Not a success with no value: a broken reply. */
+	snprintf(buf, sizeof(buf), "{\"error\": null, \"id\": \"%s\"}\r\n", id);
+	srv_send(buf);
+	ck_assert(run_until(&res.done, 1, 1000));
+	ck_assert_int_eq(res.err, -EBADMSG);
+	ck_assert_str_eq(res.json, "");
+	/* A null return is a success whose value the owner type-checks. */
+	ck_assert_int_eq(mg_qmp_execute(q, "query-yank", NULL, false, MG_USEC_PER_SEC, on_reply, &res2), 0);
+	id = srv_expect("query-yank", false, NULL);
+	srv_reply(id, "null");
+	ck_assert(run_until(&res2.done, 1, 1000));
+	ck_assert_int_eq(res2.err, 0);
+	ck_assert_str_eq(res2.json, "");
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_READY);
+}
+END_TEST
+
+START_TEST(test_capabilities_answered_with_null_error_closes_instead_of_ready)
+{
+	char buf[512];
+	const char *id;
+
+	snprintf(buf, sizeof(buf), GREETING, "");
+	srv_send(buf);
+	id = srv_expect("qmp_capabilities", false, NULL);
+	snprintf(buf, sizeof(buf), "{\"error\": null, \"id\": \"%s\"}\r\n", id);
+	srv_send(buf);
+	ck_assert(run_until(&seen.closed, 1, 1000));
+	ck_assert_int_eq(seen.close_reason, -EPROTO);
+	ck_assert_int_eq(seen.ready, 0);
+}
+END_TEST
+
+START_TEST(test_event_data_that_is_not_an_object_reaches_owner_as_null)
+{
+	static const char *const bad[] = { "\"active\"", "[1, 2]", "7", "null" };
+
+	handshake(false);
+	for (size_t i = 0; i < MG_ARRAY_SIZE(bad); i++) {
+		char buf[256];
+
+		snprintf(buf, sizeof(buf), "{\"event\": \"MIGRATION\", \"data\": %s}\r\n", bad[i]);
+		srv_send(buf);
+		ck_assert(run_until(&seen.events, (int)i + 1, 1000));
+		ck_assert_str_eq(seen.event, "MIGRATION");
+		ck_assert_msg(strcmp(seen.event_data, "") == 0, "data %s reached the owner as %s", bad[i],
+			      seen.event_data);
+	}
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_READY);
+}
+END_TEST
+
+START_TEST(test_timestamp_of_wrong_type_or_out_of_range_is_zero)
+{
+	static const char *const bad[] = {
+		"{\"seconds\": \"1700000000\", \"microseconds\": 0}",
+		"{\"seconds\": 1700000000, \"microseconds\": 1000000}",
+		"{\"seconds\": 9223372036854775807, \"microseconds\": 0}",
+		"{\"seconds\": 1700000000.5, \"microseconds\": 0}",
+		"[1700000000, 0]",
+	};
+
+	handshake(false);
+	for (size_t i = 0; i < MG_ARRAY_SIZE(bad); i++) {
+		char buf[256];
+
+		snprintf(buf, sizeof(buf), "{\"event\": \"STOP\", \"timestamp\": %s}\r\n", bad[i]);
+		srv_send(buf);
+		ck_assert(run_until(&seen.events, (int)i + 1, 1000));
+		ck_assert_msg(seen.event_ts == 0, "timestamp %s read as %" PRIu64, bad[i], seen.event_ts);
+	}
+}
+END_TEST
+
+START_TEST(test_member_string_and_enum_are_type_checked)
+{
+	json_object *o = json_tokener_parse("{\"null\": null, \"int\": 7, \"list\": [\"a\"], \"obj\": {},"
+					    " \"s\": \"pre-switchover\", \"empty\": \"\", \"ctl\": \"a\\nb\","
+					    " \"long\": \"abcdefghijklmnopqrstuvwxyzabcdef\"}");
+	json_object *list = json_tokener_parse("[\"s\"]");
+
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_null(mg_qmp_member_string(NULL, "s"));
+	ck_assert_ptr_null(mg_qmp_member_string(list, "s"));
+	ck_assert_ptr_null(mg_qmp_member_string(o, "absent"));
+	ck_assert_ptr_null(mg_qmp_member_string(o, "null"));
+	ck_assert_ptr_null(mg_qmp_member_string(o, "int"));
+	ck_assert_ptr_null(mg_qmp_member_string(o, "list"));
+	ck_assert_ptr_null(mg_qmp_member_string(o, "obj"));
+	ck_assert_str_eq(mg_qmp_member_string(o, "s"), "pre-switchover");
+	ck_assert_str_eq(mg_qmp_member_string(o, "ctl"), "a\nb");
+	ck_assert_str_eq(mg_qmp_member_enum(o, "s"), "pre-switchover");
+	ck_assert_ptr_null(mg_qmp_member_enum(o, "empty"));
+	ck_assert_ptr_null(mg_qmp_member_enum(o, "ctl"));
+	ck_assert_ptr_null(mg_qmp_member_enum(o, "long"));
+	ck_assert_ptr_null(mg_qmp_member_enum(o, "null"));
+	/* An error object with members of the wrong type reads as "". */
+	ck_assert_str_eq(mg_qmp_error_class(o), "");
+	ck_assert_str_eq(mg_qmp_error_desc(list), "");
+	json_object_put(o);
+	json_object_put(list);
+}
+END_TEST
+
+/* --- peer credentials (issue #10 item 4) -------------------------------- */
+
+/* A child that listens on path (so SO_PEERCRED names it) until killed. */
+static pid_t spawn_listener(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+		unlink(path);
+		if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+START_TEST(test_socket_served_by_another_process_is_refused_before_reading)
+{
+	char path[108];
+	pid_t listener, other = fork();
+
+	if (other == 0) {
+		pause();
+		_exit(0);
+	}
+	snprintf(path, sizeof(path), "/tmp/test_qmp.peer.%d.sock", (int)getpid());
+	listener = spawn_listener(path);
+	mg_qmp_close(q);
+	/* The guarded process is `other`; the socket is served by `listener`. */
+	mg_qmp_expect_peer(q, other);
+	ck_assert_int_eq(mg_qmp_connect_unix(q, path), -EPERM);
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_DISCONNECTED);
+	ck_assert_int_eq(seen.ready, 0);
+	/* The same socket is accepted for the process that serves it. */
+	mg_qmp_expect_peer(q, listener);
+	ck_assert_int_eq(mg_qmp_connect_unix(q, path), 0);
+	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_GREETING);
+	mg_qmp_close(q);
+	/* A socketpair names its creator, this process. */
+	{
+		int sv[2];
+
+		ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		mg_qmp_expect_peer(q, other);
+		ck_assert_int_eq(mg_qmp_connect_fd(q, sv[0]), -EPERM);
+		ck_assert_int_eq(fcntl(sv[0], F_GETFD), -1);	/* closed by the client */
+		/* Refused before anything was read or sent: the peer sees EOF. */
+		char c;
+		ck_assert_int_eq(recv(sv[1], &c, 1, MSG_DONTWAIT), 0);
+		ck_assert_int_eq(seen.ready, 0);
+		close(sv[1]);
+	}
+	reap(listener);
+	reap(other);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_peer_check_accepts_threads_and_root_refuses_other_uids)
+{
+	char why[160];
+	pid_t self = getpid(), gone = fork();
+
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	ck_assert_int_eq(mg_procid_check_peer(self, self, getuid(), why, sizeof(why)), 0);
+	ck_assert_int_eq(mg_procid_check_peer(self, self, 0, why, sizeof(why)), 0);
+	ck_assert_int_eq(mg_procid_check_peer(self, self, getuid() + 4242, why, sizeof(why)), -EPERM);
+	ck_assert_msg(strstr(why, "uid"), "%s", why);
+	ck_assert_int_eq(mg_procid_check_peer(self, 0, getuid(), why, sizeof(why)), -EPERM);
+	ck_assert_int_eq(mg_procid_check_peer(self, 1, getuid(), why, sizeof(why)), -EPERM);
+	ck_assert_msg(strstr(why, "served by pid 1"), "%s", why);
+	ck_assert_int_eq(mg_procid_check_peer(gone, gone, getuid(), why, sizeof(why)), -ESRCH);
+	check_peer_of_thread(self);
+}
+END_TEST
+
 static Suite *qmp_suite(void)
 {
 	Suite *s = suite_create("qmp");
@@ -615,6 +862,13 @@ static Suite *qmp_suite(void)
 	tcase_add_test(tc, test_close_from_reply_callback_stops_processing);
 	tcase_add_test(tc, test_unref_with_pending_request_cancels_it);
 	tcase_add_test(tc, test_connect_unix_socket_and_reconnect);
+	tcase_add_test(tc, test_error_member_that_is_not_an_object_fails_request_with_ebadmsg);
+	tcase_add_test(tc, test_capabilities_answered_with_null_error_closes_instead_of_ready);
+	tcase_add_test(tc, test_event_data_that_is_not_an_object_reaches_owner_as_null);
+	tcase_add_test(tc, test_timestamp_of_wrong_type_or_out_of_range_is_zero);
+	tcase_add_test(tc, test_member_string_and_enum_are_type_checked);
+	tcase_add_test(tc, test_socket_served_by_another_process_is_refused_before_reading);
+	tcase_add_test(tc, test_peer_check_accepts_threads_and_root_refuses_other_uids);
 	suite_add_tcase(s, tc);
 	return s;
 }
