@@ -7,12 +7,15 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -96,7 +99,52 @@ static int on_child_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-static int host_spawn(const char *const *argv, const char *const *envp, uint64_t timeout_usec)
+/* In the child, before exec: becomes user.  A root process that sets all
+ * its uids to non-zero loses its permitted and effective capabilities
+ * (capabilities(7), "Effect of user ID changes"), the ambient set goes
+ * with them; the inheritable set is cleared here.  Checked, not assumed:
+ * SECBIT_KEEP_CAPS or a kernel that differs would leave them. */
+static int child_become(const struct migguard_user *user, const char *what)
+{
+	struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = { 0 };
+	const char *step = "setgroups";
+	char msg[400];
+	int n;
+
+	if (setgroups(user->n_groups, user->groups) < 0)
+		goto fail;
+	step = "setresgid";
+	if (setresgid(user->gid, user->gid, user->gid) < 0)
+		goto fail;
+	step = "setresuid";
+	if (setresuid(user->uid, user->uid, user->uid) < 0)
+		goto fail;
+	step = "capset";
+	if (syscall(SYS_capset, &head, caps) < 0)
+		goto fail;
+	step = "capget";
+	if (syscall(SYS_capget, &head, caps) < 0)
+		goto fail;
+	for (size_t i = 0; i < MG_ARRAY_SIZE(caps); i++) {
+		if (caps[i].effective || caps[i].permitted || caps[i].inheritable) {
+			errno = EPERM;
+			step = "capabilities left after setresuid";
+			goto fail;
+		}
+	}
+	return 0;
+fail:
+	n = snprintf(msg, sizeof(msg), "%s: cannot run as uid %u gid %u: %s: %s\n", what,
+		     (unsigned)user->uid, (unsigned)user->gid, step, strerror(errno));
+	/* Best effort: stderr is the daemon's log. */
+	if (n > 0)
+		(void)!write(STDERR_FILENO, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	return -1;
+}
+
+static int host_spawn_as(const char *const *argv, const char *const *envp, uint64_t timeout_usec,
+			 const struct migguard_user *user)
 {
 	struct child *c;
 	sigset_t all;
@@ -128,6 +176,8 @@ static int host_spawn(const char *const *argv, const char *const *envp, uint64_t
 			signal(sig, SIG_DFL);
 		if (null < 0 || dup2(null, STDIN_FILENO) < 0)
 			_exit(126);
+		if (user && (user->uid == 0 || child_become(user, c->what) < 0))
+			_exit(126);
 		close_range(3, ~0U, 0);
 		execve(argv[0], (char *const *)argv, (char *const *)envp);
 		_exit(127);
@@ -150,10 +200,16 @@ static int host_spawn(const char *const *argv, const char *const *envp, uint64_t
 	return 0;
 }
 
+static int host_spawn(const char *const *argv, const char *const *envp, uint64_t timeout_usec)
+{
+	return host_spawn_as(argv, envp, timeout_usec, NULL);
+}
+
 static const struct migguard_host host = {
 	.abi = MIGGUARD_PLUGIN_ABI,
 	.log = host_log,
 	.spawn = host_spawn,
+	.spawn_as = host_spawn_as,
 };
 
 /* --- loading ------------------------------------------------------------ */

@@ -6,8 +6,12 @@
  *   events  = hung,stalled,incident,action   (default; also
  *             migration-started, phase-changed, migration-ended)
  *   timeout = 60s   SIGKILL after this (1s to 1h; s, ms or m)
+ *   user    = NAME  run it as this user, with that user's groups and none
+ *             of the daemon's capabilities (default: as the daemon)
  * The command runs through the host's spawn: never on the daemon's loop. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,9 @@ struct exec_state {
 	char *command;
 	bool want[N_EVENTS];
 	uint64_t timeout_usec;
+	bool as_user;
+	struct migguard_user user;
+	gid_t *groups;
 };
 
 static int event_index(const char *name, size_t len)
@@ -85,12 +92,56 @@ static int parse_timeout(const char *v, uint64_t *out)
 	return *out >= 1000000 && *out <= 3600000000ULL ? 0 : -ERANGE;
 }
 
+/* Resolved once, when the configuration is loaded: the user database
+ * (NSS: LDAP, sssd) is never asked from the event loop or a forked child. */
+static int parse_user(struct exec_state *s, const char *name, char *err, size_t err_size)
+{
+	struct passwd *pw;
+	int n = 16;
+
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw) {
+		snprintf(err, err_size, "user: %s \"%s\"", errno ? strerror(errno) : "no such user", name);
+		return errno ? -errno : -ENOENT;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, err_size, "user: \"%s\" is root (leave user unset to run as the daemon)", name);
+		return -EINVAL;
+	}
+	for (;;) {
+		gid_t *v = reallocarray(s->groups, (size_t)n, sizeof(*v));
+		int want = n;
+
+		if (!v)
+			return -ENOMEM;
+		s->groups = v;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, v, &want) >= 0) {
+			n = want;
+			break;
+		}
+		if (want <= n)
+			want = n * 2;
+		if (want > 65536) {
+			snprintf(err, err_size, "user: \"%s\" is in too many groups", name);
+			return -E2BIG;
+		}
+		n = want;
+	}
+	s->user = (struct migguard_user){ .uid = pw->pw_uid, .gid = pw->pw_gid, .n_groups = (size_t)n,
+					  .groups = s->groups };
+	s->as_user = true;
+	return 0;
+}
+
 static void exec_fini(void *state)
 {
 	struct exec_state *s = state;
 
-	if (s)
+	if (s) {
 		free(s->command);
+		free(s->groups);
+	}
 	free(s);
 }
 
@@ -124,8 +175,10 @@ static int exec_init(const struct migguard_host *host, const struct migguard_opt
 			if (r < 0)
 				snprintf(err, err_size, "timeout: invalid duration \"%s\" (1s to 1h; s, ms or m)",
 					 opts[i].value);
+		} else if (strcmp(opts[i].key, "user") == 0) {
+			r = parse_user(s, opts[i].value, err, err_size);
 		} else {
-			snprintf(err, err_size, "unknown key \"%s\" (expected command, events or timeout)",
+			snprintf(err, err_size, "unknown key \"%s\" (expected command, events, timeout or user)",
 				 opts[i].key);
 			r = -EINVAL;
 		}
@@ -176,7 +229,7 @@ static void exec_on_event(void *state, const struct migguard_event *ev)
 	argv[0] = s->command;
 	argv[1] = ev->name;
 	argv[2] = NULL;
-	int r = s->host->spawn(argv, envp, s->timeout_usec);
+	int r = s->host->spawn_as(argv, envp, s->timeout_usec, s->as_user ? &s->user : NULL);
 	if (r < 0)
 		s->host->log(LOG_WARNING, "cannot run %s for %s: %s", s->command, ev->name, strerror(-r));
 }

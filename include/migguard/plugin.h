@@ -6,8 +6,10 @@
  *
  *     const struct migguard_plugin migguard_plugin_v1 = { ... };
  *
- * The file and its directory must be owned by root and writable by nobody
- * else, or migguardd refuses to load it.  Every callback runs on migguardd's
+ * The file, its directory and every directory above it must be owned by
+ * root and writable by nobody else (a sticky directory above the plugin's
+ * own, like /tmp, excepted), or migguardd refuses to load it; it is opened
+ * once, checked through that descriptor and loaded from it.  Every callback runs on migguardd's
  * event loop thread and must return at once: a plugin that has slow work to
  * do (a command, a network call) hands it to host->spawn, which runs it in a
  * child process with a deadline. */
@@ -16,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MIGGUARD_PLUGIN_ABI 1
 
@@ -52,6 +55,14 @@ struct migguard_option {
 	unsigned line;
 };
 
+/* Who a spawned command runs as (host->spawn_as). */
+struct migguard_user {
+	uid_t uid;		/* not 0 */
+	gid_t gid;
+	size_t n_groups;	/* the supplementary groups, all of them */
+	const gid_t *groups;
+};
+
 /* What migguardd offers a plugin. */
 struct migguard_host {
 	unsigned abi;
@@ -62,6 +73,13 @@ struct migguard_host {
 	 * timeout_usec (0 = 60 s); its exit is logged.  Returns at once: 0 or a
 	 * negative errno. */
 	int (*spawn)(const char *const *argv, const char *const *envp, uint64_t timeout_usec);
+	/* Like spawn, as user (NULL: as spawn): the child takes user's groups,
+	 * gid and uid before exec, which leaves it none of migguardd's
+	 * capabilities, and checks that none is left; when it cannot, it
+	 * logs why and exits 126.  Appended to ABI 1 with the exec plugin's
+	 * user option: plugins ship with their migguardd. */
+	int (*spawn_as)(const char *const *argv, const char *const *envp, uint64_t timeout_usec,
+			const struct migguard_user *user);
 };
 
 struct migguard_plugin {

@@ -8,6 +8,8 @@
 #include "mgcheck.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -112,7 +114,11 @@ END_TEST
 START_TEST(test_exec_option_errors_name_their_line)
 {
 	assert_error("[plugin exec]\ncommand = /bin/true\ncolour = red\n",
-		     ":3: [plugin exec] unknown key \"colour\" (expected command, events or timeout)");
+		     ":3: [plugin exec] unknown key \"colour\" (expected command, events, timeout or user)");
+	assert_error("[plugin exec]\ncommand = /bin/true\nuser = no-such-user-here\n",
+		     ":3: [plugin exec] user: no such user \"no-such-user-here\"");
+	assert_error("[plugin exec]\ncommand = /bin/true\nuser = root\n",
+		     ":3: [plugin exec] user: \"root\" is root (leave user unset to run as the daemon)");
 	assert_error("[plugin exec]\ncommand = true\n",
 		     ":2: [plugin exec] command: \"true\" is not an absolute path");
 	assert_error("[guard]\naction = none\n[plugin exec]\nevents = hung\n",
@@ -343,6 +349,43 @@ START_TEST(test_exec_runs_its_command_with_the_event_in_the_environment)
 }
 END_TEST
 
+START_TEST(test_exec_user_runs_the_command_as_that_user_without_capabilities)
+{
+	char outdir[256], out[300], buf[4096], want[512];
+	struct passwd *pw = getpwnam("nobody");
+	gid_t groups[64];
+	int n = (int)MG_ARRAY_SIZE(groups);
+	size_t len;
+	sd_event *e;
+
+	/* This test runs as root with every capability: the hook must have
+	 * none of them, nor root's groups. */
+	ck_assert_ptr_nonnull(pw);
+	ck_assert_int_ge(getgrouplist("nobody", pw->pw_gid, groups, &n), 0);
+	snprintf(outdir, sizeof(outdir), "%s/out", dir);
+	ck_assert_int_eq(mkdir(outdir, 0700), 0);
+	ck_assert_int_eq(chown(outdir, pw->pw_uid, pw->pw_gid), 0);
+	e = start_exec("hook.sh", "o=\"$(dirname \"$0\")/out\"\n"
+				  "{ id -u; id -g; id -G; grep -E '^Cap(Inh|Prm|Eff|Amb):' /proc/self/status;\n"
+				  "  env | grep '^MIGGUARD_EVENT='; } > \"$o/$1.tmp\" && mv \"$o/$1.tmp\" \"$o/$1.txt\"\n",
+		       "user = nobody\n");
+	snprintf(out, sizeof(out), "%s/hung.txt", outdir);
+	mg_plugins_emit_simple(MIGGUARD_EVENT_VERDICT, "hung", "d1", NULL, 4242, "outgoing", "hung",
+			       NULL, NULL, 0, "finishing for 30 s");
+	run_until(e, out, true);
+	ck_assert_int_gt(mg_read_file(out, buf, sizeof(buf)), 0);
+	len = (size_t)snprintf(want, sizeof(want), "%u\n%u\n", (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+	for (int i = 0; i < n; i++)
+		len += (size_t)snprintf(want + len, sizeof(want) - len, "%s%u", i ? " " : "", (unsigned)groups[i]);
+	snprintf(want + len, sizeof(want) - len,
+		 "\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
+		 "CapAmb:\t0000000000000000\nMIGGUARD_EVENT=hung\n");
+	ck_assert_str_eq(buf, want);
+	mg_plugins_free(mg_plugins_set_current(NULL));
+	sd_event_unref(e);
+}
+END_TEST
+
 START_TEST(test_exec_command_is_killed_at_its_timeout)
 {
 	char pidfile[256], buf[64], proc[64];
@@ -379,6 +422,7 @@ int main(void)
 	tcase_add_test(tc, test_plugin_swapped_while_loading_is_never_the_one_loaded);
 	tcase_add_test(tc, test_exec_option_errors_name_their_line);
 	tcase_add_test(tc, test_exec_runs_its_command_with_the_event_in_the_environment);
+	tcase_add_test(tc, test_exec_user_runs_the_command_as_that_user_without_capabilities);
 	tcase_add_test(tc, test_exec_command_is_killed_at_its_timeout);
 	suite_add_tcase(s, tc);
 	return mg_check_run(s);
