@@ -249,8 +249,9 @@ static int open_trusted(const char *path, char *why, size_t size)
 	int r;
 
 	if (dir < 0 || fstat(dir, &st) < 0) {
-		snprintf(why, size, "/: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(why, size, "/: %s", strerror(-r));
+		return r;
 	}
 	if ((r = check_trusted(&st, path, 0, false, true, why, size)) < 0)
 		return r;
@@ -271,15 +272,21 @@ static int open_trusted(const char *path, char *why, size_t size)
 					       : O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			r = -errno;
-			snprintf(why, size, "%.*s: %s", (int)(name + len - path), path,
-				 r == -ELOOP || r == -ENOTDIR ? "a symbolic link or not a directory" : strerror(-r));
+			/* O_PATH|O_NOFOLLOW|O_DIRECTORY says ENOTDIR for a symlink. */
+			if (r == -ELOOP || (r == -ENOTDIR && fstatat(dir, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+					    S_ISLNK(st.st_mode)))
+				snprintf(why, size, "%.*s: a symbolic link (not followed)", (int)(name + len - path),
+					 path);
+			else
+				snprintf(why, size, "%.*s: %s", (int)(name + len - path), path, strerror(-r));
 			return r;
 		}
 		close(dir);
 		dir = fd;
 		if (fstat(dir, &st) < 0) {
-			snprintf(why, size, "%s: %s", path, strerror(errno));
-			return -errno;
+			r = -errno;
+			snprintf(why, size, "%s: %s", path, strerror(-r));
+			return r;
 		}
 		/* The plugin's own directory is never sticky-excused. */
 		r = check_trusted(&st, path, (size_t)(name + len - path), is_file,

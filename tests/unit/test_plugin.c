@@ -195,6 +195,21 @@ START_TEST(test_plugin_below_a_sticky_root_directory_loads_but_not_in_one)
 }
 END_TEST
 
+START_TEST(test_symlink_to_a_plugin_is_not_followed)
+{
+	char from[256], link[300], err[MG_CONF_ERROR_MAX], want[512];
+
+	nested_plugin_dir(0, 0755, from, sizeof(from));
+	snprintf(link, sizeof(link), "%s/exec.so", plugdir);
+	ck_assert_int_eq(unlink(link), 0);
+	snprintf(want, sizeof(want), "%s/exec.so", from);
+	ck_assert_int_eq(symlink(want, link), 0);
+	ck_assert_int_eq(load_from(plugdir, err, sizeof(err)), -ELOOP);
+	snprintf(want, sizeof(want), "%s: a symbolic link (not followed)", link);
+	ck_assert_msg(strstr(err, want), "got \"%s\", want \"%s\"", err, want);
+}
+END_TEST
+
 /* Keeps this process on the nth CPU it may use; best effort: with a
  * single CPU, both sides share it. */
 static void pin_to_cpu(int nth)
@@ -420,6 +435,7 @@ int main(void)
 	tcase_add_test(tc, test_plugin_below_a_directory_others_can_write_is_refused);
 	tcase_add_test(tc, test_plugin_below_a_sticky_root_directory_loads_but_not_in_one);
 	tcase_add_test(tc, test_plugin_swapped_while_loading_is_never_the_one_loaded);
+	tcase_add_test(tc, test_symlink_to_a_plugin_is_not_followed);
 	tcase_add_test(tc, test_exec_option_errors_name_their_line);
 	tcase_add_test(tc, test_exec_runs_its_command_with_the_event_in_the_environment);
 	tcase_add_test(tc, test_exec_user_runs_the_command_as_that_user_without_capabilities);
