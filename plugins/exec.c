@@ -97,13 +97,15 @@ static int parse_timeout(const char *v, uint64_t *out)
 static int parse_user(struct exec_state *s, const char *name, char *err, size_t err_size)
 {
 	struct passwd *pw;
-	int n = 16;
+	int n = 16, e;
 
 	errno = 0;
 	pw = getpwnam(name);
 	if (!pw) {
-		snprintf(err, err_size, "user: %s \"%s\"", errno ? strerror(errno) : "no such user", name);
-		return errno ? -errno : -ENOENT;
+		/* getpwnam(3): "not found" may come with any of these. */
+		e = errno == ESRCH || errno == EBADF || errno == EPERM ? ENOENT : errno ? errno : ENOENT;
+		snprintf(err, err_size, "user: %s \"%s\"", e == ENOENT ? "no such user" : strerror(e), name);
+		return -e;
 	}
 	if (pw->pw_uid == 0) {
 		snprintf(err, err_size, "user: \"%s\" is root (leave user unset to run as the daemon)", name);
