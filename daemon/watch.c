@@ -604,6 +604,11 @@ int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct m
 
 	if (!w)
 		return -ENOMEM;
+	/* A direct monitor is trusted only when its peer is this pid. */
+	if (p->qmp_path && p->pid <= 0) {
+		free(w);
+		return -EINVAL;
+	}
 	w->loop = sd_event_ref(loop);
 	w->name = strdup(p->name);
 	w->uuid = p->uuid ? strdup(p->uuid) : NULL;

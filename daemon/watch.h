@@ -19,7 +19,9 @@ struct mg_watch_params {
 	const char *name;		/* domain name (logs, incidents) */
 	const char *uuid;		/* may be NULL */
 	pid_t pid;			/* the QEMU process */
-	const char *qmp_path;		/* direct monitor socket, or NULL */
+	const char *qmp_path;		/* direct monitor socket, or NULL; needs pid > 0:
+					 * only a socket served by pid is used (qmp.h,
+					 * mg_qmp_expect_peer) */
 	virDomainPtr dom;		/* for libvirt's monitor transport, or NULL */
 	struct mg_worker_pool *pool;	/* required with dom */
 	uint64_t probe_interval;
