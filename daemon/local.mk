@@ -19,6 +19,15 @@ tests_unit_test_incident_SOURCES = tests/unit/test_incident.c
 tests_unit_test_incident_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_incident_LDADD = $(MG_UNIT_LDADD)
 
+check_PROGRAMS += tests/unit/test_incwriter tests/unit/test_ledger
+TESTS += tests/unit/test_incwriter tests/unit/test_ledger
+tests_unit_test_incwriter_SOURCES = tests/unit/test_incwriter.c
+tests_unit_test_incwriter_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_incwriter_LDADD = $(MG_UNIT_LDADD)
+tests_unit_test_ledger_SOURCES = tests/unit/test_ledger.c
+tests_unit_test_ledger_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_ledger_LDADD = $(MG_UNIT_LDADD)
+
 check_PROGRAMS += tests/unit/test_procid
 TESTS += tests/unit/test_procid
 tests_unit_test_procid_SOURCES = tests/unit/test_procid.c
