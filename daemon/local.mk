@@ -57,4 +57,5 @@ INTEGRATION_TESTS += tests/integration/e2e_healthy_migration.sh tests/integratio
 INTEGRATION_TESTS += tests/integration/e2e_recover_yank.sh tests/integration/guard_action_cancel.sh tests/integration/e2e_recover_kill_restart.sh tests/integration/e2e_incoming_destroy.sh \
 	tests/integration/e2e_recover_refuses_recycled_pid.sh tests/integration/e2e_recover_core_dump.sh \
 	tests/integration/e2e_cancel_pre_switchover.sh
-INTEGRATION_TESTS += tests/integration/guard_restart_does_not_act_twice.sh
+INTEGRATION_TESTS += tests/integration/guard_restart_does_not_act_twice.sh \
+	tests/integration/guard_incident_on_full_disk.sh
