@@ -713,10 +713,10 @@ static void dump_value(const struct mg_conf *conf, const struct key_def *k, FILE
 		s = buf;
 		break;
 	}
-	if (s && *s)
-		fprintf(out, "%s = %s\n", k->name, s);
-	else
-		fprintf(out, "%s =\n", k->name);
+	fprintf(out, "%s =%s", k->name, s && *s ? " " : "");
+	/* A value may hold any byte but NUL: shown, not obeyed. */
+	mg_escape_fputs(s, 0, out);
+	fputc('\n', out);
 }
 
 void mg_conf_dump(const struct mg_conf *conf, FILE *out)
@@ -734,7 +734,10 @@ void mg_conf_dump(const struct mg_conf *conf, FILE *out)
 		const struct mg_conf_section *sec = &conf->plugins[i];
 
 		fprintf(out, "\n[" PLUGIN_PREFIX "%s]\n", sec->name);
-		for (size_t j = 0; j < sec->n; j++)
-			fprintf(out, "%s = %s\n", sec->kv[j].key, sec->kv[j].value);
+		for (size_t j = 0; j < sec->n; j++) {
+			fprintf(out, "%s = ", MG_ESC(sec->kv[j].key));
+			mg_escape_fputs(sec->kv[j].value, 0, out);
+			fputc('\n', out);
+		}
 	}
 }

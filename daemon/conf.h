@@ -68,7 +68,8 @@ void mg_conf_clear(struct mg_conf *conf);
  * err and returns -EINVAL (or -errno when the file cannot be read). */
 int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_size);
 
-/* Writes every key with its effective value, as an INI file. */
+/* Writes every key with its effective value, as an INI file; control
+ * bytes in values are escaped (\xNN, see escape.h). */
 void mg_conf_dump(const struct mg_conf *conf, FILE *out);
 
 /* The [plugin NAME] section, or NULL when the file has none. */

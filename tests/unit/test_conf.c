@@ -429,6 +429,25 @@ START_TEST(test_dump_shows_durations_in_short_form)
 }
 END_TEST
 
+START_TEST(test_dump_escapes_control_bytes_in_values)
+{
+	_cleanup_free_ char *text = NULL;
+	char err[MG_CONF_ERROR_MAX];
+	struct mg_conf c;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_msg(mg_conf_load(CONF_DIR "control-bytes-value.conf", &c, err, sizeof(err)) == 0, "%s", err);
+	f = open_memstream(&text, &len);
+	mg_conf_dump(&c, f);
+	fclose(f);
+	ck_assert_msg(strstr(text, "\nuri = qemu:///\\x1b]0;owned\\x07system\n"), "%s", text);
+	ck_assert_msg(strstr(text, "\ncommand = /bin/\\x1b[2Jtrue\n"), "%s", text);
+	mg_conf_clear(&c);
+}
+END_TEST
+
 START_TEST(test_action_names_round_trip)
 {
 	enum mg_action a;
@@ -477,6 +496,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_plugin_sections_are_kept_with_lines);
 	tcase_add_test(tc, test_dump_loads_back_to_same_values);
 	tcase_add_test(tc, test_dump_shows_durations_in_short_form);
+	tcase_add_test(tc, test_dump_escapes_control_bytes_in_values);
 	tcase_add_test(tc, test_action_names_round_trip);
 	tcase_add_test(tc, test_template_expands_name_uuid_and_percent);
 	suite_add_tcase(s, tc);
