@@ -499,7 +499,7 @@ void mg_incident_list_free(char **names, size_t n)
 	free(names);
 }
 
-int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_age)
+int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_age, const char *keep)
 {
 	char base[PATH_MAX], path[PATH_MAX * 2];
 	char **names;
@@ -511,10 +511,12 @@ int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_ag
 	r = mg_incident_list(base, &names, &n);
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, left = n; i < n; i++) {
 		struct stat st;
-		bool too_many = n - i > max_count;
+		bool too_many = left > max_count;
 
+		if (keep && strcmp(names[i], keep) == 0)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", base, names[i]);
 		/* An mtime ahead of now is an incident written before the clock
 		 * stepped back: the newest, not the oldest. */
@@ -523,6 +525,7 @@ int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_ag
 			rm_rf(path);
 			mg_info("incident %s removed (retention)", names[i]);
 			removed++;
+			left--;
 		}
 	}
 	mg_incident_list_free(names, n);

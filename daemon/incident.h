@@ -55,8 +55,10 @@ int mg_incident_list(const char *incidents_dir, char ***names, size_t *n);
 void mg_incident_list_free(char **names, size_t n);
 
 /* Removes the oldest incidents beyond max_count and those older than
- * max_age (usec); returns how many were removed or a negative errno. */
-int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_age);
+ * max_age (usec), never keep (a directory name, may be NULL: the incident
+ * just written, which after a clock step back sorts first); returns how
+ * many were removed or a negative errno. */
+int mg_incident_prune(const char *state_dir, unsigned max_count, uint64_t max_age, const char *keep);
 
 /* Copies /proc/PID/cmdline into buf with arguments joined by spaces and the
  * values of password=, secret=, key= (and similar) replaced by "***". */

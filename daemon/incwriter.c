@@ -142,7 +142,7 @@ static int write_run(void *arg)
 	if (r < 0)
 		return r;
 	snprintf(j->dir, sizeof(j->dir), "%s", dir ? dir : "");
-	mg_incident_prune(ev->state_dir, ev->max_count, ev->max_age);
+	mg_incident_prune(ev->state_dir, ev->max_count, ev->max_age, strrchr(j->dir, '/') + 1);
 	return 0;
 }
 

@@ -146,7 +146,7 @@ START_TEST(test_retention_keeps_the_newest_max_count)
 		snprintf(path, sizeof(path), "%s/2026010%dT000000Z-d-00000000", base, i + 1);
 		ck_assert_int_eq(mkdir(path, 0700), 0);
 	}
-	ck_assert_int_eq(mg_incident_prune(state, 2, UINT64_MAX / 2), 3);
+	ck_assert_int_eq(mg_incident_prune(state, 2, UINT64_MAX / 2, NULL), 3);
 	ck_assert_int_eq(count_entries(base), 2);
 	snprintf(path, sizeof(path), "%s/20260105T000000Z-d-00000000", base);
 	ck_assert_int_eq(access(path, F_OK), 0);
@@ -246,7 +246,7 @@ START_TEST(test_retention_keeps_incidents_dated_after_now)
 	tv[0].tv_sec += 86400;
 	tv[1] = tv[0];
 	ck_assert_int_eq(utimes(path, tv), 0);
-	ck_assert_int_eq(mg_incident_prune(state, 10, 3600 * MG_USEC_PER_SEC), 0);
+	ck_assert_int_eq(mg_incident_prune(state, 10, 3600 * MG_USEC_PER_SEC, NULL), 0);
 	ck_assert_int_eq(access(path, F_OK), 0);
 }
 END_TEST
@@ -346,7 +346,34 @@ START_TEST(test_half_written_incident_is_kept_as_partial_at_start)
 	ck_assert_int_eq(access(path, F_OK), 0);
 	snprintf(path, sizeof(path), "%s/.tmp-20260103T000000Z-live-nouuid-%d", base, (int)getppid());
 	ck_assert_int_eq(access(path, F_OK), 0);
-	ck_assert_int_eq(mg_incident_prune(state, 0, UINT64_MAX / 2), 2);
+	ck_assert_int_eq(mg_incident_prune(state, 0, UINT64_MAX / 2, NULL), 2);
+}
+END_TEST
+
+/* After a clock step back the incident just written is named earlier
+ * than those written before the step: retention by count removes one of
+ * those, not the new one. */
+START_TEST(test_retention_by_count_keeps_the_incident_just_written)
+{
+	struct mg_track t;
+	struct mg_incident_input in = { .domain = "d", .pid = getpid(), .track = &t };
+	_cleanup_free_ char *dir = NULL;
+	char base[300], path[400];
+
+	make_track(&t);
+	snprintf(base, sizeof(base), "%s/incidents", state);
+	ck_assert_int_eq(mkdir(base, 0700), 0);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/2099010%dT000000Z-d-00000000", base, i + 1);
+		ck_assert_int_eq(mkdir(path, 0700), 0);
+	}
+	ck_assert_int_eq(mg_incident_write(state, &in, &dir), 0);
+	ck_assert_int_eq(mg_incident_prune(state, 2, UINT64_MAX / 2, strrchr(dir, '/') + 1), 1);
+	ck_assert_int_eq(access(dir, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/20990101T000000Z-d-00000000", base);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/20990102T000000Z-d-00000000", base);
+	ck_assert_int_eq(access(path, F_OK), 0);
 }
 END_TEST
 
@@ -364,6 +391,7 @@ int main(void)
 	tcase_add_test(tc, test_redaction_of_a_full_cmdline_stays_in_its_buffer);
 	tcase_add_test(tc, test_redaction_of_short_values_at_the_buffer_end);
 	tcase_add_test(tc, test_retention_keeps_incidents_dated_after_now);
+	tcase_add_test(tc, test_retention_by_count_keeps_the_incident_just_written);
 	tcase_add_test(tc, test_action_on_a_report_whose_actions_is_not_an_array);
 	tcase_add_test(tc, test_half_written_incident_is_kept_as_partial_at_start);
 	suite_add_tcase(s, tc);
