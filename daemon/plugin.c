@@ -99,6 +99,16 @@ static int on_child_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* In the child: one line to stderr, which is the daemon's log. */
+static void child_say(const char *what, const char *msg, const char *why)
+{
+	char line[512];
+	int n = snprintf(line, sizeof(line), "%s: %s: %s\n", what, msg, why);
+
+	if (n > 0)
+		(void)!write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
 /* In the child, before exec: becomes user.  A root process that sets all
  * its uids to non-zero loses its permitted and effective capabilities
  * (capabilities(7), "Effect of user ID changes"), the ambient set goes
@@ -109,8 +119,8 @@ static int child_become(const struct migguard_user *user, const char *what)
 	struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = { 0 };
 	const char *step = "setgroups";
-	char msg[400];
-	int n;
+	char msg[200];
+	int e;
 
 	if (setgroups(user->n_groups, user->groups) < 0)
 		goto fail;
@@ -135,11 +145,10 @@ static int child_become(const struct migguard_user *user, const char *what)
 	}
 	return 0;
 fail:
-	n = snprintf(msg, sizeof(msg), "%s: cannot run as uid %u gid %u: %s: %s\n", what,
-		     (unsigned)user->uid, (unsigned)user->gid, step, strerror(errno));
-	/* Best effort: stderr is the daemon's log. */
-	if (n > 0)
-		(void)!write(STDERR_FILENO, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	e = errno;
+	snprintf(msg, sizeof(msg), "cannot run as uid %u gid %u: %s", (unsigned)user->uid,
+		 (unsigned)user->gid, step);
+	child_say(what, msg, strerror(e));
 	return -1;
 }
 
@@ -180,6 +189,7 @@ static int host_spawn_as(const char *const *argv, const char *const *envp, uint6
 			_exit(126);
 		close_range(3, ~0U, 0);
 		execve(argv[0], (char *const *)argv, (char *const *)envp);
+		child_say(c->what, "cannot execute", strerror(errno));
 		_exit(127);
 	}
 	c->pid = pid;
