@@ -7,6 +7,8 @@
 #   MG_SKIP_DISTCHECK=1    skip the distcheck step (for quick local runs)
 #   MG_INTEGRATION="a b"   run only these integration tests (names, no .sh)
 #   MIGGUARD_TEST_ACCEL=tcg  force TCG even when /dev/kvm opens
+#   MG_SKIP_SANITIZE=1     skip the ASan/UBSan build (scripts/sanitize.sh)
+#   MG_SKIP_FUZZ=1         skip the fuzz smoke (scripts/fuzz.sh); FUZZ_SECONDS=N per target
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
@@ -55,10 +57,31 @@ grep -q '^integration: .* 0 failed$' "$build/integration.out" || int_status=1
 read -r int_pass int_fail < <(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$build/integration.out" | tail -1)
 : "${int_pass:=0}" "${int_fail:=1}"
 
+san_pass=0 san_fail=0
+if [[ -z "${MG_SKIP_SANITIZE:-}" ]]; then
+	step "sanitizers (ASan/UBSan/LSan build: unit tests, standalone guard tests)"
+	"$src/scripts/sanitize.sh" 2>&1 | tee "$build/sanitize.out" || int_status=1
+	read -r san_pass san_fail < <(sed -n 's/^sanitize: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$build/sanitize.out" | tail -1) || true
+	: "${san_pass:=0}" "${san_fail:=1}"
+	((san_fail == 0)) || int_status=1
+fi
+
+fuzz_pass=0 fuzz_fail=0
+if [[ -z "${MG_SKIP_FUZZ:-}" ]]; then
+	step "fuzz smoke (libFuzzer, ${FUZZ_SECONDS:-20} s per target)"
+	if "$src/scripts/fuzz.sh" >"$build/fuzz.out" 2>&1; then
+		fuzz_pass=$(grep -Ec '^fuzz_[a-z_]+: [0-9]+ executions' "$build/fuzz.out" || true)
+		grep -E '^fuzz' "$build/fuzz.out" || true
+	else
+		cat "$build/fuzz.out" >&2
+		fuzz_fail=1 int_status=1
+	fi
+fi
+
 if [[ -z "${MG_SKIP_DISTCHECK:-}" && $int_status == 0 ]]; then
 	step "distcheck"
 	make -C "$build" distcheck >>"$log" 2>&1 || die_with_log "make distcheck" "$log"
 fi
 
-echo "tests: $((unit_pass + int_pass)) passed, $((unit_fail + int_fail)) failed"
+echo "tests: $((unit_pass + int_pass + san_pass + fuzz_pass)) passed, $((unit_fail + int_fail + san_fail + fuzz_fail)) failed"
 exit $int_status
