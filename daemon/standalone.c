@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <string.h>
 
+#define MG_STANDALONE_DRAIN (5 * MG_USEC_PER_SEC)
+
 struct mg_standalone {
 	sd_event *loop;
 	const struct mg_conf *conf;
@@ -23,6 +25,8 @@ struct mg_standalone {
 	struct mg_worker_pool *io;	/* incident files and ledger records: one thread */
 	struct mg_ledger *ledger;	/* what the guard did, across its restarts */
 	struct mg_incwriter *incident;
+	sd_event_source *drain;		/* exit once the incident's files are written */
+	uint64_t drain_until;
 	bool acted;
 };
 
@@ -96,6 +100,18 @@ static void on_ended(struct mg_watch *w, void *userdata)
 	mg_ledger_forget(s->ledger, &k, s->io);
 }
 
+static int on_drain(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct mg_standalone *s = userdata;
+
+	if (mg_worker_pool_n_pending(s->io) > 0 && mg_now_mono() < s->drain_until) {
+		sd_event_source_set_time_relative(src, 20 * MG_USEC_PER_MSEC);
+		sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+		return 0;
+	}
+	return sd_event_exit(s->loop, 0);
+}
+
 /* The process is watched through its pidfd: when it exits, so do we. */
 static int on_exit_of_target(sd_event_source *src, int fd, uint32_t revents, void *userdata)
 {
@@ -107,9 +123,16 @@ static int on_exit_of_target(sd_event_source *src, int fd, uint32_t revents, voi
 		struct mg_ledger_key k;
 
 		mg_ledger_key_init(&k, &s->id, NULL, d);
-		mg_ledger_forget(s->ledger, &k, NULL);
+		mg_ledger_forget(s->ledger, &k, s->io);
 	}
-	return sd_event_exit(s->loop, 0);
+	/* The last steps (the kill that ended it) are still being written
+	 * off the loop: give them MG_STANDALONE_DRAIN, not forever (a full or
+	 * hung state directory). */
+	sd_event_source_set_enabled(src, SD_EVENT_OFF);
+	s->drain_until = mg_now_mono() + MG_STANDALONE_DRAIN;
+	if (sd_event_add_time_relative(s->loop, &s->drain, CLOCK_MONOTONIC, 0, 0, on_drain, s) < 0)
+		return sd_event_exit(s->loop, 0);
+	return 0;
 }
 
 int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *qmp_path, pid_t pid,
@@ -168,6 +191,7 @@ void mg_standalone_free(struct mg_standalone *s)
 		return;
 	mg_ladder_free(s->ladder);
 	mg_watch_free(s->watch);
+	sd_event_source_disable_unref(s->drain);
 	mg_incwriter_unref(s->incident);
 	mg_worker_pool_free(s->io);
 	mg_ledger_free(s->ledger);
