@@ -41,10 +41,13 @@
 static char sock_path[108], state_dir[PATH_MAX];
 static int listen_fd = -1;
 static pid_t child = -1;
+static unsigned n_inputs;
 static bool trace;		/* MG_FUZZ_TRACE=1: the conversation on stderr */
-/* MG_FUZZ_UNWRITABLE=1 honours bit 6.  Off by default while an armed
- * incident retry outlives the guard (a leak at shutdown, see README). */
-static bool unwritable;
+/* MG_FUZZ_KILL=1 honours bit 5 and MG_FUZZ_UNWRITABLE=1 bit 6.  Both are
+ * off by default while their findings are open (open/fuzz_guard/): the
+ * guard freed after its target exited, with a ladder request pending, is a
+ * use after free; an armed incident retry outlives the guard (a leak). */
+static bool kill_step, unwritable;
 
 /* The snapshot is replaced: a real one stops and unwinds the child with
  * ptrace (tens of ms); report.c gets "not permitted", its path when the
@@ -122,11 +125,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	const char *dir = fuzz_setup("guard");
 
 	snprintf(sock_path, sizeof(sock_path), "%s/qmp.sock", dir);
-	snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
 	spawn_child();
 	atexit(kill_child);
 	trace = getenv("MG_FUZZ_TRACE");
 	unwritable = getenv("MG_FUZZ_UNWRITABLE");
+	kill_step = getenv("MG_FUZZ_KILL");
 	return 0;
 }
 
@@ -222,7 +225,7 @@ static void configure(struct mg_conf *conf, uint8_t b)
 	conf->action = (enum mg_action)((b & 3) % 3);
 	conf->monitor_timeout = monitor[(b >> 2) & 3] * MG_USEC_PER_MSEC;
 	conf->finish_timeout = b & 0x10 ? 0 : 3 * MG_USEC_PER_MSEC;
-	conf->recover_grace = b & 0x20 ? 0 : 3600 * MG_USEC_PER_SEC;
+	conf->recover_grace = b & 0x20 && kill_step ? 0 : 3600 * MG_USEC_PER_SEC;
 	conf->probe_interval = MG_USEC_PER_MSEC;
 	conf->core_dump = false;
 	free(conf->state_dir);
@@ -243,8 +246,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (waitpid(child, NULL, WNOHANG) == child)
 		spawn_child();	/* the ladder's kill step got it */
 	/* Nothing carries over: the ledger (STATE_DIR/acted) would make the
-	 * guard skip a migration an earlier input acted on. */
+	 * guard skip a migration an earlier input acted on.  A new directory
+	 * each time: the incident thread of the last input may still write. */
 	fuzz_rm_rf(state_dir);
+	snprintf(state_dir, sizeof(state_dir), "%s/state-%u", fuzz_dir, ++n_inputs);
 	if (mkdir(state_dir, 0700) < 0 || mg_conf_init_defaults(&conf) < 0 || sd_event_new(&p.loop) < 0)
 		abort();
 	configure(&conf, data[0]);
