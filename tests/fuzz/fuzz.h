@@ -83,10 +83,15 @@ static inline void fuzz_write_file(const char *path, const void *data, size_t si
 	}
 }
 
-/* Sends stdout to /dev/null: the CLI readers print what they read. */
+/* Sends stdout to /dev/null: the CLI readers print what they read
+ * (MG_FUZZ_STDOUT=1 keeps it, to see what a reproducer prints). */
 static inline void fuzz_silence_stdout(void)
 {
-	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	int fd;
+
+	if (getenv("MG_FUZZ_STDOUT"))
+		return;
+	fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 
 	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
 		abort();
