@@ -375,8 +375,15 @@ static void rediscover(struct mg_domains *ds, virDomainPtr dom)
 	 * during a job it says JOB, but a libvirtd restarted during a hang
 	 * says OCCUPIED (its reconnect thread is stuck in the monitor) while
 	 * the migration job is still recorded (libvirt 9.0, seen here). */
-	if (info.state == VIR_DOMAIN_CONTROL_OK || job_direction(dom, &x, &dir) < 0)
+	if (info.state == VIR_DOMAIN_CONTROL_OK || job_direction(dom, &x, &dir) < 0) {
+		char uuid[VIR_UUID_STRING_BUFLEN];
+
+		/* No migration job: one the guard acted on ended while it was
+		 * down; its record must not stand for the next one. */
+		if (info.state == VIR_DOMAIN_CONTROL_OK && virDomainGetUUIDString(dom, uuid) == 0)
+			mg_ledger_forget_all(ds->ledger, NULL, uuid, ds->io);
 		return;
+	}
 	snprintf(why, sizeof(why), "found at connect: libvirt job %s (%s), control %s for %.1f s",
 		 x.async_job, x.job_phase, info.state == VIR_DOMAIN_CONTROL_JOB ? "job" :
 		 info.state == VIR_DOMAIN_CONTROL_OCCUPIED ? "occupied" : "error",

@@ -289,3 +289,20 @@ void mg_ledger_forget(struct mg_ledger *l, const struct mg_ledger_key *k, struct
 	if (mg_ledger_remove(l->state_dir, k) < 0)
 		mg_warn("ledger: cannot remove the record of pid %d", (int)k->pid);
 }
+
+void mg_ledger_forget_all(struct mg_ledger *l, const struct mg_procid *id, const char *uuid,
+			  struct mg_worker_pool *pool)
+{
+	for (size_t i = 0; l && i < l->n;) {
+		struct mg_ledger_key k = l->entries[i].key;
+
+		if ((id && (k.pid != id->pid || k.start_time != id->start_time)) ||
+		    (uuid && strcmp(k.uuid, uuid) != 0)) {
+			i++;
+			continue;
+		}
+		mg_info("ledger: the %s migration of pid %d is no longer running; its record is removed",
+			mg_direction_to_string(k.dir), (int)k.pid);
+		mg_ledger_forget(l, &k, pool);	/* moves the last entry to i */
+	}
+}

@@ -49,6 +49,11 @@ int mg_ledger_note(struct mg_ledger *l, const struct mg_ledger_key *k, bool acte
 /* Forgets k (the migration ended); its file is removed on pool (one
  * thread, see incwriter.h), or at once when pool is NULL. */
 void mg_ledger_forget(struct mg_ledger *l, const struct mg_ledger_key *k, struct mg_worker_pool *pool);
+/* Forgets every record of the process id (NULL: any) and the domain uuid
+ * (NULL: any): a migration that is no longer running was found (the guard
+ * was down when it ended), so a later one is not taken for it. */
+void mg_ledger_forget_all(struct mg_ledger *l, const struct mg_procid *id, const char *uuid,
+			  struct mg_worker_pool *pool);
 /* The state directory the ledger lives under. */
 const char *mg_ledger_state_dir(const struct mg_ledger *l);
 

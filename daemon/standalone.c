@@ -47,10 +47,16 @@ static bool migration_running(const char *status)
 
 static void on_untracked_status(struct mg_watch *w, const char *status, void *userdata)
 {
+	struct mg_standalone *s = userdata;
 	char why[96];
 
-	if (!migration_running(status))
+	if (!migration_running(status)) {
+		/* Ended while no guard ran: its record must not stand for the
+		 * next migration of this QEMU. */
+		if (status)
+			mg_ledger_forget_all(s->ledger, &s->id, NULL, s->io);
 		return;
+	}
 	snprintf(why, sizeof(why), "QEMU migration status %s", status);
 	mg_watch_track(w, MG_DIR_OUT, why);
 	mg_watch_on_status(w, status, "QMP");

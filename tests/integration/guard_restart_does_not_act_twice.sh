@@ -69,4 +69,35 @@ n=$(find "$state/incidents" -mindepth 1 -maxdepth 1 ! -name '.*' | wc -l)
 mg_qmp_cmd "$src_qmp" '{"execute":"migrate_cancel"}' >/dev/null
 mg_qmp_wait_migration "$src_qmp" 20 cancelled
 mg_wait_for 10 "the record removed once the migration ended" bash -c "! compgen -G '$state/acted/$pid-*.json'"
+
+# migrate_to NAME: a new destination and a migration of src to it, held
+# at pre-switchover (each failed migration ends its destination QEMU).
+migrate_to() {
+	mg_qemu_start_incoming "$1" "unix:$MG_TEST_TMP/$1.sock"
+	mg_qemu_migrate "$src_qmp" "unix:$MG_TEST_TMP/$1.sock"
+	mg_qmp_wait_migration "$src_qmp" 60 pre-switchover
+}
 mg_guard_stop g2
+# A later migration of the same QEMU is a new one: reported again (by a
+# guard that only reports, so that the migration stays).
+mg_guard_start g4 "$MG_TEST_TMP/g1.conf" --qmp "$(mg_qemu_guard_qmp src)" --pid "$pid" --name src
+mg_guard_wait_log g4 10 "direct monitor .* connected"
+migrate_to dst2
+mg_guard_wait_log g4 20 "incident written to"
+mg_wait_for 5 "the guard's record of the second verdict" compgen -G "$state/acted/$pid-*.json"
+# It ends while no guard runs: the next guard drops its record when it
+# finds no migration running, and reports the migration after it.
+kill -KILL "$MG_GUARD_PID_g4"
+wait "$MG_GUARD_PID_g4" 2>/dev/null || true
+[[ "$(mg_qmp_migration_status "$src_qmp")" == pre-switchover ]] || mg_fail "the second migration was acted on"
+mg_qmp_cmd "$src_qmp" '{"execute":"migrate_cancel"}' >/dev/null
+mg_qmp_wait_migration "$src_qmp" 20 cancelled
+mg_guard_start g3 "$MG_TEST_TMP/g1.conf" --qmp "$(mg_qemu_guard_qmp src)" --pid "$pid" --name src
+mg_wait_for 10 "the record of the migration that ended unseen removed" bash -c "! compgen -G '$state/acted/$pid-*.json'"
+migrate_to dst3
+mg_guard_wait_log g3 20 "migration HUNG"
+mg_guard_wait_log g3 10 "incident written to"
+grep -q "already reported" "$(mg_guard_log g3)" && mg_fail "a new migration was taken for the one that ended"
+n=$(find "$state/incidents" -mindepth 1 -maxdepth 1 ! -name '.*' | wc -l)
+((n == 3)) || { ls -a "$state/incidents" >&2; mg_fail "$n incidents, expected 3"; }
+mg_guard_stop g3
