@@ -21,7 +21,8 @@
  * bits 2-3 monitor_timeout 0 (no deadlines)/1/5/20 ms, bit 4 finish_timeout 0
  * (else 3 ms),
  * bit 5 recover_grace 0 (the kill step: the child is replaced), bit 6
- * a state directory that cannot be created (incident write failures). */
+ * a state directory that cannot be created (incident write failures),
+ * bit 7 the guard stopped before the monitor closes (SIGTERM mid-ladder). */
 #include "conf.h"
 #include "incident.h"
 #include "snapshot/snapshot.h"
@@ -43,11 +44,12 @@ static int listen_fd = -1;
 static pid_t child = -1;
 static unsigned n_inputs;
 static bool trace;		/* MG_FUZZ_TRACE=1: the conversation on stderr */
-/* MG_FUZZ_KILL=1 honours bit 5 and MG_FUZZ_UNWRITABLE=1 bit 6.  Both are
- * off by default while their findings are open (open/fuzz_guard/): the
- * guard freed after its target exited, with a ladder request pending, is a
- * use after free; an armed incident retry outlives the guard (a leak). */
-static bool kill_step, unwritable;
+/* MG_FUZZ_KILL=1 honours bit 5, MG_FUZZ_UNWRITABLE=1 bit 6 and
+ * MG_FUZZ_STOP_OPEN=1 bit 7.  Off by default while their findings are open
+ * (open/fuzz_guard/, README): the guard freed with a ladder request
+ * pending is a use after free; an armed incident retry outlives the guard
+ * (a leak). */
+static bool kill_step, unwritable, stop_open;
 
 /* The snapshot is replaced: a real one stops and unwinds the child with
  * ptrace (tens of ms); report.c gets "not permitted", its path when the
@@ -130,6 +132,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	trace = getenv("MG_FUZZ_TRACE");
 	unwritable = getenv("MG_FUZZ_UNWRITABLE");
 	kill_step = getenv("MG_FUZZ_KILL");
+	stop_open = getenv("MG_FUZZ_STOP_OPEN");
 	return 0;
 }
 
@@ -287,11 +290,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	pump(&p, MG_USEC_PER_MSEC);
+	/* Normally the monitor goes away first (its requests complete); with
+	 * bit 7 the guard stops while QEMU still holds the monitor, as at
+	 * SIGTERM in the middle of a ladder step. */
+	if (!(data[0] & 0x80 && stop_open) && p.fd >= 0) {
+		close(p.fd);
+		p.fd = -1;
+		pump(&p, 0);
+	}
+	mg_standalone_free(s);
 	if (p.fd >= 0)
 		close(p.fd);
-	p.fd = -1;
-	pump(&p, 0);
-	mg_standalone_free(s);
 	for (size_t i = 0; i < p.n_pending; i++)
 		free(p.pending[i]);
 	sd_event_unref(p.loop);
