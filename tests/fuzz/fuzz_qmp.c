@@ -10,7 +10,9 @@
  *             messages split across reads;
  *   bit 6     keep the socket open at the end (else EOF);
  *   bit 7     wait 2 ms at the end so deadlines fire.
- * Every loop run is bounded: an input cannot make the harness spin. */
+ * Every loop run is bounded: an input cannot make the harness spin.  Each
+ * request's callback must run exactly once, and never from inside
+ * mg_qmp_execute() (qmp.h). */
 #include "qmp.h"
 #include "util.h"
 #include "fuzz.h"
@@ -21,8 +23,13 @@
 
 struct state {
 	struct mg_qmp *q;
-	int ready, closed, events, replies;
+	int ready, closed, events, replies, sent;
+	bool in_execute;
 };
+
+/* qmp.h: a request's callback runs exactly once, never from inside
+ * mg_qmp_execute(); the harness counts. */
+static void execute(struct state *st, const char *cmd, json_object *args, bool oob, uint64_t timeout);
 
 static void on_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
 {
@@ -33,9 +40,19 @@ static void on_reply(struct mg_qmp *q, int err, json_object *reply, void *userda
 		json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
 	if (err == -EREMOTEIO && (!mg_qmp_error_class(reply) || !mg_qmp_error_desc(reply)))
 		abort();
-	if (err == 0 || err == -EREMOTEIO ? !reply : !!reply)
-		abort();	/* qmp.h: a reply with 0 and -EREMOTEIO only */
+	if (err != 0 && err != -EREMOTEIO && reply)
+		abort();	/* qmp.h: a reply with 0 and -EREMOTEIO only ("return": null is NULL) */
+	if (st->in_execute)
+		abort();
 	st->replies++;
+}
+
+static void execute(struct state *st, const char *cmd, json_object *args, bool oob, uint64_t timeout)
+{
+	st->in_execute = true;
+	if (mg_qmp_execute(st->q, cmd, args, oob, timeout, on_reply, st) == 0)
+		st->sent++;
+	st->in_execute = false;
 }
 
 static void on_ready(struct mg_qmp *q, void *userdata)
@@ -47,10 +64,10 @@ static void on_ready(struct mg_qmp *q, void *userdata)
 	st->ready++;
 	mg_qmp_version(q, &major, &minor, &micro);
 	json_object_object_add(args, "x", json_object_new_int(1));
-	mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, st);
-	mg_qmp_execute(q, "query-migrate", args, false, MG_USEC_PER_MSEC, on_reply, st);
+	execute(st, "query-status", NULL, false, 0);
+	execute(st, "query-migrate", args, false, MG_USEC_PER_MSEC);
 	if (mg_qmp_oob_enabled(q))
-		mg_qmp_execute(q, "query-yank", NULL, true, 0, on_reply, st);
+		execute(st, "query-yank", NULL, true, 0);
 	json_object_put(args);
 }
 
@@ -125,6 +142,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			;
 	}
 	mg_qmp_unref(st.q);
+	if (st.replies != st.sent)
+		abort();	/* a callback lost or run twice */
 	if (sv[1] >= 0)
 		close(sv[1]);
 	sd_event_unref(loop);
