@@ -12,6 +12,11 @@
 #include <stdatomic.h>
 #include <string.h>
 
+/* The deadline of a job meant to get stuck.  It runs from submit, so the
+ * job's thread must start within it (else the job times out queued, not
+ * stuck): 50 ms was too short under ASan on a busy 2-core CI machine. */
+#define STUCK_MS 300
+
 static sd_event *loop;
 static struct mg_worker_pool *pool;
 static pthread_t loop_thread;
@@ -140,7 +145,7 @@ START_TEST(test_stuck_job_times_out_on_the_loop_while_loop_keeps_running)
 						    1, count_tick, &ticks), 0);
 	ck_assert_int_eq(sd_event_source_set_enabled(tick, SD_EVENT_ON), 0);
 	arg_init(&a, true, 7);
-	ck_assert_int_eq(submit(&a, 100), 0);
+	ck_assert_int_eq(submit(&a, STUCK_MS), 0);
 	ck_assert(run_until(&a.done, 1, 2000));
 	ck_assert_int_eq(a.result, -ETIMEDOUT);
 	ck_assert(a.done_on_loop);
@@ -168,8 +173,8 @@ START_TEST(test_stuck_bound_refuses_new_jobs_with_ebusy)
 	arg_init(&a, true, 1);
 	arg_init(&b, true, 2);
 	arg_init(&c, false, 3);
-	ck_assert_int_eq(submit(&a, 50), 0);
-	ck_assert_int_eq(submit(&b, 50), 0);
+	ck_assert_int_eq(submit(&a, STUCK_MS), 0);
+	ck_assert_int_eq(submit(&b, STUCK_MS), 0);
 	ck_assert(run_until(&b.done, 1, 2000));
 	ck_assert(run_until(&a.done, 1, 2000));
 	ck_assert_uint_eq(mg_worker_pool_n_stuck(pool), 2);
@@ -217,8 +222,8 @@ START_TEST(test_stuck_thread_replaced_so_queued_job_runs)
 	arg_init(&a, true, 1);
 	arg_init(&b, true, 2);
 	arg_init(&c, false, 3);
-	ck_assert_int_eq(submit(&a, 50), 0);
-	ck_assert_int_eq(submit(&b, 50), 0);
+	ck_assert_int_eq(submit(&a, STUCK_MS), 0);
+	ck_assert_int_eq(submit(&b, STUCK_MS), 0);
 	ck_assert(wait_atomic(&b.ran, 1, 2000));
 	ck_assert_int_eq(submit(&c, 2000), 0);	/* queued: both threads busy */
 	ck_assert(run_until(&c.done, 1, 3000));
