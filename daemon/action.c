@@ -35,6 +35,8 @@ struct mg_ladder {
 	char summary[2048];
 	bool finished;
 	struct lv_call *inflight;	/* libvirt call not yet delivered */
+	unsigned qmp_pending;		/* QMP requests whose reply has not run */
+	bool freed;			/* mg_ladder_free ran; the last reply frees */
 	bool aborted;			/* SIGABRT sent: look for the core */
 	struct mg_coredump core;
 };
@@ -68,6 +70,30 @@ static void record(struct mg_ladder *a, const char *step, int result, const char
 			       result, detail);
 	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
 		      result == 0 ? "ok" : strerror(-result), detail);
+}
+
+/* A QMP request of the ladder.  Its reply callback runs exactly once, also
+ * after mg_ladder_free (with -ECANCELED when the monitor goes, e.g. from
+ * mg_watch_free): a ladder with requests out is freed by the last reply. */
+static int ladder_qmp(struct mg_ladder *a, struct mg_qmp *q, const char *cmd, json_object *args, bool oob,
+		      mg_qmp_reply_fn cb)
+{
+	int r = mg_qmp_execute(q, cmd, args, oob, a->p.step_timeout, cb, a);
+
+	if (r == 0)
+		a->qmp_pending++;
+	return r;
+}
+
+/* First thing in each reply callback: false when the ladder is gone. */
+static bool ladder_reply(struct mg_ladder *a)
+{
+	a->qmp_pending--;
+	if (!a->freed)
+		return true;
+	if (a->qmp_pending == 0)
+		free(a);
+	return false;
 }
 
 const char *mg_ladder_summary(const struct mg_ladder *a) { return a->summary; }
@@ -200,6 +226,8 @@ static void on_cancel_reply(struct mg_qmp *q, int err, json_object *reply, void 
 {
 	struct mg_ladder *a = userdata;
 
+	if (!ladder_reply(a))
+		return;
 	record(a, "cancel", err, "QMP migrate_cancel on the direct monitor%s",
 	       err == -ETIMEDOUT ? " (in-band: no answer while the BQL is held)" : "");
 	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
@@ -227,7 +255,7 @@ static void do_cancel(struct mg_ladder *a)
 	int r;
 
 	if (q) {
-		r = mg_qmp_execute(q, "migrate_cancel", NULL, false, a->p.step_timeout, on_cancel_reply, a);
+		r = ladder_qmp(a, q, "migrate_cancel", NULL, false, on_cancel_reply);
 		if (r == 0)
 			return;
 		record(a, "cancel", r, "cannot send migrate_cancel%s", r == -EBUSY ?
@@ -257,6 +285,8 @@ static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *u
 {
 	struct mg_ladder *a = userdata;
 
+	if (!ladder_reply(a))
+		return;
 	record(a, "yank", err, "out-of-band yank of the migration channel and NBD block nodes%s%s",
 	       err == -EREMOTEIO ? ": " : "", err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "");
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
@@ -311,6 +341,9 @@ static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *u
 	size_t n;
 	int r;
 
+	if (!ladder_reply(a))
+		return;
+
 	if (err != 0) {
 		record(a, "yank", err, "query-yank failed%s%s", err == -EREMOTEIO ? ": " : "",
 		       err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "");
@@ -333,7 +366,7 @@ static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *u
 		record(a, "yank", -ENOENT, "nothing to yank: no migration or block-node instance");
 		goto wait;
 	}
-	r = mg_qmp_execute(q, "yank", args, true, a->p.step_timeout, on_yank_reply, a);
+	r = ladder_qmp(a, q, "yank", args, true, on_yank_reply);
 	if (r < 0) {
 		record(a, "yank", r, "cannot send yank (%zu instance(s))", n);
 		goto wait;
@@ -350,7 +383,7 @@ static void do_yank(struct mg_ladder *a)
 	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
 
 	if (q && mg_qmp_oob_enabled(q) &&
-	    mg_qmp_execute(q, "query-yank", NULL, true, a->p.step_timeout, on_query_yank, a) == 0)
+	    ladder_qmp(a, q, "query-yank", NULL, true, on_query_yank) == 0)
 		return;
 	record(a, "yank", -ENOTSUP, "needs a direct monitor with out-of-band commands");
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
@@ -533,5 +566,9 @@ void mg_ladder_free(struct mg_ladder *a)
 		virDomainFree(a->p.dom);
 	mg_coredump_release(&a->core);
 	mg_incwriter_unref(a->incident);
+	if (a->qmp_pending > 0) {
+		a->freed = true;
+		return;
+	}
 	free(a);
 }

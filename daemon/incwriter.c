@@ -42,7 +42,7 @@ struct action {
 
 struct mg_incwriter {
 	unsigned refs;
-	sd_event *loop;
+	sd_event *loop;			/* borrowed: see failed() */
 	struct mg_worker_pool *pool;
 	struct evidence *ev;		/* NULL while a write job has it, or once written */
 	char domain[256];
@@ -50,7 +50,7 @@ struct mg_incwriter {
 	uint64_t stopped_us;
 	bool written, busy, gave_up;
 	unsigned attempts;
-	sd_event_source *retry;		/* holds a reference while armed */
+	sd_event_source *retry;		/* floating; holds a reference to the writer */
 	struct action *actions, **actions_tail;
 };
 
@@ -230,23 +230,32 @@ static void log_evidence(struct mg_incwriter *iw, const struct evidence *ev, int
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	struct mg_incwriter *iw = userdata;
+	struct mg_incwriter *iw = mg_incwriter_ref(userdata);
 
-	iw->retry = sd_event_source_disable_unref(iw->retry);
+	/* The loop's reference to the timer, dropped: once the dispatch is
+	 * over it is freed, and its destroy callback drops its reference. */
+	iw->retry = NULL;
+	sd_event_source_disable_unref(s);
 	kick(iw);
 	mg_incwriter_unref(iw);
 	return 0;
 }
 
+static void retry_destroyed(void *userdata)
+{
+	mg_incwriter_unref(userdata);
+}
+
 /* A write or an action failed (or could not be queued): try again later,
  * with a backoff, a bounded number of times. */
-static void failed(struct mg_incwriter *iw, int r)
+static void failed(struct mg_incwriter *iw, int err)
 {
 	uint64_t delay = MG_INCWRITER_RETRY_FIRST;
 	char d[32];
+	int r;
 
 	if (++iw->attempts > MG_INCWRITER_RETRY_COUNT) {
-		mg_error_errno(r, "domain %s: incident %s given up after %u attempts; the journal has its evidence",
+		mg_error_errno(err, "domain %s: incident %s given up after %u attempts; the journal has its evidence",
 			       iw->domain, iw->dir, iw->attempts);
 		iw->gave_up = true;
 		return;
@@ -255,13 +264,27 @@ static void failed(struct mg_incwriter *iw, int r)
 		delay *= 2;
 	if (delay > MG_INCWRITER_RETRY_MAX)
 		delay = MG_INCWRITER_RETRY_MAX;
-	if (sd_event_add_time_relative(iw->loop, &iw->retry, CLOCK_MONOTONIC, delay, MG_USEC_PER_SEC / 10,
-				       on_retry, iw) < 0) {
-		mg_error("domain %s: incident %s: cannot arm its retry", iw->domain, iw->dir);
+	/* The timer is the loop's (floating), not ours: when the guard stops
+	 * and frees its loop with a retry still pending, the loop frees the
+	 * timer and the timer its reference to the writer; holding the loop
+	 * here instead would keep both alive for ever. */
+	r = sd_event_add_time_relative(iw->loop, &iw->retry, CLOCK_MONOTONIC, delay, MG_USEC_PER_SEC / 10,
+				       on_retry, iw);
+	if (r >= 0) {
+		mg_incwriter_ref(iw);
+		sd_event_source_set_destroy_callback(iw->retry, retry_destroyed);
+		r = sd_event_source_set_floating(iw->retry, true);
+		/* Ours dropped: the loop's is the one left (or none on error,
+		 * and the destroy callback has dropped the writer's). */
+		sd_event_source_unref(iw->retry);
+		if (r < 0)
+			iw->retry = NULL;
+	}
+	if (r < 0) {
+		mg_error_errno(r, "domain %s: incident %s: cannot arm its retry", iw->domain, iw->dir);
 		iw->gave_up = true;
 		return;
 	}
-	mg_incwriter_ref(iw);
 	mg_notice("domain %s: incident %s: next attempt in %s", iw->domain, iw->dir,
 		  mg_format_duration(delay, d, sizeof(d)));
 }
@@ -405,7 +428,7 @@ int mg_incwriter_start(sd_event *loop, const struct mg_incwriter_params *p, cons
 		return -ENOMEM;
 	}
 	iw->refs = 1;
-	iw->loop = sd_event_ref(loop);
+	iw->loop = loop;
 	iw->pool = p->pool;
 	iw->stopped_us = p->stopped_us;
 	iw->actions_tail = &iw->actions;
@@ -453,9 +476,7 @@ struct mg_incwriter *mg_incwriter_unref(struct mg_incwriter *iw)
 		iw->actions = a->next;
 		free(a);
 	}
-	sd_event_source_disable_unref(iw->retry);
 	evidence_free(iw->ev);
-	sd_event_unref(iw->loop);
 	free(iw);
 	return NULL;
 }

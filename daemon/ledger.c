@@ -51,7 +51,7 @@ static void record_path(const char *state_dir, const struct mg_ledger_key *k, ch
 int mg_ledger_write(const char *state_dir, const struct mg_ledger_entry *e)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 128], at[40];
-	json_object *o = json_object_new_object();
+	json_object *o;
 	const char *s;
 	int r;
 
@@ -61,6 +61,9 @@ int mg_ledger_write(const char *state_dir, const struct mg_ledger_entry *e)
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	record_path(state_dir, &e->key, path, sizeof(path));
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
 	json_object_object_add(o, "pid", json_object_new_int(e->key.pid));
 	json_object_object_add(o, "start_time", json_object_new_uint64(e->key.start_time));
 	json_object_object_add(o, "uuid", json_object_new_string(e->key.uuid));

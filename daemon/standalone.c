@@ -91,6 +91,9 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 		return;
 	s->acted = true;
 	p.incident = s->incident;
+	/* The ladder of an earlier migration of this QEMU, finished or not. */
+	mg_ladder_free(s->ladder);
+	s->ladder = NULL;
 	if (mg_ladder_start(s->loop, &p, on_ladder_done, s, &s->ladder) < 0)
 		mg_error("standalone: cannot start the actions");
 }
