@@ -1,6 +1,6 @@
 /* fuzz_domxml - libvirt's domain and status XML as domxml.c reads it
  * (/run/libvirt/qemu/NAME.xml while libvirt hangs, virDomainGetXMLDesc
- * output): from memory and from a file. */
+ * output): from memory and from a file, which must agree. */
 #include "domxml.h"
 #include "fuzz.h"
 
@@ -25,13 +25,22 @@ static void check(const struct mg_domxml *d)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *xml = fuzz_strndup(data, size), err[256];
-	struct mg_domxml d;
+	struct mg_domxml d, f;
+	int rd, rf;
 
-	if (mg_domxml_parse_string(xml, &d, err, sizeof(err)) == 0)
+	memset(&d, 0, sizeof(d));
+	memset(&f, 0, sizeof(f));
+	rd = mg_domxml_parse_string(xml, &d, err, sizeof(err));
+	if (rd == 0)
 		check(&d);
 	fuzz_write_file(path, data, size);
-	if (mg_domxml_parse_file(path, &d, err, sizeof(err)) == 0)
-		check(&d);
+	rf = mg_domxml_parse_file(path, &f, err, sizeof(err));
+	if (rf == 0)
+		check(&f);
+	/* The same document read from memory or from its file means the same
+	 * (a NUL ends the string, not the file). */
+	if (!memchr(data, '\0', size) && (rd != rf || (rd == 0 && memcmp(&d, &f, sizeof(d)) != 0)))
+		abort();
 	free(xml);
 	return 0;
 }
