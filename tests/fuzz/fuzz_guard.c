@@ -44,12 +44,6 @@ static int listen_fd = -1;
 static pid_t child = -1;
 static unsigned n_inputs;
 static bool trace;		/* MG_FUZZ_TRACE=1: the conversation on stderr */
-/* MG_FUZZ_KILL=1 honours bit 5, MG_FUZZ_UNWRITABLE=1 bit 6 and
- * MG_FUZZ_STOP_OPEN=1 bit 7.  Off by default while their findings are open
- * (open/fuzz_guard/, README): the guard freed with a ladder request
- * pending is a use after free; an armed incident retry outlives the guard
- * (a leak). */
-static bool kill_step, unwritable, stop_open;
 
 /* The snapshot is replaced: a real one stops and unwinds the child with
  * ptrace (tens of ms); report.c gets "not permitted", its path when the
@@ -130,9 +124,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	spawn_child();
 	atexit(kill_child);
 	trace = getenv("MG_FUZZ_TRACE");
-	unwritable = getenv("MG_FUZZ_UNWRITABLE");
-	kill_step = getenv("MG_FUZZ_KILL");
-	stop_open = getenv("MG_FUZZ_STOP_OPEN");
 	return 0;
 }
 
@@ -228,11 +219,11 @@ static void configure(struct mg_conf *conf, uint8_t b)
 	conf->action = (enum mg_action)((b & 3) % 3);
 	conf->monitor_timeout = monitor[(b >> 2) & 3] * MG_USEC_PER_MSEC;
 	conf->finish_timeout = b & 0x10 ? 0 : 3 * MG_USEC_PER_MSEC;
-	conf->recover_grace = b & 0x20 && kill_step ? 0 : 3600 * MG_USEC_PER_SEC;
+	conf->recover_grace = b & 0x20 ? 0 : 3600 * MG_USEC_PER_SEC;
 	conf->probe_interval = MG_USEC_PER_MSEC;
 	conf->core_dump = false;
 	free(conf->state_dir);
-	conf->state_dir = strdup(b & 0x40 && unwritable ? "/proc/self/mg-unwritable" : state_dir);
+	conf->state_dir = strdup(b & 0x40 ? "/proc/self/mg-unwritable" : state_dir);
 	if (!conf->state_dir)
 		abort();
 }
@@ -293,7 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Normally the monitor goes away first (its requests complete); with
 	 * bit 7 the guard stops while QEMU still holds the monitor, as at
 	 * SIGTERM in the middle of a ladder step. */
-	if (!(data[0] & 0x80 && stop_open) && p.fd >= 0) {
+	if (!(data[0] & 0x80) && p.fd >= 0) {
 		close(p.fd);
 		p.fd = -1;
 		pump(&p, 0);
