@@ -56,7 +56,7 @@ make -C "$build" -j"$(nproc)" check TESTS= >>"$log" 2>&1 || die_with_log "make (
 # detect_leaks: LSan at every exit (a Check test's forked child included:
 # Check then reports "Early exit with return value 1").  The suppressions
 # cover leaks inside third-party libraries only; see the file.
-export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:exitcode=1:strict_string_checks=1:detect_stack_use_after_return=1${MG_SAN_ASAN_OPTIONS:+:$MG_SAN_ASAN_OPTIONS}"
+export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:exitcode=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:abort_on_error=0"
 export LSAN_OPTIONS="suppressions=$src/tests/lsan.supp:print_suppressions=0"
 # A report in any process's output; "runtime error:" is UBSan's.

@@ -25,6 +25,9 @@ thread_states() {
 		sed 's/.*) \(.\).*/\1/' "$t/stat"
 	done | sort -u | tr -d '\n'
 }
+# true when every thread of PID is in STATE (a command for mg_wait_for, which
+# would otherwise poll one state read once, before the wait)
+states_are() { [[ $(thread_states "$1") == "$2" ]]; }
 
 # true once the deadlock is in place: the main thread and both deadlocked
 # threads sit in futex(2) and nothing runs
@@ -115,13 +118,13 @@ check_snapshot() { # BIN EXPECTED_SIGNATURE_STATUS
 
 	# A stopped target stays stopped, and is still fully captured.
 	kill -STOP "$TARGET_PID"
-	mg_wait_for 5 "target stopped" test "$(thread_states "$TARGET_PID")" = T
+	mg_wait_for 5 "target stopped" states_are "$TARGET_PID" T
 	"$MG" snapshot --signatures "$SIGS" --json "$TARGET_PID" >"$json.stopped" || mg_fail "snapshot of a stopped target failed"
 	[[ $(thread_states "$TARGET_PID") == T ]] || mg_fail "a SIGSTOPped target was resumed (states $(thread_states "$TARGET_PID"))"
 	jq -e --argjson m "$mig" '.was_stopped and .locks.bql_owner == $m and (.locks.cycles | length == 1)' "$json.stopped" >/dev/null ||
 		mg_fail "snapshot of the stopped target is incomplete"
 	kill -CONT "$TARGET_PID"
-	mg_wait_for 5 "target resumed" test "$(thread_states "$TARGET_PID")" = S
+	mg_wait_for 5 "target resumed" states_are "$TARGET_PID" S
 	mg_kill_pid "$TARGET_PID"
 	mg_log "$(basename "$bin"): ok, target stopped $(jq .stopped_us "$json") us, wall $(jq .wall_us "$json") us"
 }

@@ -11,6 +11,8 @@ SIGS=$MG_SRCDIR/conf/signatures
 TARGET=$MG_BUILDDIR/tests/targets/deadlock
 
 thread_state() { sed 's/.*) \(.\).*/\1/' /proc/"$1"/task/"$2"/stat; }
+# a command for mg_wait_for: the state is read at each poll, not once before
+thread_in() { [[ $(thread_state "$1" "$2") == "$3" ]]; }
 
 # --- D state -----------------------------------------------------------
 out=$MG_TEST_TMP/dstate.out
@@ -24,7 +26,7 @@ mg_on_exit "kill -KILL $child"
 vtid=
 for t in /proc/"$pid"/task/*; do [[ $(cat "$t/comm") == vfork_wait ]] && vtid=$(basename "$t"); done
 [[ -n $vtid ]] || mg_fail "no vfork_wait thread"
-mg_wait_for 10 "vfork_wait in D state" test "$(thread_state "$pid" "$vtid")" = D
+mg_wait_for 10 "vfork_wait in D state" thread_in "$pid" "$vtid" D
 timeout 20 "$MG" snapshot --signatures "$SIGS" --json "$pid" >"$MG_TEST_TMP/d.json" ||
 	mg_fail "snapshot with a D-state thread failed or hung (rc $?)"
 jq -e --argjson t "$vtid" '.threads[] | select(.tid == $t) | .state == "D" and (.frames | length) == 0 and (.kernel_stack | length) > 0' \
