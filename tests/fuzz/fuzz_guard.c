@@ -73,6 +73,7 @@ static void spawn_child(void)
 	struct iovec iov = { &byte, 1 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *c;
+	ssize_t r;
 	int sp[2];
 
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) < 0)
@@ -100,7 +101,10 @@ static void spawn_child(void)
 			pause();
 	}
 	close(sp[1]);
-	if (recvmsg(sp[0], &mh, 0) < 0 || !(c = CMSG_FIRSTHDR(&mh)) || c->cmsg_type != SCM_RIGHTS)
+	/* libFuzzer's -timeout alarm interrupts. */
+	while ((r = recvmsg(sp[0], &mh, 0)) < 0 && errno == EINTR)
+		;
+	if (r <= 0 || !(c = CMSG_FIRSTHDR(&mh)) || c->cmsg_type != SCM_RIGHTS)
 		abort();
 	close(sp[0]);
 	if (listen_fd >= 0)
@@ -234,10 +238,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mg_standalone *s = NULL;
 	struct mg_conf conf;
 	size_t off;
+	pid_t w;
 
 	if (size < 1 || size > 16384)
 		return 0;
-	if (waitpid(child, NULL, WNOHANG) == child)
+	while ((w = waitpid(child, NULL, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (w == child)
 		spawn_child();	/* the ladder's kill step got it */
 	/* Nothing carries over: the ledger (STATE_DIR/acted) would make the
 	 * guard skip a migration an earlier input acted on.  A new directory
