@@ -3,7 +3,7 @@
 # The sources, seed corpora and regression inputs are always distributed.
 
 FUZZ_TARGETS = fuzz_qmp fuzz_guard fuzz_conf fuzz_signature fuzz_domxml fuzz_incidents \
-	fuzz_status fuzz_redact
+	fuzz_status fuzz_redact fuzz_state
 # Seconds each target runs in `make fuzz-smoke`, and how many run at once.
 FUZZ_SECONDS = 20
 FUZZ_JOBS = 2
@@ -11,7 +11,8 @@ FUZZ_JOBS = 2
 EXTRA_DIST += tests/fuzz/README.md tests/fuzz/fuzz.h tests/fuzz/smoke.sh tests/fuzz/qmp.dict \
 	tests/fuzz/corpus tests/fuzz/regressions tests/fuzz/open \
 	tests/fuzz/fuzz_qmp.c tests/fuzz/fuzz_guard.c tests/fuzz/fuzz_conf.c tests/fuzz/fuzz_signature.c \
-	tests/fuzz/fuzz_domxml.c tests/fuzz/fuzz_incidents.c tests/fuzz/fuzz_status.c tests/fuzz/fuzz_redact.c
+	tests/fuzz/fuzz_domxml.c tests/fuzz/fuzz_incidents.c tests/fuzz/fuzz_status.c tests/fuzz/fuzz_redact.c \
+	tests/fuzz/fuzz_state.c
 
 if MG_FUZZING
 MG_FUZZ_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) -I$(top_srcdir)/cli -I$(top_srcdir)/tests/fuzz
@@ -20,7 +21,7 @@ MG_FUZZ_LDADD = libmgcore.la $(DEPS_LIBS)
 
 noinst_PROGRAMS += tests/fuzz/fuzz_qmp tests/fuzz/fuzz_guard tests/fuzz/fuzz_conf \
 	tests/fuzz/fuzz_signature tests/fuzz/fuzz_domxml tests/fuzz/fuzz_incidents \
-	tests/fuzz/fuzz_status tests/fuzz/fuzz_redact
+	tests/fuzz/fuzz_status tests/fuzz/fuzz_redact tests/fuzz/fuzz_state
 
 tests_fuzz_fuzz_qmp_SOURCES = tests/fuzz/fuzz_qmp.c
 tests_fuzz_fuzz_qmp_CFLAGS = $(MG_FUZZ_CFLAGS)
@@ -62,6 +63,11 @@ tests_fuzz_fuzz_redact_SOURCES = tests/fuzz/fuzz_redact.c
 tests_fuzz_fuzz_redact_CFLAGS = $(MG_FUZZ_CFLAGS)
 tests_fuzz_fuzz_redact_LDFLAGS = $(MG_FUZZ_LINK)
 tests_fuzz_fuzz_redact_LDADD = $(MG_FUZZ_LDADD)
+
+tests_fuzz_fuzz_state_SOURCES = tests/fuzz/fuzz_state.c
+tests_fuzz_fuzz_state_CFLAGS = $(MG_FUZZ_CFLAGS)
+tests_fuzz_fuzz_state_LDFLAGS = $(MG_FUZZ_LINK)
+tests_fuzz_fuzz_state_LDADD = $(MG_FUZZ_LDADD)
 
 # Replays tests/fuzz/regressions/TARGET/*, then fuzzes each target for
 # FUZZ_SECONDS from its seed corpus (new inputs go to fuzz-out/TARGET/);
