@@ -469,3 +469,8 @@ bool mg_domains_libvirt_busy(const struct mg_domains *ds)
 	return ds && ds->pool &&
 	       (mg_worker_pool_n_stuck(ds->pool) > 0 || mg_worker_pool_n_pending(ds->pool) > 0);
 }
+
+size_t mg_domains_n_writes_pending(const struct mg_domains *ds)
+{
+	return ds && ds->io ? mg_worker_pool_n_pending(ds->io) : 0;
+}

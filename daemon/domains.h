@@ -29,3 +29,5 @@ void mg_domains_qemu_migration(struct mg_domains *ds, virDomainPtr dom, const ch
  * connection would then wait behind it (libvirt serialises the client's
  * calls), possibly forever. */
 bool mg_domains_libvirt_busy(const struct mg_domains *ds);
+/* Incident files and action records queued or being written (0 for NULL). */
+size_t mg_domains_n_writes_pending(const struct mg_domains *ds);

@@ -25,6 +25,9 @@
 #define MG_INCWRITER_RETRY_FIRST (2 * MG_USEC_PER_SEC)
 #define MG_INCWRITER_RETRY_MAX (60 * MG_USEC_PER_SEC)
 #define MG_INCWRITER_RETRY_COUNT 30	/* about 25 min of retries */
+/* How long a stopping guard waits for queued writes (a hung state
+ * directory must not keep it from stopping). */
+#define MG_INCWRITER_DRAIN (5 * MG_USEC_PER_SEC)
 
 struct mg_incwriter;
 

@@ -3,6 +3,7 @@
 #include "conf.h"
 #include "domains.h"
 #include "event.h"
+#include "incwriter.h"
 #include "log.h"
 #include "standalone.h"
 #include "metrics.h"
@@ -33,6 +34,8 @@ struct mg_daemon {
 	pid_t pid;
 	const char *name;
 	struct mg_standalone *standalone;
+	sd_event_source *drain;		/* stopping: waits for incident writes */
+	uint64_t drain_until;
 	bool config_error;		/* exit EX_CONFIG: a plugin refused its section */
 };
 
@@ -152,12 +155,9 @@ static void on_qemu_migration(struct mg_virt *v, virDomainPtr dom, const char *s
 	mg_domains_qemu_migration(((struct mg_daemon *)userdata)->domains, dom, status);
 }
 
-static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+static int stop(struct mg_daemon *d)
 {
-	struct mg_daemon *d = userdata;
-
-	mg_notice("received %s, stopping", strsignal((int)si->ssi_signo));
-	sd_notify(false, "STOPPING=1");
+	d->drain = sd_event_source_disable_unref(d->drain);
 	/* Closing libvirt's connection updates its loop sources: do it while
 	 * the loop still accepts changes.  But a close waits behind any call
 	 * still inside libvirt, and during a hang such a call never returns:
@@ -173,6 +173,50 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 	mg_standalone_free(d->standalone);
 	d->standalone = NULL;
 	return sd_event_exit(d->loop, 0);
+}
+
+static size_t writes_pending(const struct mg_daemon *d)
+{
+	return mg_domains_n_writes_pending(d->domains) + mg_standalone_n_writes_pending(d->standalone);
+}
+
+/* Incident files and action records are written off the loop: a stop
+ * right after a verdict would cancel the queued ones and lose the ladder's
+ * last steps.  Wait for them, but not forever (a hung state directory). */
+static int on_drain(sd_event_source *src, uint64_t usec, void *userdata)
+{
+	struct mg_daemon *d = userdata;
+	size_t n = writes_pending(d);
+
+	if (n > 0 && mg_now_mono() < d->drain_until) {
+		sd_event_source_set_time_relative(src, 20 * MG_USEC_PER_MSEC);
+		return sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	}
+	if (n > 0)
+		mg_warn("stopping with %zu incident write(s) unfinished", n);
+	return stop(d);
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct mg_daemon *d = userdata;
+	size_t n;
+
+	if (d->drain) {
+		mg_notice("received %s again, stopping now", strsignal((int)si->ssi_signo));
+		return stop(d);
+	}
+	mg_notice("received %s, stopping", strsignal((int)si->ssi_signo));
+	sd_notify(false, "STOPPING=1");
+	n = writes_pending(d);
+	if (n == 0)
+		return stop(d);
+	mg_notice("waiting up to %u s for %zu incident write(s)",
+		  (unsigned)(MG_INCWRITER_DRAIN / MG_USEC_PER_SEC), n);
+	d->drain_until = mg_now_mono() + MG_INCWRITER_DRAIN;
+	if (sd_event_add_time_relative(d->loop, &d->drain, CLOCK_MONOTONIC, 0, 0, on_drain, d) < 0)
+		return stop(d);
+	return 0;
 }
 
 /* A metrics file that cannot be set up is logged; the guard goes on. */

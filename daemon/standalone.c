@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <string.h>
 
-#define MG_STANDALONE_DRAIN (5 * MG_USEC_PER_SEC)
 
 struct mg_standalone {
 	sd_event *loop;
@@ -135,10 +134,10 @@ static int on_exit_of_target(sd_event_source *src, int fd, uint32_t revents, voi
 		mg_ledger_forget(s->ledger, &k, s->io);
 	}
 	/* The last steps (the kill that ended it) are still being written
-	 * off the loop: give them MG_STANDALONE_DRAIN, not forever (a full or
+	 * off the loop: give them MG_INCWRITER_DRAIN, not forever (a full or
 	 * hung state directory). */
 	sd_event_source_set_enabled(src, SD_EVENT_OFF);
-	s->drain_until = mg_now_mono() + MG_STANDALONE_DRAIN;
+	s->drain_until = mg_now_mono() + MG_INCWRITER_DRAIN;
 	if (sd_event_add_time_relative(s->loop, &s->drain, CLOCK_MONOTONIC, 0, 0, on_drain, s) < 0)
 		return sd_event_exit(s->loop, 0);
 	return 0;
@@ -207,4 +206,9 @@ void mg_standalone_free(struct mg_standalone *s)
 	sd_event_source_disable_unref(s->alive);
 	mg_procid_release(&s->id);
 	free(s);
+}
+
+size_t mg_standalone_n_writes_pending(const struct mg_standalone *s)
+{
+	return s && s->io ? mg_worker_pool_n_pending(s->io) : 0;
 }

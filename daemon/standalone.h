@@ -15,3 +15,5 @@ struct mg_standalone;
 int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *qmp_path, pid_t pid,
 			const char *name, struct mg_standalone **out);
 void mg_standalone_free(struct mg_standalone *s);
+/* Incident files and action records queued or being written (0 for NULL). */
+size_t mg_standalone_n_writes_pending(const struct mg_standalone *s);
