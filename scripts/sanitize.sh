@@ -25,6 +25,11 @@ mkdir -p "$build"
 build=$(cd "$build" && pwd)
 log=$build/sanitize-build.log
 : >"$log"
+# Seconds per phase, for CI budgets (not printed: quiet on success).
+times=$build/sanitize-times.txt
+: >"$times"
+t0=$SECONDS
+phase() { echo "$1 $((SECONDS - t0))s" >>"$times"; t0=$SECONDS; }
 
 die_with_log() {
 	echo "FAILED: $1; log follows" >&2
@@ -50,6 +55,7 @@ grep -q '^SANITIZER_CFLAGS = .*-fsanitize=address' "$build/Makefile" ||
 # Two steps: `make all check` in one -j run races on libmgcore.la.
 make -C "$build" -j"$(nproc)" all >>"$log" 2>&1 || die_with_log "make (sanitizers, -Werror)" "$log"
 make -C "$build" -j"$(nproc)" check TESTS= >>"$log" 2>&1 || die_with_log "make (test programs)" "$log"
+phase build
 
 # --- runtime options --------------------------------------------------------
 # halt_on_error: the first report ends the process with a non-zero status;
@@ -90,6 +96,8 @@ if ((unit_status != 0 && unit_fail == 0)); then
 	unit_fail=1
 fi
 
+phase unit
+
 # --- integration tests on real QEMU -------------------------------------------
 int_pass=0 int_fail=0
 if [[ -z "${MG_SAN_SKIP_INTEGRATION:-}" ]]; then
@@ -125,5 +133,6 @@ if [[ -z "${MG_SAN_SKIP_INTEGRATION:-}" ]]; then
 	done
 fi
 
+phase integration
 echo "sanitize: $((unit_pass + int_pass)) passed, $((unit_fail + int_fail)) failed"
 ((unit_fail + int_fail == 0))
