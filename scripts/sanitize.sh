@@ -65,6 +65,9 @@ phase build
 export ASAN_OPTIONS="halt_on_error=1:abort_on_error=0:detect_leaks=1:exitcode=1:strict_string_checks=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:abort_on_error=0"
 export LSAN_OPTIONS="suppressions=$src/tests/lsan.supp:print_suppressions=0"
+# ASan roughly halves the speed: Check's per-test timeouts (4 s unless a
+# test sets its own) scale with it, so a slow test is not a hung one.
+export CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-2}
 # A report in any process's output; "runtime error:" is UBSan's.
 san_re='==[0-9]+==(ERROR|WARNING): [A-Za-z]+Sanitizer|[A-Za-z]+Sanitizer has encountered|: runtime error: |Sanitizer:DEADLYSIGNAL'
 
