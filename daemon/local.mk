@@ -58,4 +58,5 @@ INTEGRATION_TESTS += tests/integration/e2e_recover_yank.sh tests/integration/gua
 	tests/integration/e2e_recover_refuses_recycled_pid.sh tests/integration/e2e_recover_core_dump.sh \
 	tests/integration/e2e_cancel_pre_switchover.sh
 INTEGRATION_TESTS += tests/integration/guard_restart_does_not_act_twice.sh \
-	tests/integration/guard_incident_on_full_disk.sh tests/integration/guard_exit_keeps_last_steps.sh
+	tests/integration/guard_incident_on_full_disk.sh tests/integration/guard_exit_keeps_last_steps.sh \
+	tests/integration/guard_stop_waits_for_incident_write.sh

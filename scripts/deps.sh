@@ -14,7 +14,7 @@ packages=(
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 	qemu-system-x86 qemu-utils nbdkit busybox-static cpio
 	# peers of the benchmarks, docs checks, helpers
-	elfutils gdb groff-base man-db systemd python3 procps psmisc
+	elfutils gdb groff-base man-db systemd python3 procps psmisc strace
 )
 
 missing=()
