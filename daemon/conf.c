@@ -522,6 +522,18 @@ static int set_plugin_key(struct parse *p, const char *section, const char *key,
 	struct mg_conf_section *sec;
 	struct mg_conf_kv *kv;
 
+	/* The same alphabet as plugin names: a key inih parsed out of ":;" or
+	 * "= x" is empty, and `--check-config -v` must print a file that
+	 * reads back as the same configuration. */
+	if (!plugin_name_valid(key))
+		return parse_error(p, p->line, "[%s] invalid key \"%s\" (1 to %d of A-Z a-z 0-9 _ -)",
+				   section, key, PLUGIN_NAME_MAX);
+	/* inih ends a value at " ;" (an inline comment), so a value that
+	 * starts with one would be dumped as "key = ;..." and read back
+	 * empty; it is almost surely a comment meant for the line anyway. */
+	if (value[0] == ';' || value[0] == '#')
+		return parse_error(p, p->line, "[%s] %s: a value cannot start with '%c' (a comment?)",
+				   section, key, value[0]);
 	sec = plugin_section_get(p, section + strlen(PLUGIN_PREFIX));
 	if (!sec)
 		goto oom;

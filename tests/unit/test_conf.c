@@ -65,6 +65,10 @@ static const struct bad_case bad_cases[] = {
 	  "1: invalid plugin name in [plugin ../evil] (1 to 32 of A-Z a-z 0-9 _ -)" },
 	{ "duplicate-plugin-key.conf",
 	  "3: [plugin exec] command: duplicate key (first set on line 2)" },
+	/* Both loaded, and their dump read back as another configuration
+	 * (found by fuzz_conf). */
+	{ "plugin-empty-key.conf", "3: [plugin exec] invalid key \"\" (1 to 32 of A-Z a-z 0-9 _ -)" },
+	{ "plugin-value-comment.conf", "2: [plugin exec] command: a value cannot start with ';' (a comment?)" },
 	/* "action = cancel\0kill" used to load as action = cancel. */
 	{ "nul-byte.conf", "4: NUL byte in the line" },
 	/* Terminal escapes in a value are shown, not sent to the terminal. */
