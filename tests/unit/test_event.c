@@ -18,6 +18,7 @@ static sd_event *loop;
 /* What the callbacks saw, reset for every test. */
 static struct {
 	int timer_order[16];
+	uint64_t timer_at[16];		/* mg_now_mono() when timer_order[i] fired */
 	size_t n_timer_order;
 	int calls;		/* callbacks of the entry under test */
 	int other_calls;
@@ -102,12 +103,13 @@ static void socket_pair(int sv[2])
 
 static void record_order_once(int timer, void *opaque)
 {
+	seen.timer_at[seen.n_timer_order] = mg_now_mono();
 	seen.timer_order[seen.n_timer_order++] = (int)(intptr_t)opaque;
 	seen.calls++;
 	mg_event_update_timeout(timer, -1);
 }
 
-START_TEST(test_timers_fire_in_deadline_order)
+START_TEST(test_timers_fire_once_never_before_their_deadline)
 {
 	static const int periods[] = { 30, 10, 20 };
 	uint64_t t0 = mg_now_mono();
@@ -120,12 +122,19 @@ START_TEST(test_timers_fire_in_deadline_order)
 	}
 	run_until(&seen.calls, 3, 2000);
 	ck_assert_int_eq(seen.calls, 3);
-	ck_assert_uint_ge(mg_now_mono() - t0, 30 * MG_USEC_PER_MSEC);
 	run_for(40);	/* disabled by update(-1): none fires again */
 	ck_assert_uint_eq(seen.n_timer_order, 3);
-	ck_assert_int_eq(seen.timer_order[0], 10);
-	ck_assert_int_eq(seen.timer_order[1], 20);
-	ck_assert_int_eq(seen.timer_order[2], 30);
+	/* Each once, none early.  Not their order: timers that are all due
+	 * when a late loop wakes (a loaded machine) are dispatched in
+	 * sd-event's order, as libvirt's own loop does; nothing relies on it. */
+	for (size_t i = 0; i < 3; i++) {
+		int p = seen.timer_order[i], n = 0;
+
+		for (size_t j = 0; j < 3; j++)
+			n += seen.timer_order[j] == periods[i];
+		ck_assert_int_eq(n, 1);
+		ck_assert_uint_ge(seen.timer_at[i] - t0, (uint64_t)p * MG_USEC_PER_MSEC);
+	}
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_int_eq(mg_event_remove_timeout(ids[i]), 0);
 }
@@ -529,7 +538,7 @@ static Suite *event_suite(void)
 
 	tc = tcase_create("timeouts");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_timers_fire_in_deadline_order);
+	tcase_add_test(tc, test_timers_fire_once_never_before_their_deadline);
 	tcase_add_test(tc, test_periodic_timer_fires_until_removed);
 	tcase_add_test(tc, test_zero_timer_fires_on_every_iteration);
 	tcase_add_test(tc, test_disabled_timer_never_fires_until_updated);
