@@ -360,7 +360,7 @@ static char *read_line(char *str, int num, void *stream)
 		return NULL;
 	}
 	if (n == -EFBIG) {
-		parse_error(p, p->line, "line too long (at most %d characters)", num - 3);
+		parse_error(p, p->line, "line too long (at most %d characters)", num - 1);
 		return NULL;
 	}
 	if (n < 0) {
@@ -380,8 +380,12 @@ static char *read_line(char *str, int num, void *stream)
 	 * an indented "key = value" is a key, not part of the previous value. */
 	s += strspn(s, " \t");
 	len = strlen(s);
+	/* The bound is on the line's characters, with or without its newline
+	 * (the last line may lack one; the dump always writes one). */
+	if (len > 0 && s[len - 1] == '\n')
+		s[--len] = '\0';
 	if (len + 1 > (size_t)num) {
-		parse_error(p, p->line, "line too long (at most %d characters)", num - 3);
+		parse_error(p, p->line, "line too long (at most %d characters)", num - 1);
 		return NULL;
 	}
 	memcpy(str, s, len + 1);
@@ -517,6 +521,17 @@ static struct mg_conf_section *plugin_section_get(struct parse *p, const char *n
 	return sec;
 }
 
+/* inih ends a value at " ;" (an inline comment), so a value that starts
+ * with one would be dumped as "key = ;..." and read back empty; it is
+ * almost surely a comment meant for the line anyway. */
+static int check_value_start(struct parse *p, const char *section, const char *key, const char *value)
+{
+	if (value[0] == ';' || value[0] == '#')
+		return parse_error(p, p->line, "[%s] %s: a value cannot start with '%c' (a comment?)",
+				   section, key, value[0]);
+	return 0;
+}
+
 static int set_plugin_key(struct parse *p, const char *section, const char *key, const char *value)
 {
 	struct mg_conf_section *sec;
@@ -528,12 +543,8 @@ static int set_plugin_key(struct parse *p, const char *section, const char *key,
 	if (!plugin_name_valid(key))
 		return parse_error(p, p->line, "[%s] invalid key \"%s\" (1 to %d of A-Z a-z 0-9 _ -)",
 				   section, key, PLUGIN_NAME_MAX);
-	/* inih ends a value at " ;" (an inline comment), so a value that
-	 * starts with one would be dumped as "key = ;..." and read back
-	 * empty; it is almost surely a comment meant for the line anyway. */
-	if (value[0] == ';' || value[0] == '#')
-		return parse_error(p, p->line, "[%s] %s: a value cannot start with '%c' (a comment?)",
-				   section, key, value[0]);
+	if (check_value_start(p, section, key, value) < 0)
+		return -EINVAL;
 	sec = plugin_section_get(p, section + strlen(PLUGIN_PREFIX));
 	if (!sec)
 		goto oom;
@@ -582,6 +593,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return !parse_error(p, p->line, "[%s] %s: duplicate key (first set on line %u)",
 				    section, name, p->key_line[i]);
 	p->key_line[i] = p->line;
+	if (check_value_start(p, section, name, value) < 0)
+		return 0;
 	return set_key(p, &keys[i], value) == 0;
 }
 

@@ -69,6 +69,7 @@ static const struct bad_case bad_cases[] = {
 	 * (found by fuzz_conf). */
 	{ "plugin-empty-key.conf", "3: [plugin exec] invalid key \"\" (1 to 32 of A-Z a-z 0-9 _ -)" },
 	{ "plugin-value-comment.conf", "2: [plugin exec] command: a value cannot start with ';' (a comment?)" },
+	{ "value-comment.conf", "2: [daemon] uri: a value cannot start with ';' (a comment?)" },
 	/* "action = cancel\0kill" used to load as action = cancel. */
 	{ "nul-byte.conf", "4: NUL byte in the line" },
 	/* Terminal escapes in a value are shown, not sent to the terminal. */
@@ -325,6 +326,47 @@ static void write_lines(const char *path, const char *line, size_t count)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+/* The dump ends every line with a newline; a last line without one must
+ * not be held to another bound (found by fuzz_conf: 199 characters loaded
+ * without the newline and were refused with it). */
+START_TEST(test_line_bound_is_the_same_with_or_without_its_newline)
+{
+	char dir[] = "/tmp/mgconf.XXXXXX", path[64], err1[MG_CONF_ERROR_MAX], err2[MG_CONF_ERROR_MAX];
+	char line[600];
+	bool seen_ok = false, seen_refused = false;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/line.conf", dir);
+	for (size_t len = 100; len < 520; len++) {
+		struct mg_conf c;
+		int r1, r2;
+
+		/* [daemon] uri = qemu:///system?x=xxx... of len characters */
+		snprintf(line, sizeof(line), "[daemon]\nuri = qemu:///system?x=");
+		size_t head = strlen(line), target = strlen("[daemon]\n") + len;
+		memset(line + head, 'x', target - head);
+		line[target] = '\0';
+		write_lines(path, line, 1);
+		ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+		r1 = mg_conf_load(path, &c, err1, sizeof(err1));
+		mg_conf_clear(&c);
+		strcat(line, "\n");
+		write_lines(path, line, 1);
+		ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+		r2 = mg_conf_load(path, &c, err2, sizeof(err2));
+		mg_conf_clear(&c);
+		ck_assert_msg(r1 == r2, "%zu characters: %d without the newline (%s), %d with it (%s)",
+			      len, r1, r1 ? err1 : "", r2, r2 ? err2 : "");
+		seen_ok |= r1 == 0;
+		seen_refused |= r1 < 0;
+	}
+	/* The range must straddle the bound, or the test proved nothing. */
+	ck_assert(seen_ok && seen_refused);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_huge_line_or_file_is_refused_at_its_line)
 {
 	char dir[] = "/tmp/mgconf.XXXXXX", path[64], err[MG_CONF_ERROR_MAX], want[160];
@@ -498,6 +540,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_fifo_config_is_refused_without_waiting_for_a_writer);
 	tcase_add_test(tc, test_huge_line_or_file_is_refused_at_its_line);
 	tcase_add_test(tc, test_plugin_sections_are_kept_with_lines);
+	tcase_add_test(tc, test_line_bound_is_the_same_with_or_without_its_newline);
 	tcase_add_test(tc, test_dump_loads_back_to_same_values);
 	tcase_add_test(tc, test_dump_shows_durations_in_short_form);
 	tcase_add_test(tc, test_dump_escapes_control_bytes_in_values);
