@@ -1,8 +1,9 @@
 /* mgcheck.h - what every Check program here ends with: run the suite,
- * exit non-zero when a test failed. */
+ * exit non-zero when a test failed; and a scratch directory per test. */
 #pragma once
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static inline int mg_check_run(Suite *s)
@@ -14,4 +15,21 @@ static inline int mg_check_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* A fresh directory /tmp/mg-test-NAME.XXXXXX in buf (a fixture's setup). */
+static inline void mg_test_mkdtemp(char *buf, size_t size, const char *name)
+{
+	ck_assert_int_lt(snprintf(buf, size, "/tmp/mg-test-%s.XXXXXX", name), (int)size);
+	ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+/* Removes path and everything below it (a fixture's teardown). */
+static inline void mg_test_rm_rf(const char *path)
+{
+	char *cmd = NULL;
+
+	ck_assert_int_ge(asprintf(&cmd, "rm -rf '%s'", path), 0);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
 }

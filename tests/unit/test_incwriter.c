@@ -15,17 +15,13 @@ static char state[256];
 
 static void setup(void)
 {
-	snprintf(state, sizeof(state), "/tmp/mg-test-incwriter.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(state));
+	mg_test_mkdtemp(state, sizeof(state), "incwriter");
 	mg_log_setup(MG_LOG_STDERR, LOG_WARNING, "test");
 }
 
 static void teardown(void)
 {
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state);
-	ck_assert_int_eq(system(cmd), 0);
+	mg_test_rm_rf(state);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
