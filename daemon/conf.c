@@ -708,6 +708,23 @@ out:
 	return r;
 }
 
+/* One "key = value" line.  A line the reader took at its bound (inih's
+ * INI_MAX_LINE) must come back: without the blanks when they would push
+ * it over. */
+static void dump_kv(const char *key, const char *value, FILE *out)
+{
+	size_t len = strlen(key) + (value ? strlen(value) : 0);
+	const char *eq = len + 3 < INI_MAX_LINE ? " = " : "=";
+
+	if (!value || !*value)
+		eq = " =";
+	fputs(MG_ESC(key), out);
+	fputs(eq, out);
+	/* A value may hold any byte but NUL: shown, not obeyed. */
+	mg_escape_fputs(value, 0, out);
+	fputc('\n', out);
+}
+
 static void dump_value(const struct mg_conf *conf, const struct key_def *k, FILE *out)
 {
 	const void *field = (const char *)conf + k->offset;
@@ -738,10 +755,7 @@ static void dump_value(const struct mg_conf *conf, const struct key_def *k, FILE
 		s = buf;
 		break;
 	}
-	fprintf(out, "%s =%s", k->name, s && *s ? " " : "");
-	/* A value may hold any byte but NUL: shown, not obeyed. */
-	mg_escape_fputs(s, 0, out);
-	fputc('\n', out);
+	dump_kv(k->name, s, out);
 }
 
 void mg_conf_dump(const struct mg_conf *conf, FILE *out)
@@ -759,10 +773,7 @@ void mg_conf_dump(const struct mg_conf *conf, FILE *out)
 		const struct mg_conf_section *sec = &conf->plugins[i];
 
 		fprintf(out, "\n[" PLUGIN_PREFIX "%s]\n", sec->name);
-		for (size_t j = 0; j < sec->n; j++) {
-			fprintf(out, "%s = ", MG_ESC(sec->kv[j].key));
-			mg_escape_fputs(sec->kv[j].value, 0, out);
-			fputc('\n', out);
-		}
+		for (size_t j = 0; j < sec->n; j++)
+			dump_kv(sec->kv[j].key, sec->kv[j].value, out);
 	}
 }

@@ -367,6 +367,69 @@ START_TEST(test_line_bound_is_the_same_with_or_without_its_newline)
 }
 END_TEST
 
+/* Loads path, dumps it, loads the dump: both loads must succeed alike and
+ * the two dumps match.  Returns the first load's result. */
+static int load_dump_load(const char *path)
+{
+	_cleanup_free_ char *text1 = NULL, *text2 = NULL;
+	char err[MG_CONF_ERROR_MAX], back[] = "/tmp/mg-test-conf-dump-XXXXXX";
+	struct mg_conf c;
+	size_t len1 = 0, len2 = 0;
+	FILE *f;
+	int r, fd;
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	r = mg_conf_load(path, &c, err, sizeof(err));
+	if (r == 0) {
+		f = open_memstream(&text1, &len1);
+		mg_conf_dump(&c, f);
+		fclose(f);
+	}
+	mg_conf_clear(&c);
+	if (r < 0)
+		return r;
+	fd = mkstemp(back);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text1, len1), (ssize_t)len1);
+	close(fd);
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_msg(mg_conf_load(back, &c, err, sizeof(err)) == 0, "the dump does not load: %s", err);
+	f = open_memstream(&text2, &len2);
+	mg_conf_dump(&c, f);
+	fclose(f);
+	mg_conf_clear(&c);
+	unlink(back);
+	ck_assert_str_eq(text1, text2);
+	return 0;
+}
+
+/* "key=value" at the line bound: the dump's "key = value" was two
+ * characters over it and did not load (found by fuzz_conf). */
+START_TEST(test_line_at_the_bound_survives_the_dump)
+{
+	char dir[] = "/tmp/mgconf.XXXXXX", path[64], line[600];
+	bool seen_ok = false, seen_refused = false;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/line.conf", dir);
+	for (size_t len = 100; len < 520; len++) {
+		int r;
+
+		snprintf(line, sizeof(line), "[daemon]\nuri=qemu:///system?x=");
+		size_t head = strlen(line), target = strlen("[daemon]\n") + len;
+		memset(line + head, 'x', target - head);
+		strcpy(line + target, "\n");
+		write_lines(path, line, 1);
+		r = load_dump_load(path);
+		seen_ok |= r == 0;
+		seen_refused |= r < 0;
+	}
+	ck_assert(seen_ok && seen_refused);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_huge_line_or_file_is_refused_at_its_line)
 {
 	char dir[] = "/tmp/mgconf.XXXXXX", path[64], err[MG_CONF_ERROR_MAX], want[160];
@@ -541,6 +604,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, test_huge_line_or_file_is_refused_at_its_line);
 	tcase_add_test(tc, test_plugin_sections_are_kept_with_lines);
 	tcase_add_test(tc, test_line_bound_is_the_same_with_or_without_its_newline);
+	tcase_add_test(tc, test_line_at_the_bound_survives_the_dump);
 	tcase_add_test(tc, test_dump_loads_back_to_same_values);
 	tcase_add_test(tc, test_dump_shows_durations_in_short_form);
 	tcase_add_test(tc, test_dump_escapes_control_bytes_in_values);
