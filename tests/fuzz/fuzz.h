@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "procid.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -96,4 +98,55 @@ static inline void fuzz_silence_stdout(void)
 	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0)
 		abort();
 	close(fd);
+}
+
+/* @PID, @START and @BOOT in an input become this process's pid, its start
+ * time and the boot id, so that a fuzzed file can name a live process (a
+ * running daemon, a ledger record's QEMU). */
+static struct { const char *token; char value[64]; } fuzz_self_tokens[] = {
+	{ "@PID", "" }, { "@START", "" }, { "@BOOT", "" },
+};
+
+static inline void fuzz_self_tokens_init(void)
+{
+	uint64_t start = 0;
+	ssize_t n;
+
+	snprintf(fuzz_self_tokens[0].value, sizeof(fuzz_self_tokens[0].value), "%d", (int)getpid());
+	if (mg_proc_start_time(getpid(), &start) < 0)
+		abort();
+	snprintf(fuzz_self_tokens[1].value, sizeof(fuzz_self_tokens[1].value), "%llu", (unsigned long long)start);
+	n = mg_read_file("/proc/sys/kernel/random/boot_id", fuzz_self_tokens[2].value,
+			 sizeof(fuzz_self_tokens[2].value));
+	if (n > 0 && fuzz_self_tokens[2].value[n - 1] == '\n')
+		fuzz_self_tokens[2].value[n - 1] = '\0';
+}
+
+/* data with the tokens replaced, malloc'ed and NUL-terminated; *len its
+ * length.  Each token is at least 4 bytes and each value below 64. */
+static inline char *fuzz_substitute(const uint8_t *data, size_t size, size_t *len)
+{
+	char *out = malloc(size * 16 + 1);
+
+	if (!out)
+		abort();
+	*len = 0;
+	for (size_t i = 0; i < size;) {
+		size_t k;
+
+		for (k = 0; k < sizeof(fuzz_self_tokens) / sizeof(fuzz_self_tokens[0]); k++) {
+			size_t tl = strlen(fuzz_self_tokens[k].token), vl = strlen(fuzz_self_tokens[k].value);
+
+			if (size - i >= tl && memcmp(data + i, fuzz_self_tokens[k].token, tl) == 0) {
+				memcpy(out + *len, fuzz_self_tokens[k].value, vl);
+				*len += vl;
+				i += tl;
+				break;
+			}
+		}
+		if (k == sizeof(fuzz_self_tokens) / sizeof(fuzz_self_tokens[0]))
+			out[(*len)++] = (char)data[i++];
+	}
+	out[*len] = '\0';
+	return out;
 }

@@ -17,50 +17,15 @@
 
 static char state[PATH_MAX];
 static struct mg_procid self;
-static struct { const char *token; char value[64]; } subst[] = { { "@PID", "" }, { "@START", "" }, { "@BOOT", "" } };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	ssize_t n;
-
 	snprintf(state, sizeof(state), "%s/state", fuzz_setup("state"));
 	self.pidfd = -1;
 	if (mg_procid_capture(getpid(), &self) < 0)
 		abort();
-	snprintf(subst[0].value, sizeof(subst[0].value), "%d", (int)self.pid);
-	snprintf(subst[1].value, sizeof(subst[1].value), "%llu", (unsigned long long)self.start_time);
-	n = mg_read_file("/proc/sys/kernel/random/boot_id", subst[2].value, sizeof(subst[2].value));
-	if (n > 0 && subst[2].value[n - 1] == '\n')
-		subst[2].value[n - 1] = '\0';
+	fuzz_self_tokens_init();
 	return 0;
-}
-
-/* data with the tokens replaced, NUL-terminated; *len its length. */
-static char *substitute(const uint8_t *data, size_t size, size_t *len)
-{
-	char *out = malloc(size * 16 + 1);
-
-	if (!out)
-		abort();
-	*len = 0;
-	for (size_t i = 0; i < size;) {
-		size_t k;
-
-		for (k = 0; k < MG_ARRAY_SIZE(subst); k++) {
-			size_t tl = strlen(subst[k].token);
-
-			if (size - i >= tl && memcmp(data + i, subst[k].token, tl) == 0) {
-				memcpy(out + *len, subst[k].value, strlen(subst[k].value));
-				*len += strlen(subst[k].value);
-				i += tl;
-				break;
-			}
-		}
-		if (k == MG_ARRAY_SIZE(subst))
-			out[(*len)++] = (char)data[i++];
-	}
-	out[*len] = '\0';
-	return out;
 }
 
 static void put(const char *dir, const char *name, const char *content, size_t len)
@@ -82,8 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (nlen > 200)
 		return 0;
-	name = substitute(data, nlen, &tlen);
-	content = substitute(nl ? nl + 1 : data, nl ? size - nlen - 1 : size, &clen);
+	name = fuzz_substitute(data, nlen, &tlen);
+	content = fuzz_substitute(nl ? nl + 1 : data, nl ? size - nlen - 1 : size, &clen);
 	for (char *p = name; *p; p++)
 		if (*p == '/')
 			*p = '_';
