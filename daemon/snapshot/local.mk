@@ -51,7 +51,7 @@ TESTS += tests/unit/test_lockgraph tests/unit/test_signature
 tests_unit_test_lockgraph_SOURCES = tests/unit/test_lockgraph.c
 tests_unit_test_lockgraph_CFLAGS = $(MG_SNAPSHOT_TEST_CFLAGS)
 tests_unit_test_lockgraph_LDADD = $(MG_SNAPSHOT_TEST_LDADD)
-tests_unit_test_signature_SOURCES = tests/unit/test_signature.c
+tests_unit_test_signature_SOURCES = tests/unit/test_signature.c tests/unit/fake_snapshot.h
 tests_unit_test_signature_CFLAGS = $(MG_SNAPSHOT_TEST_CFLAGS)
 tests_unit_test_signature_LDADD = $(MG_SNAPSHOT_TEST_LDADD)
 

@@ -8,22 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fake_snapshot.h"
 #include "util.h"
-
-static void set_frames(struct mg_snap_thread *t, const char *const *syms, size_t n)
-{
-	t->frames = calloc(n, sizeof(*t->frames));
-	t->n_frames = n;
-	for (size_t i = 0; i < n; i++) {
-		t->frames[i].pc = 0x1000 + i;
-		t->frames[i].symbol = syms[i] ? strdup(syms[i]) : NULL;
-		/* glibc's frames keep their names in a stripped QEMU */
-		t->frames[i].module = strdup(syms[i] && (strncmp(syms[i], "__lll", 5) == 0 ||
-							  strncmp(syms[i], "pthread_", 8) == 0)
-					     ? "/usr/lib/x86_64-linux-gnu/libc.so.6"
-					     : "/usr/bin/qemu-system-x86_64");
-	}
-}
 
 /* live_migration (11) holds the BQL 0xb and waits for 0xa held by
  * IO iothread4 (12), which waits for 0xb; frames innermost first. */
@@ -54,8 +40,8 @@ static struct mg_snapshot *deadlock(bool stripped)
 	s->threads[0].futex_addr = 0xb, s->threads[0].futex_owner_field = 11;
 	s->threads[1].futex_addr = 0xa, s->threads[1].futex_owner_field = 12;
 	s->threads[2].futex_addr = 0xb, s->threads[2].futex_owner_field = 11;
-	set_frames(&s->threads[1], stripped ? bare : mig, stripped ? 6 : MG_ARRAY_SIZE(mig));
-	set_frames(&s->threads[2], stripped ? bare : io, 6);
+	mg_test_set_frames(&s->threads[1], stripped ? bare : mig, stripped ? 6 : MG_ARRAY_SIZE(mig));
+	mg_test_set_frames(&s->threads[2], stripped ? bare : io, 6);
 	mg_lockgraph_classify(s);
 	mg_lockgraph_build(s, 0, 0);
 	return s;
