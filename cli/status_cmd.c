@@ -93,10 +93,7 @@ static int same_daemon(struct mg_cli_doc *doc, pid_t pid, char *why, size_t size
 	if (r < 0)
 		return r;
 	if (rec_boot) {
-		n = mg_read_file("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
-		if (n > 0 && boot[n - 1] == '\n')
-			boot[n - 1] = '\0';
-		if (n > 0 && strcmp(boot, rec_boot) != 0) {
+		if (mg_boot_id(boot, sizeof(boot)) == 0 && strcmp(boot, rec_boot) != 0) {
 			snprintf(why, size, "the file is from an earlier boot");
 			return -ESTALE;
 		}

@@ -16,6 +16,20 @@
 #define SYS_pidfd_send_signal 424
 #endif
 
+int mg_boot_id(char *buf, size_t size)
+{
+	ssize_t n = mg_read_file("/proc/sys/kernel/random/boot_id", buf, size);
+
+	if (n <= 0) {
+		if (size)
+			buf[0] = '\0';
+		return n < 0 ? (int)n : -ENODATA;
+	}
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return 0;
+}
+
 int mg_proc_start_time(pid_t pid, uint64_t *start)
 {
 	char path[64], buf[1024], *p;

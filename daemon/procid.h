@@ -16,6 +16,10 @@ struct mg_procid {
 
 /* Reads /proc/PID/stat's start time into *start; 0, -ESRCH, -EINVAL. */
 int mg_proc_start_time(pid_t pid, uint64_t *start);
+/* This boot's id (/proc/sys/kernel/random/boot_id, without its newline)
+ * into buf: with a process's start time it names that process across
+ * reboots.  0 or a negative errno (buf then empty). */
+int mg_boot_id(char *buf, size_t size);
 /* Captures pid's identity now; 0 or a negative errno (-ESRCH). */
 int mg_procid_capture(pid_t pid, struct mg_procid *id);
 /* 0 when the same process still runs; -ESRCH when it is gone; -ESTALE when

@@ -144,17 +144,11 @@ int mg_status_start(sd_event *loop, const char *state_dir)
 
 	mg_status_stop();
 	if (!st.started) {
-		ssize_t n;
-
 		st.started = mg_now_real();
 		/* Without them `migguard status` falls back to the process name. */
 		if (mg_proc_start_time(getpid(), &st.start_time) < 0)
 			st.start_time = 0;
-		n = mg_read_file("/proc/sys/kernel/random/boot_id", st.boot_id, sizeof(st.boot_id));
-		if (n > 0 && st.boot_id[n - 1] == '\n')
-			st.boot_id[n - 1] = '\0';
-		else if (n <= 0)
-			st.boot_id[0] = '\0';
+		mg_boot_id(st.boot_id, sizeof(st.boot_id));
 	}
 	/* The state dir may not exist yet before the first incident. */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)

@@ -110,16 +110,12 @@ static struct { const char *token; char value[64]; } fuzz_self_tokens[] = {
 static inline void fuzz_self_tokens_init(void)
 {
 	uint64_t start = 0;
-	ssize_t n;
 
 	snprintf(fuzz_self_tokens[0].value, sizeof(fuzz_self_tokens[0].value), "%d", (int)getpid());
 	if (mg_proc_start_time(getpid(), &start) < 0)
 		abort();
 	snprintf(fuzz_self_tokens[1].value, sizeof(fuzz_self_tokens[1].value), "%llu", (unsigned long long)start);
-	n = mg_read_file("/proc/sys/kernel/random/boot_id", fuzz_self_tokens[2].value,
-			 sizeof(fuzz_self_tokens[2].value));
-	if (n > 0 && fuzz_self_tokens[2].value[n - 1] == '\n')
-		fuzz_self_tokens[2].value[n - 1] = '\0';
+	mg_boot_id(fuzz_self_tokens[2].value, sizeof(fuzz_self_tokens[2].value));
 }
 
 /* data with the tokens replaced, malloc'ed and NUL-terminated; *len its
