@@ -273,11 +273,25 @@ static void do_cancel(struct mg_ladder *a)
 
 /* --- yank --------------------------------------------------------------- */
 
+/* A yank ends waits on a channel (a socket read or write); it cannot make
+ * a thread give up a mutex.  When the snapshot found a lock cycle (the
+ * seed's BQL / AioContext ABBA), the yank is still tried, in case the
+ * cycle is not the whole story, but its record says it cannot end the
+ * cycle, so an operator reading the incident knows why the kill follows. */
+static const char *cycle_note(const struct mg_ladder *a)
+{
+	return a->p.lock_cycle ? "; the snapshot found a lock cycle: a yank cannot end a deadlock" : "";
+}
+
 static void after_grace(struct mg_ladder *a, bool over)
 {
-	record(a, "recover-check", over ? 0 : -ETIMEDOUT, "%s", over ?
-	       "the migration ended and QEMU answers: no kill needed" :
-	       "still hung after recover_grace");
+	if (!over && a->p.lock_cycle)
+		record(a, "yank-check", -ETIMEDOUT,
+		       "the hang persists: a lock cycle inside QEMU is not ended by a yank");
+	else
+		record(a, "recover-check", over ? 0 : -ETIMEDOUT, "%s", over ?
+		       "the migration ended and QEMU answers: no kill needed" :
+		       "still hung after recover_grace");
 	next_step(a, over ? STEP_DONE : STEP_KILL);
 }
 
@@ -287,8 +301,9 @@ static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *u
 
 	if (!ladder_reply(a))
 		return;
-	record(a, "yank", err, "out-of-band yank of the migration channel and NBD block nodes%s%s",
-	       err == -EREMOTEIO ? ": " : "", err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "");
+	record(a, "yank", err, "out-of-band yank of the migration channel and NBD block nodes%s%s%s",
+	       err == -EREMOTEIO ? ": " : "", err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "",
+	       cycle_note(a));
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
 }
 
@@ -345,14 +360,15 @@ static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *u
 		return;
 
 	if (err != 0) {
-		record(a, "yank", err, "query-yank failed%s%s", err == -EREMOTEIO ? ": " : "",
-		       err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "");
+		record(a, "yank", err, "query-yank failed%s%s%s", err == -EREMOTEIO ? ": " : "",
+		       err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "", cycle_note(a));
 		goto wait;
 	}
 	r = yank_instances(a, reply, &list);
 	if (r < 0) {
-		record(a, "yank", r, "query-yank answered %s, not a list",
-		       r == -EBADMSG ? json_type_to_name(json_object_get_type(reply)) : "something");
+		record(a, "yank", r, "query-yank answered %s, not a list%s",
+		       r == -EBADMSG ? json_type_to_name(json_object_get_type(reply)) : "something",
+		       cycle_note(a));
 		goto wait;
 	}
 	n = json_object_array_length(list);
@@ -363,12 +379,13 @@ static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *u
 		goto wait;
 	}
 	if (n == 0) {
-		record(a, "yank", -ENOENT, "nothing to yank: no migration or block-node instance");
+		record(a, "yank", -ENOENT, "nothing to yank: no migration or block-node instance%s",
+		       cycle_note(a));
 		goto wait;
 	}
 	r = ladder_qmp(a, q, "yank", args, true, on_yank_reply);
 	if (r < 0) {
-		record(a, "yank", r, "cannot send yank (%zu instance(s))", n);
+		record(a, "yank", r, "cannot send yank (%zu instance(s))%s", n, cycle_note(a));
 		goto wait;
 	}
 	json_object_put(args);
@@ -385,7 +402,7 @@ static void do_yank(struct mg_ladder *a)
 	if (q && mg_qmp_oob_enabled(q) &&
 	    ladder_qmp(a, q, "query-yank", NULL, true, on_query_yank) == 0)
 		return;
-	record(a, "yank", -ENOTSUP, "needs a direct monitor with out-of-band commands");
+	record(a, "yank", -ENOTSUP, "needs a direct monitor with out-of-band commands%s", cycle_note(a));
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
 }
 

@@ -3,7 +3,9 @@
  *   cancel  - QMP migrate_cancel on the direct monitor, else
  *             virDomainAbortJob on a worker;
  *   yank    - (recover) out-of-band yank of the migration channel and the
- *             NBD block nodes on the direct monitor;
+ *             NBD block nodes on the direct monitor; with a lock cycle in
+ *             the snapshot it is recorded as unable to end it, and a hang
+ *             that outlasts recover_grace is recorded as "yank-check";
  *   kill    - (recover, still hung after recover_grace) SIGABRT for a core
  *             with core_dump = yes, else SIGKILL, through a pidfd after
  *             checking the process start time: never a recycled pid;
@@ -37,6 +39,9 @@ struct mg_ladder_params {
 	uint64_t recover_grace;
 	bool core_dump;
 	bool restart;
+	bool lock_cycle;		/* the incident's snapshot found a mutex cycle: a
+					 * deadlock inside QEMU that no yank ends (the yank
+					 * still runs, its record says so) */
 };
 
 /* Starts the ladder for the watch's current verdict; done runs once at the

@@ -104,13 +104,14 @@ static enum mg_action policy(struct mg_dom_entry *e, const char *status_xml)
 	return e->ds->conf->action;
 }
 
-static void act(struct mg_dom_entry *e, enum mg_action action)
+static void act(struct mg_dom_entry *e, enum mg_action action, bool lock_cycle)
 {
 	const struct mg_conf *conf = e->ds->conf;
 	struct mg_ladder_params p = {
 		.action = action, .watch = e->watch, .dom = e->dom, .pool = e->ds->pool,
 		.id = &e->id, .incident = e->incident, .step_timeout = conf->monitor_timeout,
 		.recover_grace = conf->recover_grace, .core_dump = conf->core_dump, .restart = conf->restart,
+		.lock_cycle = lock_cycle,
 	};
 	int r;
 
@@ -132,6 +133,7 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	struct mg_ledger_entry rec = { .at = mg_now_real() };
 	char xml[1024], log[1024];
 	enum mg_action action;
+	bool lock_cycle = false;
 
 	if (e->reported)
 		return;
@@ -147,9 +149,9 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	action = policy(e, xml);
 	rec.acted = !e->acted && action != MG_ACTION_NONE;
 	e->incident = mg_incwriter_unref(e->incident);
-	mg_report_incident(ds->conf, ds->loop, ds->io, w, xml, log, &rec, &e->incident);
+	mg_report_incident(ds->conf, ds->loop, ds->io, w, xml, log, &rec, &e->incident, &lock_cycle);
 	mg_ledger_note(ds->ledger, &rec.key, rec.acted, e->incident ? mg_incwriter_dir(e->incident) : NULL);
-	act(e, action);
+	act(e, action, lock_cycle);
 }
 
 static void on_ended(struct mg_watch *w, void *userdata)

@@ -42,7 +42,7 @@ static char *summary_text(struct mg_watch *w, const struct mg_snapshot *snap, co
 
 int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_worker_pool *pool, struct mg_watch *w,
 		       const char *status_xml, const char *qemu_log, const struct mg_ledger_entry *ledger,
-		       struct mg_incwriter **out)
+		       struct mg_incwriter **out, bool *lock_cycle)
 {
 	struct mg_snapshot_opts opts = { .signatures_dir = signatures_dir() };
 	struct mg_snapshot *snap = NULL;
@@ -70,6 +70,8 @@ int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_wor
 				 snap->errors ? snap->errors : "see report");
 	}
 	summary = summary_text(w, snap, snap_error);
+	if (lock_cycle)
+		*lock_cycle = snap && snap->locks.n_cycles > 0;
 
 	struct mg_incident_input in = {
 		.domain = mg_watch_name(w), .uuid = mg_watch_uuid(w), .pid = mg_watch_pid(w),

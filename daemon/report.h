@@ -12,11 +12,13 @@
 /* Starts the incident of w's current verdict.  status_xml and qemu_log are
  * context files to copy (NULL when absent); pool is the incident pool (one
  * thread); ledger (may be NULL) is the record written before the incident.
- * *out gets the writer (a reference), for the actions.  0 or a negative
- * errno, already logged. */
+ * *out gets the writer (a reference), for the actions; *lock_cycle (may
+ * be NULL) whether the snapshot found a mutex cycle, which the ladder
+ * must know (a yank cannot end one).  0 or a negative errno, already
+ * logged. */
 int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_worker_pool *pool, struct mg_watch *w,
 		       const char *status_xml, const char *qemu_log, const struct mg_ledger_entry *ledger,
-		       struct mg_incwriter **out);
+		       struct mg_incwriter **out, bool *lock_cycle);
 
 /* A verdict on a migration this guard, or the instance before its
  * restart, already reported (see ledger.h): logs that it already acted and

@@ -84,7 +84,7 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	}
 	rec.acted = !s->acted && p.action != MG_ACTION_NONE;
 	s->incident = mg_incwriter_unref(s->incident);
-	mg_report_incident(s->conf, s->loop, s->io, w, NULL, NULL, &rec, &s->incident);
+	mg_report_incident(s->conf, s->loop, s->io, w, NULL, NULL, &rec, &s->incident, &p.lock_cycle);
 	mg_ledger_note(s->ledger, &rec.key, rec.acted, s->incident ? mg_incwriter_dir(s->incident) : NULL);
 	if (s->acted || p.action == MG_ACTION_NONE)
 		return;
