@@ -15,5 +15,5 @@ thread: live_migration
   holds: bql
   owner: 2
 thread: IO *
-  frames: virtio_blk_rw_complete > address_space_stl_le > prepare_mmio_access
+  frames: virtio_blk_rw_complete > address_space_stl_le > (prepare_mmio_access)
   wait: bql

@@ -11,6 +11,7 @@ libmgsnapshot_la_SOURCES = \
 	daemon/snapshot/lockgraph.c daemon/snapshot/lockgraph.h \
 	daemon/snapshot/iowait.c daemon/snapshot/iowait.h \
 	daemon/snapshot/signature.c daemon/snapshot/signature.h \
+	daemon/snapshot/symname.c daemon/snapshot/symname.h \
 	daemon/snapshot/render.c
 
 bin_PROGRAMS += migguard

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "snapshot/internal.h"
+#include "snapshot/symname.h"
 #include "util.h"
 
 #define MG_SIG_MAX_CLAUSES 4
@@ -21,6 +22,7 @@ enum clause_wait { CW_ANY, CW_MUTEX, CW_CONDVAR, CW_IO, CW_BQL };
 struct clause {
 	char *thread;			/* fnmatch pattern on the thread name */
 	char *frames[MG_SIG_MAX_FRAMES];	/* caller first; "a|b" alternatives */
+	bool may_inline[MG_SIG_MAX_FRAMES];	/* "(f)": invisible without debug info */
 	size_t n_frames;
 	enum clause_wait wait;
 	bool holds_bql;
@@ -59,16 +61,34 @@ static int append_text(char **field, const char *v)
 	return 0;
 }
 
+/* One item of "frames:": a pattern, or "(pattern)" for a function the
+ * compiler may have inlined into its caller. */
+static int parse_frame_item(struct clause *cl, char *item)
+{
+	char *p = trim(item);
+	size_t len = strlen(p);
+	bool inl = len >= 2 && p[0] == '(' && p[len - 1] == ')';
+
+	if (inl) {
+		p[len - 1] = '\0';
+		p = trim(p + 1);
+	}
+	if (!*p || strpbrk(p, "()"))
+		return -EINVAL;
+	if (cl->n_frames == MG_SIG_MAX_FRAMES)
+		return -E2BIG;
+	cl->may_inline[cl->n_frames] = inl;
+	return (cl->frames[cl->n_frames++] = strdup(p)) ? 0 : -ENOMEM;
+}
+
 static int parse_frames(struct clause *cl, char *v)
 {
 	char *save = NULL;
+	int r;
 
-	for (char *tok = strtok_r(v, ">", &save); tok; tok = strtok_r(NULL, ">", &save)) {
-		if (cl->n_frames == MG_SIG_MAX_FRAMES)
-			return -E2BIG;
-		if (!(cl->frames[cl->n_frames++] = strdup(trim(tok))))
-			return -ENOMEM;
-	}
+	for (char *tok = strtok_r(v, ">", &save); tok; tok = strtok_r(NULL, ">", &save))
+		if ((r = parse_frame_item(cl, tok)) < 0)
+			return r;
 	return cl->n_frames ? 0 : -EINVAL;
 }
 
@@ -246,21 +266,45 @@ static bool alt_match(const char *alts, const char *sym)
 
 	snprintf(buf, sizeof(buf), "%s", alts);
 	for (char *a = strtok_r(buf, "|", &save); a; a = strtok_r(NULL, "|", &save))
-		if (fnmatch(trim(a), sym, 0) == 0)
+		if (mg_symname_match(trim(a), sym))
 			return true;
 	return false;
 }
 
+/* A stack read with debug info shows inlined calls as frames of their own
+ * (and carries source lines); without it they are invisible. */
+static bool has_debuginfo(const struct mg_snap_thread *t)
+{
+	for (size_t i = 0; i < t->n_frames; i++)
+		if (t->frames[i].inlined || t->frames[i].file)
+			return true;
+	return false;
+}
+
+/* Patterns k.. in order among frames i-1 down to 0 (outermost first).  A
+ * "(f)" pattern may be skipped only when the stack has no debug info: then
+ * an inlined f cannot show, but where debug info shows inlined calls, f
+ * missing is a different stack. */
+static bool frames_from(const struct clause *cl, size_t k, const struct mg_snap_thread *t, size_t i,
+			bool dwarf)
+{
+	if (k == cl->n_frames)
+		return true;
+	if (cl->may_inline[k] && !dwarf && frames_from(cl, k + 1, t, i, dwarf))
+		return true;
+	while (i-- > 0)
+		if (t->frames[i].symbol && alt_match(cl->frames[k], t->frames[i].symbol))
+			return frames_from(cl, k + 1, t, i, dwarf);
+	return false;
+}
+
 /* The patterns, caller first, appear in that order from the outermost
- * frame inwards; other frames may come in between (inlining, wrappers). */
+ * frame inwards; other frames may come in between (wrappers, inlined
+ * helpers).  Taking the outermost frame each pattern matches is never
+ * worse than a later one, so only "(f)" items branch. */
 static bool frames_match(const struct clause *cl, const struct mg_snap_thread *t)
 {
-	size_t k = 0;
-
-	for (size_t i = t->n_frames; i-- > 0 && k < cl->n_frames;)
-		if (t->frames[i].symbol && alt_match(cl->frames[k], t->frames[i].symbol))
-			k++;
-	return k == cl->n_frames;
+	return frames_from(cl, 0, t, t->n_frames, has_debuginfo(t));
 }
 
 static bool state_match(const struct clause *cl, const struct mg_snap_thread *t,

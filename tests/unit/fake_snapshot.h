@@ -1,25 +1,147 @@
-/* fake_snapshot.h - hand-built snapshot threads for the tests of the
- * signature matcher (tests/unit/test_signature.c, tests/fuzz/fuzz_signature.c). */
+/* fake_snapshot.h - hand-built snapshots for the tests of the signature
+ * matcher (tests/unit/test_signature.c, tests/fuzz/fuzz_signature.c): the
+ * deadlock of DESIGN.md section 1 in the shapes real builds give it. */
 #pragma once
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "snapshot/lockgraph.h"
 #include "snapshot/snapshot.h"
 
-/* Gives t the frames syms (innermost first; NULL: an unresolved frame).
- * glibc's frames keep their names in a stripped QEMU, so they get libc as
- * their module, the others QEMU. */
-static inline void mg_test_set_frames(struct mg_snap_thread *t, const char *const *syms, size_t n)
+#define MG_TEST_LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
+#define MG_TEST_QEMU "/usr/bin/qemu-system-x86_64"
+
+/* Gives t the frames syms, innermost first.  NULL is an unresolved frame;
+ * "i:NAME" an inlined call (as DWARF shows it).  glibc's frames (names
+ * starting "__" or "pthread_") get libc as their module, the others QEMU;
+ * with lines, QEMU's frames carry a source file, as with debug info. */
+static inline void mg_test_set_frames_lines(struct mg_snap_thread *t, const char *const *syms, size_t n,
+					    bool lines)
 {
 	t->frames = calloc(n, sizeof(*t->frames));
 	t->n_frames = n;
 	for (size_t i = 0; i < n; i++) {
+		const char *s = syms[i];
+		bool libc = s && (strncmp(s, "__", 2) == 0 || strncmp(s, "pthread_", 8) == 0);
+
 		t->frames[i].pc = 0x1000 + i;
-		t->frames[i].symbol = syms[i] ? strdup(syms[i]) : NULL;
-		t->frames[i].module = strdup(syms[i] && (strncmp(syms[i], "__lll", 5) == 0 ||
-							  strncmp(syms[i], "pthread_", 8) == 0)
-					     ? "/usr/lib/x86_64-linux-gnu/libc.so.6"
-					     : "/usr/bin/qemu-system-x86_64");
+		if (s && strncmp(s, "i:", 2) == 0) {
+			t->frames[i].inlined = true;
+			s += 2;
+		}
+		t->frames[i].symbol = s ? strdup(s) : NULL;
+		t->frames[i].module = strdup(libc ? MG_TEST_LIBC : MG_TEST_QEMU);
+		if (s && !libc && (lines || t->frames[i].inlined)) {
+			t->frames[i].file = strdup("../softmmu/physmem.c");
+			t->frames[i].line = 100 + (int)i;
+		}
 	}
+}
+
+static inline void mg_test_set_frames(struct mg_snap_thread *t, const char *const *syms, size_t n)
+{
+	mg_test_set_frames_lines(t, syms, n, false);
+}
+
+/* The shapes of one hang.  Frame lists come from the seeded QEMU of
+ * scripts/seeded-qemu.sh (GCC 12, -O2) as migguard and gdb showed them. */
+enum mg_test_shape {
+	MG_TEST_DWARF,		/* the build with debug info: inline frames, lines */
+	MG_TEST_SYMTAB,		/* the same build stripped of DWARF (symbol table) */
+	MG_TEST_REPORT,		/* DESIGN.md section 1, as gdb printed production */
+	MG_TEST_BARE,		/* QEMU without any symbol (only libc's names) */
+	MG_TEST_DWARF_OTHER,	/* debug info, but the IOThread takes the BQL elsewhere */
+};
+
+#define MG_TEST_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* main thread (10) and the IOThread (12) wait for the BQL 0xb held by
+ * live_migration (11), which waits for 0xa held by the IOThread; a vCPU
+ * (13) waits on its condition variable. */
+static inline struct mg_snapshot *mg_test_deadlock(enum mg_test_shape shape)
+{
+	static const char *const mig_dwarf[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"bdrv_do_drained_begin.part.0", "blk_drain", "virtio_blk_data_plane_stop",
+		"virtio_bus_stop_ioeventfd.part.0", "virtio_vmstate_change", "vm_state_notify", "i:do_vm_stop",
+		"vm_stop", "i:migration_completion", "i:migration_iteration_run", "migration_thread",
+		"qemu_thread_start", "start_thread", "__clone3" };
+	static const char *const io_dwarf[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"qemu_mutex_lock_iothread_impl", "i:prepare_mmio_access", "i:address_space_stl_internal",
+		"address_space_stl_le", "virtio_blk_rw_complete", "i:blk_aio_complete", "blk_aio_write_entry",
+		"coroutine_trampoline", NULL };
+	static const char *const io_other[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"qemu_mutex_lock_iothread_impl", "i:flatview_write_continue", "i:address_space_stl_internal",
+		"address_space_stl_le", "virtio_blk_rw_complete", "i:blk_aio_complete", "blk_aio_write_entry",
+		"coroutine_trampoline", NULL };
+	static const char *const mig_symtab[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"bdrv_do_drained_begin.part.0", "blk_drain", "virtio_blk_data_plane_stop",
+		"virtio_bus_stop_ioeventfd.part.0", "virtio_vmstate_change", "vm_state_notify", "vm_stop",
+		"migration_thread", "qemu_thread_start", "start_thread", "__clone3" };
+	static const char *const io_symtab[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"qemu_mutex_lock_iothread_impl", "address_space_stl_le", "virtio_blk_rw_complete",
+		"blk_aio_write_entry", "coroutine_trampoline", NULL };
+	static const char *const mig_report[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"bdrv_do_drained_begin", "blk_drain", "virtio_blk_data_plane_stop", "vm_state_notify", "vm_stop",
+		"migration_thread" };
+	static const char *const io_report[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"qemu_mutex_lock_iothread_impl", "prepare_mmio_access", "address_space_stl_le",
+		"virtio_blk_rw_complete", "blk_aio_complete", "aio_poll" };
+	static const char *const bare[] = { "__lll_lock_wait", "pthread_mutex_lock", NULL, NULL, NULL, NULL };
+	static const char *const main_loop[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"qemu_mutex_lock_iothread_impl", "main_loop_wait", "qemu_main_loop", "qemu_default_main" };
+	static const char *const vcpu[] = { "__futex_abstimed_wait_common", "pthread_cond_wait",
+		"qemu_cond_wait_impl", "qemu_wait_io_event", "mttcg_cpu_thread_fn", "qemu_thread_start" };
+	static const char *const names[] = { "qemu-system-x86", "live_migration", "IO iothread1", "CPU 0/TCG" };
+	struct mg_snapshot *s = calloc(1, sizeof(*s));
+	bool lines = shape == MG_TEST_DWARF || shape == MG_TEST_DWARF_OTHER;
+
+	s->pid = 10;
+	s->n_threads = 4;
+	s->threads = calloc(4, sizeof(*s->threads));
+	for (int i = 0; i < 4; i++) {
+		struct mg_snap_thread *t = &s->threads[i];
+
+		t->tid = 10 + i;
+		t->state = 'S';
+		t->in_syscall = t->futex_wait = t->word_valid = true;
+		t->syscall_nr = 202;
+		t->futex_val = i < 3 ? 2 : 0;
+		snprintf(t->name, sizeof(t->name), "%s", names[i]);
+	}
+	if (shape == MG_TEST_REPORT)
+		snprintf(s->threads[2].name, sizeof(s->threads[2].name), "IO iothread4");
+	s->threads[0].futex_addr = 0xb, s->threads[0].futex_owner_field = 11;
+	s->threads[1].futex_addr = 0xa, s->threads[1].futex_owner_field = 12;
+	s->threads[2].futex_addr = 0xb, s->threads[2].futex_owner_field = 11;
+	s->threads[3].futex_addr = 0xc;
+	mg_test_set_frames_lines(&s->threads[0], main_loop, MG_TEST_N(main_loop), lines);
+	mg_test_set_frames_lines(&s->threads[3], vcpu, MG_TEST_N(vcpu), lines);
+	switch (shape) {
+	case MG_TEST_DWARF:
+		mg_test_set_frames_lines(&s->threads[1], mig_dwarf, MG_TEST_N(mig_dwarf), true);
+		mg_test_set_frames_lines(&s->threads[2], io_dwarf, MG_TEST_N(io_dwarf), true);
+		break;
+	case MG_TEST_DWARF_OTHER:
+		mg_test_set_frames_lines(&s->threads[1], mig_dwarf, MG_TEST_N(mig_dwarf), true);
+		mg_test_set_frames_lines(&s->threads[2], io_other, MG_TEST_N(io_other), true);
+		break;
+	case MG_TEST_SYMTAB:
+		mg_test_set_frames(&s->threads[1], mig_symtab, MG_TEST_N(mig_symtab));
+		mg_test_set_frames(&s->threads[2], io_symtab, MG_TEST_N(io_symtab));
+		break;
+	case MG_TEST_REPORT:
+		mg_test_set_frames(&s->threads[1], mig_report, MG_TEST_N(mig_report));
+		mg_test_set_frames(&s->threads[2], io_report, MG_TEST_N(io_report));
+		break;
+	case MG_TEST_BARE:
+		mg_test_set_frames(&s->threads[1], bare, MG_TEST_N(bare));
+		mg_test_set_frames(&s->threads[2], bare, MG_TEST_N(bare));
+		break;
+	}
+	mg_lockgraph_classify(s);
+	mg_lockgraph_build(s, shape == MG_TEST_BARE ? 0 : 0xb, 0);
+	return s;
 }

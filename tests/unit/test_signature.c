@@ -1,7 +1,9 @@
 /* Unit tests of signature.c: the shipped files parse, errors carry
- * file:line, and matching / unmatchable decisions on hand-built stacks. */
+ * file:line, and matching / unmatchable decisions on hand-built stacks in
+ * the shapes real builds give (tests/unit/fake_snapshot.h). */
 #include "snapshot/lockgraph.h"
 #include "snapshot/signature.h"
+#include "snapshot/symname.h"
 
 #include "mgcheck.h"
 #include <errno.h>
@@ -10,42 +12,6 @@
 
 #include "fake_snapshot.h"
 #include "util.h"
-
-/* live_migration (11) holds the BQL 0xb and waits for 0xa held by
- * IO iothread4 (12), which waits for 0xb; frames innermost first. */
-static struct mg_snapshot *deadlock(bool stripped)
-{
-	static const char *const mig[] = { "__lll_lock_wait", "pthread_mutex_lock", "bdrv_do_drained_begin",
-		"blk_drain", "virtio_blk_data_plane_stop", "vm_state_notify", "vm_stop", "migration_thread" };
-	static const char *const io[] = { "__lll_lock_wait", "pthread_mutex_lock", "prepare_mmio_access",
-		"address_space_stl_le", "virtio_blk_rw_complete", "aio_poll" };
-	static const char *const bare[] = { "__lll_lock_wait", "pthread_mutex_lock", NULL, NULL, NULL, NULL };
-	struct mg_snapshot *s = calloc(1, sizeof(*s));
-
-	s->pid = 10;
-	s->n_threads = 3;
-	s->threads = calloc(3, sizeof(*s->threads));
-	for (int i = 0; i < 3; i++) {
-		struct mg_snap_thread *t = &s->threads[i];
-
-		t->tid = 10 + i;
-		t->state = 'S';
-		t->in_syscall = t->futex_wait = t->word_valid = true;
-		t->syscall_nr = 202;
-		t->futex_val = 2;
-	}
-	snprintf(s->threads[0].name, sizeof(s->threads[0].name), "qemu-system-x86");
-	snprintf(s->threads[1].name, sizeof(s->threads[1].name), "live_migration");
-	snprintf(s->threads[2].name, sizeof(s->threads[2].name), "IO iothread4");
-	s->threads[0].futex_addr = 0xb, s->threads[0].futex_owner_field = 11;
-	s->threads[1].futex_addr = 0xa, s->threads[1].futex_owner_field = 12;
-	s->threads[2].futex_addr = 0xb, s->threads[2].futex_owner_field = 11;
-	mg_test_set_frames(&s->threads[1], stripped ? bare : mig, stripped ? 6 : MG_ARRAY_SIZE(mig));
-	mg_test_set_frames(&s->threads[2], stripped ? bare : io, 6);
-	mg_lockgraph_classify(s);
-	mg_lockgraph_build(s, 0, 0);
-	return s;
-}
 
 static const struct mg_sig_result *result(const struct mg_snapshot *s, const char *id)
 {
@@ -66,37 +32,132 @@ START_TEST(test_shipped_signatures_parse)
 }
 END_TEST
 
-START_TEST(test_virtio_blk_deadlock_matches_with_symbols)
+/* The shipped signatures matched against one shape of the seed's hang. */
+static struct mg_snapshot *matched(enum mg_test_shape shape)
 {
-	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = deadlock(false);
+	struct mg_snapshot *s = mg_test_deadlock(shape);
 	struct mg_signature *sigs;
 	size_t n;
-	const struct mg_sig_result *r;
 
 	ck_assert_int_eq(mg_signatures_load(MG_SIGNATURES_DIR, &sigs, &n), 0);
 	ck_assert_int_eq(mg_signatures_match(sigs, n, s), 0);
 	mg_signatures_free(sigs, n);
-	r = result(s, "qemu-bfa36802d170");
+	return s;
+}
+
+START_TEST(test_seed_matches_build_with_debug_info)
+{
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = matched(MG_TEST_DWARF);
+	const struct mg_sig_result *r = result(s, "qemu-bfa36802d170");
+
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->status, MG_SIG_MATCH);
-	ck_assert_str_eq(r->reason, "live_migration (11), IO iothread4 (12)");
+	ck_assert_str_eq(r->reason, "live_migration (11), IO iothread1 (12)");
 	ck_assert_int_eq(result(s, "storage-stall-switchover")->status, MG_SIG_NO_MATCH);
+}
+END_TEST
+
+START_TEST(test_seed_matches_stripped_build_without_inline_frames)
+{
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = matched(MG_TEST_SYMTAB);
+	const struct mg_sig_result *r = result(s, "qemu-bfa36802d170");
+
+	/* bdrv_do_drained_begin.part.0, and no prepare_mmio_access at all */
+	ck_assert_int_eq(r->status, MG_SIG_MATCH);
+	ck_assert_str_eq(r->reason, "live_migration (11), IO iothread1 (12)");
+}
+END_TEST
+
+START_TEST(test_seed_matches_stack_of_the_production_report)
+{
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = matched(MG_TEST_REPORT);
+	const struct mg_sig_result *r = result(s, "qemu-bfa36802d170");
+
+	ck_assert_int_eq(r->status, MG_SIG_MATCH);
+	ck_assert_str_eq(r->reason, "live_migration (11), IO iothread4 (12)");
+}
+END_TEST
+
+START_TEST(test_inlined_frame_is_required_when_stack_has_debug_info)
+{
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = matched(MG_TEST_DWARF_OTHER);
+
+	/* The lock cycle is the same; the IOThread took the BQL elsewhere, and
+	 * debug info would have shown prepare_mmio_access had it been there. */
+	ck_assert_uint_eq(s->locks.n_cycles, 1);
+	ck_assert_int_eq(result(s, "qemu-bfa36802d170")->status, MG_SIG_NO_MATCH);
+}
+END_TEST
+
+START_TEST(test_lock_facts_decide_over_frames)
+{
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = mg_test_deadlock(MG_TEST_DWARF);
+	struct mg_signature *sigs;
+	size_t n;
+
+	/* Same frames, but live_migration's mutex is not the IOThread's. */
+	s->threads[1].futex_owner_field = 13;
+	mg_lockgraph_clear(&s->locks);
+	mg_lockgraph_classify(s);
+	mg_lockgraph_build(s, 0xb, 0);
+	ck_assert_int_eq(mg_signatures_load(MG_SIGNATURES_DIR, &sigs, &n), 0);
+	ck_assert_int_eq(mg_signatures_match(sigs, n, s), 0);
+	mg_signatures_free(sigs, n);
+	ck_assert_int_eq(result(s, "qemu-bfa36802d170")->status, MG_SIG_NO_MATCH);
 }
 END_TEST
 
 START_TEST(test_stripped_stacks_are_unmatchable_with_reason)
 {
-	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = deadlock(true);
-	struct mg_signature *sigs;
-	size_t n;
-	const struct mg_sig_result *r;
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = matched(MG_TEST_BARE);
+	const struct mg_sig_result *r = result(s, "qemu-bfa36802d170");
 
-	ck_assert_int_eq(mg_signatures_load(MG_SIGNATURES_DIR, &sigs, &n), 0);
-	ck_assert_int_eq(mg_signatures_match(sigs, n, s), 0);
-	mg_signatures_free(sigs, n);
-	r = result(s, "qemu-bfa36802d170");
 	ck_assert_int_eq(r->status, MG_SIG_UNMATCHABLE);
 	ck_assert_ptr_nonnull(strstr(r->reason, "have no symbol"));
+}
+END_TEST
+
+START_TEST(test_clone_suffixes_are_stripped_for_matching)
+{
+	static const struct {
+		const char *sym;
+		size_t base;
+	} cases[] = {
+		{ "bdrv_do_drained_begin.part.0", 21 }, { "f.isra.12", 1 }, { "f.constprop.0.isra.0", 1 },
+		{ "f.cold", 1 }, { "f.part.0.cold", 1 }, { "f.lto_priv.3", 1 }, { "f.llvm.1234567", 1 },
+		{ "plain", 5 }, { "f.unknown.0", 11 }, { ".part.0", 7 }, { "f.", 2 }, { "f.part.", 7 },
+		{ "f.part.x", 8 },
+	};
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(cases); i++)
+		ck_assert_msg(mg_symname_base_len(cases[i].sym) == cases[i].base, "%s: %zu, want %zu",
+			      cases[i].sym, mg_symname_base_len(cases[i].sym), cases[i].base);
+	ck_assert(mg_symname_match("bdrv_do_drained_begin", "bdrv_do_drained_begin.part.0"));
+	ck_assert(mg_symname_match("bdrv_do_drained_begin.part.*", "bdrv_do_drained_begin.part.0"));
+	ck_assert(!mg_symname_match("bdrv_do_drained_begin", "bdrv_do_drained_begin_quiesce"));
+	ck_assert(!mg_symname_match("f", "f.unknown.0"));
+}
+END_TEST
+
+START_TEST(test_may_inline_item_parses_and_rejects_bad_parentheses)
+{
+	static const char *const bad[] = {
+		"id: x\ntitle: t\nthread: a\n  frames: ()\n",
+		"id: x\ntitle: t\nthread: a\n  frames: (a\n",
+		"id: x\ntitle: t\nthread: a\n  frames: ((a))\n",
+		"id: x\ntitle: t\nthread: a\n  frames: a > b)\n",
+	};
+	struct mg_signature *sigs = NULL;
+	size_t n = 0;
+
+	ck_assert_int_eq(mg_signatures_parse("t.sig", "id: x\ntitle: t\nthread: a\n  frames: a > ( b|c ) > d\n",
+					     &sigs, &n), 0);
+	mg_signatures_free(sigs, n);
+	for (size_t i = 0; i < MG_ARRAY_SIZE(bad); i++) {
+		sigs = NULL, n = 0;
+		ck_assert_int_eq(mg_signatures_parse("t.sig", bad[i], &sigs, &n), -EINVAL);
+		mg_signatures_free(sigs, n);
+	}
 }
 END_TEST
 
@@ -123,8 +184,14 @@ static Suite *signature_suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_add_test(tc, test_shipped_signatures_parse);
-	tcase_add_test(tc, test_virtio_blk_deadlock_matches_with_symbols);
+	tcase_add_test(tc, test_seed_matches_build_with_debug_info);
+	tcase_add_test(tc, test_seed_matches_stripped_build_without_inline_frames);
+	tcase_add_test(tc, test_seed_matches_stack_of_the_production_report);
+	tcase_add_test(tc, test_inlined_frame_is_required_when_stack_has_debug_info);
+	tcase_add_test(tc, test_lock_facts_decide_over_frames);
 	tcase_add_test(tc, test_stripped_stacks_are_unmatchable_with_reason);
+	tcase_add_test(tc, test_clone_suffixes_are_stripped_for_matching);
+	tcase_add_test(tc, test_may_inline_item_parses_and_rejects_bad_parentheses);
 	tcase_add_test(tc, test_bad_line_is_einval);
 	suite_add_tcase(s, tc);
 	return s;
