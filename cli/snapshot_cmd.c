@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: migguard snapshot [--json] [--output DIR] [--max-frames N]\n"
 		   "                         [--signatures DIR] [--source-lines]\n"
+		   "                         [--debuginfo-path DIR[:DIR...]]\n"
 		   "                         [--no-unwind] [--verbose]\n"
 		   "                         PID | --domain NAME [--libvirt-run-dir DIR]\n");
 }
@@ -80,10 +82,11 @@ int mg_cli_snapshot(int argc, char **argv)
 		{ "no-unwind", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "source-lines", no_argument, NULL, 'l' },
+		{ "debuginfo-path", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct mg_snapshot_opts opts = { 0 };
+	struct mg_snapshot_opts opts = { .debuginfo_dirs = getenv("MIGGUARD_DEBUGINFO_PATH") };
 	_cleanup_(mg_snapshot_freep) struct mg_snapshot *snap = NULL;
 	const char *dir = NULL, *domain = NULL, *run_dir = NULL;
 	bool json = false;
@@ -92,7 +95,7 @@ int mg_cli_snapshot(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "jo:m:s:d:r:nvlh", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jo:m:s:d:r:nvlg:h", options, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'o': dir = optarg; break;
@@ -109,6 +112,7 @@ int mg_cli_snapshot(int argc, char **argv)
 		case 'n': opts.no_unwind = true; break;
 		case 'v': mg_log_set_max_level(LOG_DEBUG); break;
 		case 'l': opts.source_lines = true; break;
+		case 'g': opts.debuginfo_dirs = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EX_USAGE;
 		}
@@ -122,6 +126,10 @@ int mg_cli_snapshot(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
+	/* libdwfl asks a debuginfod server for every module without local
+	 * debug info when this is set (elfutils >= 0.178): a snapshot of a
+	 * hung QEMU must not wait for downloads. */
+	unsetenv("DEBUGINFOD_URLS");
 	r = mg_snapshot_take(pid, &opts, &snap);
 	if (r == -EPERM)
 		return EX_NOPERM;

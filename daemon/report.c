@@ -44,7 +44,9 @@ int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_wor
 		       const char *status_xml, const char *qemu_log, const struct mg_ledger_entry *ledger,
 		       struct mg_incwriter **out, bool *lock_cycle)
 {
-	struct mg_snapshot_opts opts = { .signatures_dir = signatures_dir() };
+	/* Separate debug files outside /usr/lib/debug (tests, local builds). */
+	struct mg_snapshot_opts opts = { .signatures_dir = signatures_dir(),
+					 .debuginfo_dirs = getenv("MIGGUARD_DEBUGINFO_PATH") };
 	struct mg_snapshot *snap = NULL;
 	_cleanup_free_ char *stacks = NULL, *summary = NULL;
 	char snap_error[256] = "";

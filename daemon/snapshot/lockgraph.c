@@ -30,6 +30,9 @@
 #include "snapshot/internal.h"
 #include "util.h"
 
+/* Physical frames (mg_snap_thread_has_frame): the lock call sits in the
+ * innermost few, inlined glibc helpers (futex_wait, lll_mutex_lock_optimized)
+ * come on top of them with debuginfo. */
 #define MG_SYMBOL_DEPTH 4
 
 static bool is_io_syscall(long nr)
@@ -292,8 +295,16 @@ const char *mg_wait_kind_to_string(enum mg_wait_kind kind)
 
 bool mg_snap_thread_has_frame(const struct mg_snap_thread *t, const char *pattern, size_t depth)
 {
-	for (size_t i = 0; i < t->n_frames && i < depth; i++)
+	size_t physical = 0;
+
+	/* Depth counts physical frames: each ends with its one frame that is
+	 * not inlined (snapshot.h), so a depth chosen before inline frames
+	 * existed still reaches the same code. */
+	for (size_t i = 0; i < t->n_frames && physical < depth; i++) {
 		if (t->frames[i].symbol && fnmatch(pattern, t->frames[i].symbol, 0) == 0)
 			return true;
+		if (!t->frames[i].inlined)
+			physical++;
+	}
 	return false;
 }

@@ -27,12 +27,22 @@ static const char *tname(const struct mg_snapshot *snap, pid_t tid, char *buf)
 	return t ? mg_escape(t->name, 0, buf, NAME_SIZE) : "?";
 }
 
-static void write_frame(const struct mg_snap_frame *f, size_t k, FILE *out)
+/* As gdb 13 prints a backtrace with inlined frames: the address only on
+ * the innermost logical frame of each physical frame; the frames around
+ * an inlined call (outer inlined calls and the holding function) show
+ * just their call site, "#6  prepare_mmio_access () at file:line".
+ * Without inlined frames every frame is innermost: the output is as
+ * before. */
+static void write_frame(const struct mg_snap_frame *f, const struct mg_snap_frame *inner, size_t k,
+			FILE *out)
 {
 	char buf[MG_ESC_FIELD_MAX];
+	const char *sym = f->symbol ? mg_escape(f->symbol, 0, buf, sizeof(buf)) : "??";
 
-	fprintf(out, "#%-3zu0x%016" PRIx64 " in %s ()", k, f->pc,
-		f->symbol ? mg_escape(f->symbol, 0, buf, sizeof(buf)) : "??");
+	if (inner && inner->inlined)
+		fprintf(out, "#%-3zu%s ()", k, sym);
+	else
+		fprintf(out, "#%-3zu0x%016" PRIx64 " in %s ()", k, f->pc, sym);
 	if (f->file)
 		fprintf(out, " at %s:%d", mg_escape(f->file, 0, buf, sizeof(buf)), f->line);
 	else if (f->module)
@@ -55,7 +65,7 @@ static void write_thread(const struct mg_snapshot *snap, const struct mg_snap_th
 		fprintf(out, " held by %s (%d)", tname(snap, t->owner, name), t->owner);
 	fputc('\n', out);
 	for (size_t k = 0; k < t->n_frames; k++)
-		write_frame(&t->frames[k], k, out);
+		write_frame(&t->frames[k], k ? &t->frames[k - 1] : NULL, k, out);
 	if (t->frames_truncated)
 		fprintf(out, "(more frames: stopped at --max-frames)\n");
 	if (t->unwind_error)
@@ -210,7 +220,12 @@ static json_object *thread_json(const struct mg_snap_thread *t)
 		json_object_object_add(fo, "pc", jaddr(f->pc));
 		json_object_object_add(fo, "module", jstr(f->module));
 		json_object_object_add(fo, "symbol", jstr(f->symbol));
-		json_object_object_add(fo, "offset", f->symbol ? json_object_new_int64((int64_t)f->offset) : NULL);
+		/* an inlined function has no symbol of its own to be offset into */
+		json_object_object_add(fo, "offset", f->symbol && !f->inlined ?
+				       json_object_new_int64((int64_t)f->offset) : NULL);
+		/* only on inlined frames: readers of schema 1 see no change */
+		if (f->inlined)
+			json_object_object_add(fo, "inlined", json_object_new_boolean(true));
 		json_object_object_add(fo, "file", jstr(f->file));
 		json_object_object_add(fo, "line", f->file ? json_object_new_int(f->line) : NULL);
 		json_object_array_add(frames, fo);

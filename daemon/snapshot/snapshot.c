@@ -47,7 +47,7 @@ static uint64_t unwind_stacks(struct mg_snapshot *snap, const struct mg_snapshot
 	*err = 0;
 	uint64_t t0 = mg_now_mono(), t1, t2;
 
-	r = mg_unwind_prepare(snap->pid, &uw);
+	r = mg_unwind_prepare(snap->pid, opts->debuginfo_dirs, &uw);
 	t1 = mg_now_mono();
 	if (r < 0) {
 		mg_snap_note(snap, true, "no stacks: cannot read the modules of %d: %s", snap->pid,
@@ -61,8 +61,9 @@ static uint64_t unwind_stacks(struct mg_snapshot *snap, const struct mg_snapshot
 		t2 = mg_now_mono();
 		mg_unwind_symbolize(uw, snap, opts->source_lines);
 		bql = mg_unwind_symbol_addr(uw, MG_BQL_SYMBOL);
-		mg_debug("snapshot %d: prepare %" PRIu64 " us, stop+unwind %" PRIu64 " us, symbolize %" PRIu64 " us",
-			 snap->pid, t1 - t0, t2 - t1, mg_now_mono() - t2);
+		mg_debug("snapshot %d: prepare %" PRIu64 " us, stop+unwind %" PRIu64 " us, symbolize %" PRIu64
+			 " us, DWARF of %u modules", snap->pid, t1 - t0, t2 - t1, mg_now_mono() - t2,
+			 mg_unwind_dwarf_loaded(uw));
 	}
 	mg_unwind_free(uw);
 	return bql;

@@ -33,12 +33,24 @@ enum mg_wait_kind {
 };
 const char *mg_wait_kind_to_string(enum mg_wait_kind kind);
 
+/* A logical frame, as gdb shows them.  A physical frame (one pc, one
+ * activation record) whose pc lies in code the compiler inlined becomes
+ * several logical frames, innermost first: one per inlined call
+ * (inlined = true: symbol is the inlined function's DWARF name, file:line
+ * the place in it), then the function holding the code (inlined = false:
+ * symbol from the symbol table, as without DWARF, e.g. a GCC clone
+ * "bdrv_do_drained_begin.part.0"; file:line the call site of the
+ * outermost inlined call).  All of them carry the physical frame's pc.
+ * Every physical frame ends with exactly one frame with inlined = false,
+ * so counting those counts physical frames.  Without DWARF (stripped, no
+ * debug file found) no frame is inlined. */
 struct mg_snap_frame {
 	uint64_t pc;
 	bool activation;	/* pc is exact (frame #0 or a signal frame) */
+	bool inlined;		/* an inlined call (DW_TAG_inlined_subroutine) */
 	char *module;		/* path of the ELF mapping, NULL when unknown */
 	char *symbol;		/* NULL when no symbol covers pc */
-	uint64_t offset;	/* pc - symbol start */
+	uint64_t offset;	/* pc - symbol start; 0 for an inlined frame */
 	char *file;		/* source file when debuginfo is present */
 	int line;
 };
@@ -66,9 +78,9 @@ struct mg_snap_thread {
 	enum mg_wait_kind wait;
 	pid_t owner;		/* mutex owner TID when known, else 0 */
 
-	struct mg_snap_frame *frames;
+	struct mg_snap_frame *frames;	/* logical frames, innermost first */
 	size_t n_frames;
-	bool frames_truncated;	/* stopped at max_frames */
+	bool frames_truncated;	/* stopped at max_frames physical frames */
 	char *unwind_error;	/* why the stack is missing or short */
 	bool stopped;		/* was ptrace-stopped for the unwind */
 	bool kernel_worker;	/* a kernel thread in the process (vhost, kvm-nx-lpage-recovery) */
@@ -136,11 +148,18 @@ struct mg_snapshot {
 };
 
 struct mg_snapshot_opts {
-	unsigned max_frames;		/* 0 = MG_SNAPSHOT_DEFAULT_MAX_FRAMES */
+	unsigned max_frames;		/* physical frames per thread;
+					 * 0 = MG_SNAPSHOT_DEFAULT_MAX_FRAMES */
 	const char *signatures_dir;	/* NULL = PKGDATADIR/signatures */
 	bool no_unwind;			/* /proc facts only, never stops the target */
 	bool source_lines;		/* file:line from debuginfo: costs ~5x the
-					 * symbolization (after the target runs) */
+					 * symbolization (after the target runs);
+					 * inlined frames and the frame holding
+					 * them have theirs anyway */
+	const char *debuginfo_dirs;	/* colon-separated directories searched
+					 * for separate debug files first (by
+					 * build-id, by debuglink); NULL: only
+					 * libdwfl's default places */
 };
 
 /* Takes a snapshot of pid.  Returns 0 (possibly a partial snapshot, see

@@ -18,7 +18,11 @@
  *
  * Everything that can be done without the stop is done outside it: the
  * module list and the .eh_frame tables of the modules that hold the
- * threads' PCs are loaded before the stop, symbols and source lines after. */
+ * threads' PCs are loaded before the stop; symbols, DWARF (inlined calls,
+ * source lines) and separate debug files after.  The unwinder itself only
+ * reads DWARF (.debug_frame) for a PC that .eh_frame does not cover
+ * (libdwfl/frame_unwind.c); the debug log counts the modules whose DWARF
+ * was loaded during the stop. */
 #include "snapshot/unwind.h"
 
 #include <elfutils/libdwfl.h>
@@ -35,6 +39,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "snapshot/inline.h"
 #include "snapshot/internal.h"
 #include "snapshot/proc.h"
 #include "util.h"
@@ -46,6 +51,9 @@ struct mg_unwind {
 	pid_t pid;
 	Dwfl *dwfl;
 	bool attached;
+	/* libdwfl keeps pointers to both for the Dwfl's lifetime */
+	Dwfl_Callbacks callbacks;
+	char *debuginfo_path;
 };
 
 /* Per-thread bookkeeping during the stop. */
@@ -54,12 +62,10 @@ struct stop_state {
 	int pending_sig;	/* signal-delivery-stop seen: re-inject on detach */
 };
 
-static char *debuginfo_path;
-static const Dwfl_Callbacks proc_callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
-	.debuginfo_path = &debuginfo_path,
-};
+/* libdwfl's default search (libdwfl.h): the binary's directory, its .debug/
+ * subdirectory (by .gnu_debuglink), /usr/lib/debug (by build-id under
+ * .build-id/xx/yyyy.debug, then by debuglink under the binary's path). */
+#define MG_DEFAULT_DEBUGINFO_PATH ":.debug:/usr/lib/debug"
 
 static int prewarm_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start,
 			  void *arg)
@@ -70,7 +76,7 @@ static int prewarm_module(Dwfl_Module *mod, void **userdata, const char *name, D
 	return DWARF_CB_OK;
 }
 
-int mg_unwind_prepare(pid_t pid, struct mg_unwind **out)
+int mg_unwind_prepare(pid_t pid, const char *debuginfo_dirs, struct mg_unwind **out)
 {
 	struct mg_unwind *uw = calloc(1, sizeof(*uw));
 	int r;
@@ -78,9 +84,22 @@ int mg_unwind_prepare(pid_t pid, struct mg_unwind **out)
 	if (!uw)
 		return -ENOMEM;
 	uw->pid = pid;
-	uw->dwfl = dwfl_begin(&proc_callbacks);
-	if (!uw->dwfl) {
+	if (debuginfo_dirs && *debuginfo_dirs)
+		r = asprintf(&uw->debuginfo_path, "%s:" MG_DEFAULT_DEBUGINFO_PATH, debuginfo_dirs);
+	else
+		r = (uw->debuginfo_path = strdup(MG_DEFAULT_DEBUGINFO_PATH)) ? 0 : -1;
+	if (r < 0) {
 		free(uw);
+		return -ENOMEM;
+	}
+	uw->callbacks = (Dwfl_Callbacks) {
+		.find_elf = dwfl_linux_proc_find_elf,
+		.find_debuginfo = dwfl_standard_find_debuginfo,
+		.debuginfo_path = &uw->debuginfo_path,
+	};
+	uw->dwfl = dwfl_begin(&uw->callbacks);
+	if (!uw->dwfl) {
+		mg_unwind_free(uw);
 		return -ENOMEM;
 	}
 	r = dwfl_linux_proc_report(uw->dwfl, pid);
@@ -102,6 +121,7 @@ void mg_unwind_free(struct mg_unwind *uw)
 		return;
 	if (uw->dwfl)
 		dwfl_end(uw->dwfl);
+	free(uw->debuginfo_path);
 	free(uw);
 }
 
@@ -309,11 +329,33 @@ static int thread_cb(Dwfl_Thread *thread, void *arg)
 	return DWARF_CB_OK;
 }
 
+static int count_dwarf_module(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr start,
+			      void *arg)
+{
+	Dwarf_Addr dwbias;
+
+	/* dwbias is -1 until the module's DWARF (own or separate) is loaded;
+	 * asking does not load it. */
+	dwfl_module_info(mod, NULL, NULL, NULL, &dwbias, NULL, NULL, NULL);
+	if (dwbias != (Dwarf_Addr)-1)
+		(*(unsigned *)arg)++;
+	return DWARF_CB_OK;
+}
+
+unsigned mg_unwind_dwarf_loaded(struct mg_unwind *uw)
+{
+	unsigned n = 0;
+
+	dwfl_getmodules(uw->dwfl, count_dwarf_module, &n, 0);
+	return n;
+}
+
 int mg_unwind_capture(struct mg_unwind *uw, struct mg_snapshot *snap, unsigned max_frames)
 {
 	_cleanup_free_ struct stop_state *st = calloc(snap->n_threads ? snap->n_threads : 1, sizeof(*st));
 	struct unwind_ctx c = { .snap = snap, .max_frames = max_frames };
 	uint64_t t0;
+	unsigned dwarf_before;
 	int r;
 
 	if (!st)
@@ -323,6 +365,7 @@ int mg_unwind_capture(struct mg_unwind *uw, struct mg_snapshot *snap, unsigned m
 		return 0;
 	}
 	c.st = st;
+	dwarf_before = mg_unwind_dwarf_loaded(uw);
 	t0 = mg_now_mono();
 	r = seize_all(snap, st);
 	if (r < 0)
@@ -335,6 +378,9 @@ int mg_unwind_capture(struct mg_unwind *uw, struct mg_snapshot *snap, unsigned m
 		mg_snap_note(snap, true, "libdw: %s", dwfl_errmsg(-1));
 	detach_all(snap, st);
 	snap->stopped_us = mg_now_mono() - t0;
+	/* Counted after the release, so the count costs the target nothing. */
+	mg_debug("snapshot %d: DWARF loaded during the stop: %u modules", snap->pid,
+		 mg_unwind_dwarf_loaded(uw) - dwarf_before);
 	return 0;
 }
 
@@ -349,18 +395,14 @@ static char *lookup_line(Dwfl_Module *mod, Dwarf_Addr addr, int *line)
 	return file ? strdup(file) : NULL;
 }
 
-static void symbolize_frame(Dwfl *dwfl, struct mg_snap_frame *f, bool lines)
+/* module, symbol and offset from the symbol table (the real name, GCC
+ * clone suffixes and all); file:line from the line table when asked. */
+static void symbolize_frame(Dwfl_Module *mod, Dwarf_Addr addr, struct mg_snap_frame *f, bool lines)
 {
-	/* A return address points after the call: look up pc - 1 so that a
-	 * call at the end of a function is attributed to it. */
-	Dwarf_Addr addr = f->activation ? f->pc : f->pc - 1;
-	Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
 	const char *name, *sym;
 	GElf_Off off;
 	GElf_Sym s;
 
-	if (!mod)
-		return;
 	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 	if (name)
 		f->module = strdup(name);
@@ -373,44 +415,167 @@ static void symbolize_frame(Dwfl *dwfl, struct mg_snap_frame *f, bool lines)
 		f->file = lookup_line(mod, addr, &f->line);
 }
 
-static void copy_frame(struct mg_snap_frame *dst, const struct mg_snap_frame *src)
+/* The logical frames of one physical frame (one pc): the calls inlined at
+ * pc, innermost first, then the function that holds the code. */
+struct chain {
+	uint64_t pc;
+	bool activation;
+	struct mg_snap_frame *frames;
+	size_t n;
+};
+
+/* Fills c->frames for c->pc.  An inlined frame's location is the line
+ * table's at pc for the innermost, else the call site recorded by the
+ * inlined call inside it; the holding function's is the call site of the
+ * outermost inlined call.  These locations are taken even without
+ * --source-lines: the inline names already cost the unit's DWARF, and a
+ * name without its place would not say which call was inlined.  Frames
+ * outside inlined code are as before: symbol table, lines only when
+ * asked. */
+static int resolve_chain(Dwfl *dwfl, struct chain *c, bool lines)
 {
-	dst->module = src->module ? strdup(src->module) : NULL;
-	dst->symbol = src->symbol ? strdup(src->symbol) : NULL;
-	dst->offset = src->offset;
-	dst->file = src->file ? strdup(src->file) : NULL;
-	dst->line = src->line;
+	/* A return address points after the call: look up pc - 1 so that a
+	 * call at the end of a function (or of an inlined block) is
+	 * attributed to it. */
+	Dwarf_Addr addr = c->activation ? c->pc : c->pc - 1;
+	Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
+	_cleanup_free_ struct mg_inline_call *calls = NULL;
+	size_t n = 0;
+
+	if (mod) {
+		int r = mg_inline_calls(mod, addr, &calls);
+
+		n = r > 0 ? (size_t)r : 0;
+	}
+	c->frames = calloc(n + 1, sizeof(*c->frames));
+	if (!c->frames)
+		return -ENOMEM;
+	c->n = n + 1;
+	for (size_t i = 0; i <= n; i++) {
+		c->frames[i].pc = c->pc;
+		c->frames[i].activation = c->activation;
+	}
+	if (!mod)
+		return 0;
+	symbolize_frame(mod, addr, &c->frames[n], lines && n == 0);
+	for (size_t i = 0; i < n; i++) {
+		struct mg_snap_frame *f = &c->frames[i];
+		const struct mg_inline_call *site = i > 0 ? &calls[i - 1] : NULL;
+
+		f->inlined = true;
+		f->module = c->frames[n].module ? strdup(c->frames[n].module) : NULL;
+		f->symbol = strdup(calls[i].name);
+		if (site) {
+			f->file = site->call_file ? strdup(site->call_file) : NULL;
+			f->line = site->call_line;
+		} else {
+			f->file = lookup_line(mod, addr, &f->line);
+		}
+	}
+	if (n > 0 && calls[n - 1].call_file) {
+		c->frames[n].file = strdup(calls[n - 1].call_file);
+		c->frames[n].line = calls[n - 1].call_line;
+	}
+	return 0;
 }
 
-/* libdwfl looks a symbol up by scanning the module's symbol table, which is
- * the main cost of a snapshot (glibc's has ~10k entries).  Threads of one
- * kind share their return addresses, so each distinct (pc, activation) is
- * resolved once: an open-addressing table of frames already done. */
+static void copy_frame(struct mg_snap_frame *dst, const struct mg_snap_frame *src)
+{
+	*dst = *src;
+	dst->module = src->module ? strdup(src->module) : NULL;
+	dst->symbol = src->symbol ? strdup(src->symbol) : NULL;
+	dst->file = src->file ? strdup(src->file) : NULL;
+}
+
+static void free_frame(struct mg_snap_frame *f)
+{
+	free(f->module);
+	free(f->symbol);
+	free(f->file);
+}
+
+/* Replaces the thread's physical frames (pc only) by its logical frames. */
+static void expand_thread(struct mg_snap_thread *t, struct chain *const *chains)
+{
+	struct mg_snap_frame *logical;
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < t->n_frames; i++)
+		n += chains[i]->n;
+	logical = calloc(n ? n : 1, sizeof(*logical));
+	if (!logical) {
+		/* Out of memory: the holding functions only, as without DWARF. */
+		for (size_t i = 0; i < t->n_frames; i++)
+			copy_frame(&t->frames[i], &chains[i]->frames[chains[i]->n - 1]);
+		return;
+	}
+	for (size_t i = 0; i < t->n_frames; i++)
+		for (size_t j = 0; j < chains[i]->n; j++)
+			copy_frame(&logical[k++], &chains[i]->frames[j]);
+	free(t->frames);
+	t->frames = logical;
+	t->n_frames = n;
+}
+
+/* libdwfl looks a symbol up by scanning the module's symbol table, and an
+ * inline lookup walks the unit's DIEs: together the main cost of a
+ * snapshot (glibc's symbol table has ~10k entries).  Threads of one kind
+ * share their return addresses, so each distinct (pc, activation) is
+ * resolved once, into an open-addressing table of chains. */
 void mg_unwind_symbolize(struct mg_unwind *uw, struct mg_snapshot *snap, bool lines)
 {
-	size_t n = 0, size = 64;
-	_cleanup_free_ struct mg_snap_frame **seen = NULL;
+	size_t n = 0, size = 64, n_chains = 0, max_frames = 0;
+	_cleanup_free_ struct chain *chains = NULL;
+	_cleanup_free_ struct chain **table = NULL, **per_frame = NULL;
 
-	for (size_t i = 0; i < snap->n_threads; i++)
+	for (size_t i = 0; i < snap->n_threads; i++) {
 		n += snap->threads[i].n_frames;
+		if (snap->threads[i].n_frames > max_frames)
+			max_frames = snap->threads[i].n_frames;
+	}
 	while (size < 2 * n)
 		size *= 2;
-	seen = calloc(size, sizeof(*seen));
-	for (size_t i = 0; i < snap->n_threads; i++)
-		for (size_t k = 0; k < snap->threads[i].n_frames; k++) {
-			struct mg_snap_frame *f = &snap->threads[i].frames[k];
+	chains = calloc(n ? n : 1, sizeof(*chains));
+	table = calloc(size, sizeof(*table));
+	per_frame = calloc(max_frames ? max_frames : 1, sizeof(*per_frame));
+	if (!chains || !table || !per_frame) {
+		mg_snap_note(snap, true, "symbolization: out of memory");
+		return;
+	}
+	for (size_t i = 0; i < snap->n_threads; i++) {
+		struct mg_snap_thread *t = &snap->threads[i];
+		bool complete = true;
+
+		for (size_t k = 0; k < t->n_frames; k++) {
+			const struct mg_snap_frame *f = &t->frames[k];
 			size_t h = (size_t)((f->pc * UINT64_C(0x9e3779b97f4a7c15)) >> 20) & (size - 1);
 
-			while (seen && seen[h] && (seen[h]->pc != f->pc || seen[h]->activation != f->activation))
+			while (table[h] && (table[h]->pc != f->pc || table[h]->activation != f->activation))
 				h = (h + 1) & (size - 1);
-			if (seen && seen[h]) {
-				copy_frame(f, seen[h]);
-				continue;
+			if (!table[h]) {
+				struct chain *c = &chains[n_chains];
+
+				c->pc = f->pc;
+				c->activation = f->activation;
+				if (resolve_chain(uw->dwfl, c, lines) < 0) {
+					complete = false;
+					break;
+				}
+				n_chains++;
+				table[h] = c;
 			}
-			symbolize_frame(uw->dwfl, f, lines);
-			if (seen)
-				seen[h] = f;
+			per_frame[k] = table[h];
 		}
+		if (complete)
+			expand_thread(t, per_frame);
+		else
+			mg_snap_note(snap, true, "thread %d: symbolization out of memory", t->tid);
+	}
+	for (size_t i = 0; i < n_chains; i++) {
+		for (size_t j = 0; j < chains[i].n; j++)
+			free_frame(&chains[i].frames[j]);
+		free(chains[i].frames);
+	}
 }
 
 struct sym_search {

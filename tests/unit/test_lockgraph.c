@@ -38,6 +38,23 @@ static void cond_wait(struct mg_snap_thread *t, uint64_t addr)
 	t->futex_owner_field = 3;	/* a signal count, not a live tid */
 }
 
+/* Gives t the logical frames syms, innermost first; a leading '+' marks a
+ * frame inlined into the next one without it (snapshot.h). */
+static void frames(struct mg_snap_thread *t, const char *const *syms, size_t n)
+{
+	size_t physical = 0;
+
+	t->frames = calloc(n, sizeof(*t->frames));
+	t->n_frames = n;
+	for (size_t i = 0; i < n; i++) {
+		t->frames[i].inlined = syms[i][0] == '+';
+		t->frames[i].symbol = strdup(syms[i] + t->frames[i].inlined);
+		t->frames[i].pc = 0x1000 + physical;
+		if (!t->frames[i].inlined)
+			physical++;
+	}
+}
+
 static struct mg_snapshot *make(size_t n, const char *const *names)
 {
 	struct mg_snapshot *s = calloc(1, sizeof(*s));
@@ -179,6 +196,47 @@ START_TEST(test_pi_mutex_owner_is_in_the_word)
 }
 END_TEST
 
+/* glibc with debuginfo: the condvar wait is the 5th logical frame but the
+ * 2nd physical one; its kind must not change when inline frames appear. */
+START_TEST(test_inlined_frames_do_not_push_the_wait_call_out_of_depth)
+{
+	static const char *const names[] = { "qemu", "vnc_worker" };
+	static const char *const syms[] = {
+		"+futex_wait", "+__futex_abstimed_wait_common64", "+__futex_abstimed_wait_common",
+		"__futex_abstimed_wait_cancelable64", "+__pthread_cond_wait_common", "___pthread_cond_wait",
+		"vnc_worker_thread_loop",
+	};
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = make(2, names);
+
+	mutex_wait(T(s, 101), 0x3000, 0);
+	T(s, 101)->futex_val = 0;	/* a plain FUTEX_WAIT: only the frames tell */
+	frames(T(s, 101), syms, MG_ARRAY_SIZE(syms));
+	mg_lockgraph_classify(s);
+	ck_assert_int_eq(T(s, 101)->wait, MG_WAIT_CONDVAR);
+}
+END_TEST
+
+/* QEMU with debuginfo: bql_lock_impl is the 8th logical frame, the 5th
+ * physical one; the BQL is still the mutex it waits for. */
+START_TEST(test_bql_lock_below_inlined_frames_still_names_the_bql)
+{
+	static const char *const names[] = { "qemu", "IO iothread1", "holder" };
+	static const char *const syms[] = {
+		"+futex_wait", "__lll_lock_wait", "+lll_mutex_lock_optimized", "___pthread_mutex_lock",
+		"qemu_mutex_lock_impl", "+qemu_mutex_lock", "+bql_do_lock", "bql_lock_impl",
+		"+prepare_mmio_access", "address_space_stl_le",
+	};
+	_cleanup_(mg_snapshot_freep) struct mg_snapshot *s = make(3, names);
+
+	mutex_wait(T(s, 101), 0x5000, 102);
+	frames(T(s, 101), syms, MG_ARRAY_SIZE(syms));
+	mg_lockgraph_classify(s);
+	ck_assert_int_eq(mg_lockgraph_build(s, 0, 0), 0);
+	ck_assert_uint_eq(s->locks.bql, 0x5000);
+	ck_assert_str_eq(s->locks.bql_source, "the mutex taken by qemu_mutex_lock_iothread/bql_lock");
+}
+END_TEST
+
 static Suite *lockgraph_suite(void)
 {
 	Suite *s = suite_create("lockgraph");
@@ -191,6 +249,8 @@ static Suite *lockgraph_suite(void)
 	tcase_add_test(tc, test_bql_from_symbol_and_owner_hint_when_nobody_waits);
 	tcase_add_test(tc, test_bql_guessed_from_cpu_threads_when_main_is_not_waiting);
 	tcase_add_test(tc, test_pi_mutex_owner_is_in_the_word);
+	tcase_add_test(tc, test_inlined_frames_do_not_push_the_wait_call_out_of_depth);
+	tcase_add_test(tc, test_bql_lock_below_inlined_frames_still_names_the_bql);
 	suite_add_tcase(s, tc);
 	return s;
 }
