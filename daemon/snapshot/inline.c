@@ -15,8 +15,18 @@
 #include <dwarf.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
+
+/* One inlined call: the inlined function, and where the function around
+ * it (the next one, or the holding function for the last) called it.  The
+ * strings belong to the module's Dwarf (valid until dwfl_end). */
+struct inline_call {
+	const char *name;
+	const char *call_file;	/* NULL without DW_AT_call_file */
+	int call_line;
+};
 
 static const char *die_name(Dwarf_Die *die)
 {
@@ -26,7 +36,7 @@ static const char *die_name(Dwarf_Die *die)
 	return dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
 }
 
-static void call_site(Dwarf_Die *die, Dwarf_Files *files, size_t n_files, struct mg_inline_call *c)
+static void call_site(Dwarf_Die *die, Dwarf_Files *files, size_t n_files, struct inline_call *c)
 {
 	Dwarf_Attribute attr;
 	Dwarf_Word idx, line;
@@ -45,7 +55,9 @@ static bool any_inlined(Dwarf_Die *scopes, int n)
 	return false;
 }
 
-int mg_inline_calls(Dwfl_Module *mod, Dwarf_Addr addr, struct mg_inline_call **calls)
+/* The inlined calls at addr, innermost first, into *calls (malloc'd);
+ * their number, 0 when there is none or no DWARF, -ENOMEM. */
+static int inline_calls(Dwfl_Module *mod, Dwarf_Addr addr, struct inline_call **calls)
 {
 	_cleanup_free_ Dwarf_Die *scopes = NULL, *chain = NULL;
 	Dwarf_Files *files = NULL;
@@ -96,4 +108,89 @@ int mg_inline_calls(Dwfl_Module *mod, Dwarf_Addr addr, struct mg_inline_call **c
 		*calls = NULL;
 	}
 	return (int)n;
+}
+
+static char *lookup_line(Dwfl_Module *mod, Dwarf_Addr addr, int *line)
+{
+	Dwfl_Line *l = dwfl_module_getsrc(mod, addr);
+	const char *file;
+
+	if (!l)
+		return NULL;
+	file = dwfl_lineinfo(l, NULL, line, NULL, NULL, NULL);
+	return file ? strdup(file) : NULL;
+}
+
+/* module, symbol and offset from the symbol table (the real name, GCC
+ * clone suffixes and all); file:line from the line table when asked. */
+static void symbolize_frame(Dwfl_Module *mod, Dwarf_Addr addr, struct mg_snap_frame *f, bool lines)
+{
+	const char *name, *sym;
+	GElf_Off off;
+	GElf_Sym s;
+
+	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (name)
+		f->module = strdup(name);
+	sym = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
+	if (sym) {
+		f->symbol = strdup(sym);
+		f->offset = off + (f->pc - addr);
+	}
+	if (lines)
+		f->file = lookup_line(mod, addr, &f->line);
+}
+
+/* An inlined frame's location is the line table's at pc for the
+ * innermost, else the call site recorded by the inlined call inside it;
+ * the holding function's is the call site of the outermost inlined call.
+ * These locations are taken even without --source-lines: the inline names
+ * already cost the unit's DWARF, and a name without its place would not
+ * say which call was inlined.  Frames outside inlined code are as before:
+ * symbol table, lines only when asked. */
+int mg_inline_frames(Dwfl *dwfl, uint64_t pc, bool activation, bool lines, struct mg_snap_frame **out)
+{
+	/* A return address points after the call: look up pc - 1 so that a
+	 * call at the end of a function (or of an inlined block) is
+	 * attributed to it. */
+	Dwarf_Addr addr = activation ? pc : pc - 1;
+	Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
+	_cleanup_free_ struct inline_call *calls = NULL;
+	struct mg_snap_frame *frames;
+	size_t n = 0;
+
+	if (mod) {
+		int r = inline_calls(mod, addr, &calls);
+
+		n = r > 0 ? (size_t)r : 0;
+	}
+	*out = frames = calloc(n + 1, sizeof(*frames));
+	if (!frames)
+		return -ENOMEM;
+	for (size_t i = 0; i <= n; i++) {
+		frames[i].pc = pc;
+		frames[i].activation = activation;
+	}
+	if (!mod)
+		return 1;
+	symbolize_frame(mod, addr, &frames[n], lines && n == 0);
+	for (size_t i = 0; i < n; i++) {
+		struct mg_snap_frame *f = &frames[i];
+		const struct inline_call *site = i > 0 ? &calls[i - 1] : NULL;
+
+		f->inlined = true;
+		f->module = frames[n].module ? strdup(frames[n].module) : NULL;
+		f->symbol = strdup(calls[i].name);
+		if (site) {
+			f->file = site->call_file ? strdup(site->call_file) : NULL;
+			f->line = site->call_line;
+		} else {
+			f->file = lookup_line(mod, addr, &f->line);
+		}
+	}
+	if (n > 0 && calls[n - 1].call_file) {
+		frames[n].file = strdup(calls[n - 1].call_file);
+		frames[n].line = calls[n - 1].call_line;
+	}
+	return (int)n + 1;
 }

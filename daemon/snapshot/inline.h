@@ -1,24 +1,22 @@
-/* inline.h - the calls the compiler inlined at an address, from DWARF
- * (DW_TAG_inlined_subroutine), as gdb and `eu-stack -i` show them.  The
- * symbol table knows only the function the code was inlined into. */
+/* inline.h - the logical frames of one pc: the calls the compiler inlined
+ * there, from DWARF (DW_TAG_inlined_subroutine), as gdb and `eu-stack -i`
+ * show them, then the function that holds the code, from the symbol table
+ * (which knows only that one). */
 #pragma once
 
 #include <elfutils/libdwfl.h>
-#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
 
-/* One inlined call: the inlined function, and where the function around
- * it (the next entry, or the containing function for the last) called it.
- * The strings belong to the module's Dwarf (valid until dwfl_end). */
-struct mg_inline_call {
-	const char *name;
-	const char *call_file;	/* NULL when the DIE has no DW_AT_call_file */
-	int call_line;
-};
+#include "snapshot/snapshot.h"
 
-/* The inlined calls at addr (a module address as dwfl_addrmodule takes
- * it), innermost first, into *calls (malloc'd, caller frees).  Returns
- * their number: 0 when addr is in no inlined code, when the module has no
- * DWARF (neither in its file nor in a debug file the module's debuginfo
- * callback finds) or when the DWARF cannot be read; -ENOMEM.  Loads the
- * module's DWARF on first use: call it while the target runs. */
-int mg_inline_calls(Dwfl_Module *mod, Dwarf_Addr addr, struct mg_inline_call **calls);
+/* The logical frames of the physical frame at pc (activation: pc is exact,
+ * else a return address), innermost first, into *frames (malloc'd, with
+ * their strings; the caller frees both): one per inlined call
+ * (inlined = true), then the holding function, as struct mg_snap_frame
+ * describes.  Returns their number (>= 1; 1 without DWARF, or outside
+ * inlined code), or -ENOMEM.  file:line for every frame when lines is
+ * set, else only for the frames of an inline chain.  Loads the module's
+ * DWARF (own or separate, through the Dwfl's find_debuginfo) on first
+ * use: call it while the target runs. */
+int mg_inline_frames(Dwfl *dwfl, uint64_t pc, bool activation, bool lines, struct mg_snap_frame **frames);

@@ -384,100 +384,13 @@ int mg_unwind_capture(struct mg_unwind *uw, struct mg_snapshot *snap, unsigned m
 	return 0;
 }
 
-static char *lookup_line(Dwfl_Module *mod, Dwarf_Addr addr, int *line)
-{
-	Dwfl_Line *l = dwfl_module_getsrc(mod, addr);
-	const char *file;
-
-	if (!l)
-		return NULL;
-	file = dwfl_lineinfo(l, NULL, line, NULL, NULL, NULL);
-	return file ? strdup(file) : NULL;
-}
-
-/* module, symbol and offset from the symbol table (the real name, GCC
- * clone suffixes and all); file:line from the line table when asked. */
-static void symbolize_frame(Dwfl_Module *mod, Dwarf_Addr addr, struct mg_snap_frame *f, bool lines)
-{
-	const char *name, *sym;
-	GElf_Off off;
-	GElf_Sym s;
-
-	name = dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-	if (name)
-		f->module = strdup(name);
-	sym = dwfl_module_addrinfo(mod, addr, &off, &s, NULL, NULL, NULL);
-	if (sym) {
-		f->symbol = strdup(sym);
-		f->offset = off + (f->pc - addr);
-	}
-	if (lines)
-		f->file = lookup_line(mod, addr, &f->line);
-}
-
-/* The logical frames of one physical frame (one pc): the calls inlined at
- * pc, innermost first, then the function that holds the code. */
+/* The logical frames of one physical frame (one pc). */
 struct chain {
 	uint64_t pc;
 	bool activation;
 	struct mg_snap_frame *frames;
 	size_t n;
 };
-
-/* Fills c->frames for c->pc.  An inlined frame's location is the line
- * table's at pc for the innermost, else the call site recorded by the
- * inlined call inside it; the holding function's is the call site of the
- * outermost inlined call.  These locations are taken even without
- * --source-lines: the inline names already cost the unit's DWARF, and a
- * name without its place would not say which call was inlined.  Frames
- * outside inlined code are as before: symbol table, lines only when
- * asked. */
-static int resolve_chain(Dwfl *dwfl, struct chain *c, bool lines)
-{
-	/* A return address points after the call: look up pc - 1 so that a
-	 * call at the end of a function (or of an inlined block) is
-	 * attributed to it. */
-	Dwarf_Addr addr = c->activation ? c->pc : c->pc - 1;
-	Dwfl_Module *mod = dwfl_addrmodule(dwfl, addr);
-	_cleanup_free_ struct mg_inline_call *calls = NULL;
-	size_t n = 0;
-
-	if (mod) {
-		int r = mg_inline_calls(mod, addr, &calls);
-
-		n = r > 0 ? (size_t)r : 0;
-	}
-	c->frames = calloc(n + 1, sizeof(*c->frames));
-	if (!c->frames)
-		return -ENOMEM;
-	c->n = n + 1;
-	for (size_t i = 0; i <= n; i++) {
-		c->frames[i].pc = c->pc;
-		c->frames[i].activation = c->activation;
-	}
-	if (!mod)
-		return 0;
-	symbolize_frame(mod, addr, &c->frames[n], lines && n == 0);
-	for (size_t i = 0; i < n; i++) {
-		struct mg_snap_frame *f = &c->frames[i];
-		const struct mg_inline_call *site = i > 0 ? &calls[i - 1] : NULL;
-
-		f->inlined = true;
-		f->module = c->frames[n].module ? strdup(c->frames[n].module) : NULL;
-		f->symbol = strdup(calls[i].name);
-		if (site) {
-			f->file = site->call_file ? strdup(site->call_file) : NULL;
-			f->line = site->call_line;
-		} else {
-			f->file = lookup_line(mod, addr, &f->line);
-		}
-	}
-	if (n > 0 && calls[n - 1].call_file) {
-		c->frames[n].file = strdup(calls[n - 1].call_file);
-		c->frames[n].line = calls[n - 1].call_line;
-	}
-	return 0;
-}
 
 static void copy_frame(struct mg_snap_frame *dst, const struct mg_snap_frame *src)
 {
@@ -545,6 +458,7 @@ void mg_unwind_symbolize(struct mg_unwind *uw, struct mg_snapshot *snap, bool li
 	for (size_t i = 0; i < snap->n_threads; i++) {
 		struct mg_snap_thread *t = &snap->threads[i];
 		bool complete = true;
+		int r;
 
 		for (size_t k = 0; k < t->n_frames; k++) {
 			const struct mg_snap_frame *f = &t->frames[k];
@@ -557,10 +471,12 @@ void mg_unwind_symbolize(struct mg_unwind *uw, struct mg_snapshot *snap, bool li
 
 				c->pc = f->pc;
 				c->activation = f->activation;
-				if (resolve_chain(uw->dwfl, c, lines) < 0) {
+				r = mg_inline_frames(uw->dwfl, f->pc, f->activation, lines, &c->frames);
+				if (r < 0) {
 					complete = false;
 					break;
 				}
+				c->n = (size_t)r;
 				n_chains++;
 				table[h] = c;
 			}
