@@ -9,6 +9,8 @@
 #   MIGGUARD_TEST_ACCEL=tcg  force TCG even when /dev/kvm opens
 #   MG_SKIP_SANITIZE=1     skip the ASan/UBSan build (scripts/sanitize.sh)
 #   MG_SKIP_FUZZ=1         skip the fuzz smoke (scripts/fuzz.sh); FUZZ_SECONDS=N per target
+#   MG_SEED_BUILD=0        do not build the seeded QEMU (scripts/seeded-qemu.sh)
+#                          when it is missing: the tests that need it skip
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 cd "$src"
@@ -43,6 +45,18 @@ for f in "$build"/tests/unit/*.log; do
 	unit_fail=$((unit_fail + fails + errs))
 done
 echo "unit: $unit_pass passed, $unit_fail failed"
+
+# The seeded QEMU (Debian's QEMU with the seed's deadlock put back) for the
+# integration tests of the seed: built once (about 16 min on 2 cores, cached
+# under /var/cache/migguard), reused silently afterwards.  Only when the
+# selected tests include one of them.
+if [[ ${MG_SEED_BUILD:-1} != 0 && ( -z "${MG_INTEGRATION:-}" || "${MG_INTEGRATION}" == *seed* ) ]] &&
+	! "$src/scripts/seeded-qemu.sh" --check >/dev/null 2>&1; then
+	step "seeded QEMU (one-time build)"
+	t0=$SECONDS
+	"$src/scripts/seeded-qemu.sh" >"$build/seeded-qemu.out" 2>&1 || die_with_log "scripts/seeded-qemu.sh" "$build/seeded-qemu.out"
+	echo "seeded QEMU: built in $((SECONDS - t0)) s: $(tail -n 1 "$build/seeded-qemu.out")"
+fi
 
 step "integration tests (real QEMU and libvirt)"
 int_status=0

@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
 # Runs integration tests one by one: one line each, the full log of any
-# failure on stderr, and a closing "N passed, N failed" line.
+# failure on stderr, and a closing "N passed, N failed" line.  A test that
+# exits 77 is skipped (a line says so and why: its log's last line).  A test
+# whose file has a "# timeout: N" line in its first 5 lines gets N seconds
+# instead of MG_TEST_TIMEOUT (default 300).
 set -u
 : "${MG_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${MG_BUILDDIR:=$PWD}"
 export MG_SRCDIR MG_BUILDDIR
 logdir=$MG_BUILDDIR/tests/logs
 mkdir -p "$logdir"
-pass=0 fail=0 failed=()
+pass=0 fail=0 failed=() skipped=()
 per_test_timeout=${MG_TEST_TIMEOUT:-300}
 for t in "$@"; do
 	name=$(basename "$t" .sh)
 	log=$logdir/$name.log
 	tmp=$(mktemp -d "/tmp/mg-$name.XXXXXX")
 	start=$SECONDS
-	MG_TEST_TMP=$tmp timeout -k 10 "$per_test_timeout" bash "$MG_SRCDIR/$t" >"$log" 2>&1
+	limit=$(head -n 5 "$MG_SRCDIR/$t" | sed -n 's/^# timeout: \([0-9][0-9]*\)$/\1/p' | head -n 1)
+	MG_TEST_TMP=$tmp timeout -k 10 "${limit:-$per_test_timeout}" bash "$MG_SRCDIR/$t" >"$log" 2>&1
 	rc=$?
 	dur=$((SECONDS - start))
-	if ((rc == 0)); then
+	if ((rc == 77)); then
+		skipped+=("$name")
+		printf 'SKIP: %s: %s\n' "$name" "$(tail -n 1 "$log")"
+		[[ -n "${MG_KEEP_TMP:-}" ]] || rm -rf "$tmp"
+	elif ((rc == 0)); then
 		pass=$((pass + 1))
 		[[ -n "${MG_TEST_VERBOSE:-}" ]] && printf 'PASS: %s (%ds)\n' "$name" "$dur"
 		[[ -n "${MG_KEEP_TMP:-}" ]] || rm -rf "$tmp"
@@ -27,5 +35,6 @@ for t in "$@"; do
 		sed 's/^/    | /' "$log" >&2
 	fi
 done
+((${#skipped[@]} == 0)) || echo "integration: ${#skipped[@]} skipped (${skipped[*]})"
 echo "integration: $pass passed, $fail failed"
 ((fail == 0))

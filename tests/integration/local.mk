@@ -13,3 +13,7 @@ EXTRA_DIST += \
 	tests/testbed/down.sh \
 	tests/testbed/busy-guest.xml.in \
 	scripts/testbed-deps.sh
+
+# The seed's own deadlock end to end on the bed, on the seeded QEMU
+# (scripts/seeded-qemu.sh; scripts/test.sh builds or reuses it first).
+INTEGRATION_TESTS += tests/integration/e2e_seed_deadlock_recover.sh

@@ -17,6 +17,29 @@
 # mg_e2e_stall DIR DOM : starts the busy guest's migration throttled, waits
 #     until the destination opened the disk and memory flows, stops the NBD
 #     server and opens the bandwidth: the source hangs at switch-over.
+#
+# The seed's own deadlock (DESIGN.md section 1) on the seeded QEMU of
+# scripts/seeded-qemu.sh (issue 11):
+# mg_e2e_seeded_qemu : sets MG_SEED_DIR to the seeded QEMU's directory,
+#     building it once (about 16 min on 2 cores) when missing; skips the
+#     test (exit 77) when it is not built and MG_SEED_BUILD=0.
+# mg_e2e_seed_watch PID TEST_QMP MIGRATE_PID [TIMEOUT] : what one migration
+#     of the seeded QEMU PID did, decided from OUTSIDE the guard, polled
+#     every 50 ms (the guard's verdict is what the test checks, so it must
+#     not be the test's evidence):
+#       hung      - live_migration and IO iothread1 both sit in futex(2)
+#                   (/proc/PID/task/TID/syscall 202) without running
+#                   (schedstat unchanged), the IOThread on the futex word the
+#                   main thread waits on (the BQL) and live_migration on
+#                   another (the AioContext lock), for MG_SEED_CONFIRM s
+#                   (default 1), and then a fresh query-status on TEST_QMP
+#                   gets no answer within 1 s;
+#       completed - the `virsh migrate` MIGRATE_PID exited 0;
+#       failed    - it exited otherwise;
+#       timeout   - none of these within TIMEOUT s (default 90).
+#     Sets MG_SEED_RESULT, MG_SEED_DETAIL and, when hung,
+#     MG_SEED_HANG_START (epoch seconds.microseconds: the first sample of
+#     the confirmed wait) and MG_SEED_THREADS (the two tids).
 
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/lib/libvirt.sh"
@@ -67,4 +90,82 @@ mg_e2e_stall() {
 	mg_nbd_pause "$dir"
 	mg_virsh mg-src migrate-setspeed "$dom" 100000 || mg_fail "migrate-setspeed"
 	mg_log "storage stalled under the migration of $dom"
+}
+
+mg_e2e_seeded_qemu() {
+	if MG_SEED_DIR=$("$MG_SRCDIR/scripts/seeded-qemu.sh" --check 2>/dev/null); then
+		return 0
+	fi
+	if [[ ${MG_SEED_BUILD:-1} == 0 ]]; then
+		mg_log "SKIP: the seeded QEMU is not built and MG_SEED_BUILD=0 (scripts/seeded-qemu.sh builds it)"
+		exit 77
+	fi
+	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 16 min once)"
+	MG_SEED_DIR=$("$MG_SRCDIR/scripts/seeded-qemu.sh") || mg_fail "scripts/seeded-qemu.sh failed"
+}
+
+# The tid of PID's thread named COMM.
+mg__e2e_tid() {
+	local t c
+	for t in /proc/"$1"/task/*; do
+		read -r c 2>/dev/null <"$t/comm" || continue
+		[[ $c == "$2" ]] && { echo "${t##*/}"; return 0; }
+	done
+	return 1
+}
+
+# "SYSCALL FUTEX-ADDR RUNTIME" of one thread (RUNTIME: ns on a CPU).
+mg__e2e_wait_of() {
+	local sc addr rest run
+	read -r sc addr rest 2>/dev/null <"/proc/$1/task/$2/syscall" || return 1
+	read -r run rest 2>/dev/null <"/proc/$1/task/$2/schedstat" || return 1
+	echo "$sc $addr $run"
+}
+
+# One sample: 0 when the ABBA shape holds now; prints the three threads'
+# waits (compared between samples: unchanged means they never ran).
+mg__e2e_abba_sample() {
+	local pid=$1 lm=$2 io=$3 m i l
+	m=$(mg__e2e_wait_of "$pid" "$pid") && i=$(mg__e2e_wait_of "$pid" "$io") &&
+		l=$(mg__e2e_wait_of "$pid" "$lm") || return 1
+	set -- $m $i $l
+	# main, IOThread, live_migration: all in futex; the IOThread on the
+	# main thread's word (the BQL), live_migration on another one.
+	[[ $1 == 202 && $4 == 202 && $7 == 202 && $5 == "$2" && $8 != "$2" ]] || return 1
+	echo "$i $l"
+}
+
+mg_e2e_seed_watch() {
+	local pid=$1 qmp=$2 mig=$3 timeout=${4:-90}
+	local deadline=$((SECONDS + timeout)) lm="" io="" since="" first="" cur now rc
+	MG_SEED_RESULT=timeout MG_SEED_DETAIL="neither hung nor ended within $timeout s" MG_SEED_HANG_START= MG_SEED_THREADS=
+	while ((SECONDS < deadline)); do
+		if ! kill -0 "$mig" 2>/dev/null; then
+			rc=0; wait "$mig" 2>/dev/null || rc=$?
+			MG_SEED_RESULT=completed MG_SEED_DETAIL="virsh migrate exited 0"
+			((rc == 0)) || MG_SEED_RESULT=failed MG_SEED_DETAIL="virsh migrate exited $rc"
+			return 0
+		fi
+		[[ -n $io ]] || io=$(mg__e2e_tid "$pid" "IO iothread1") || io=""
+		# live_migration exists only while a migration runs.
+		[[ -n $lm && -d /proc/$pid/task/$lm ]] || lm=$(mg__e2e_tid "$pid" live_migration) || lm=""
+		now=${EPOCHREALTIME/,/.}
+		if [[ -n $lm && -n $io ]] && cur=$(mg__e2e_abba_sample "$pid" "$lm" "$io"); then
+			if [[ -z $since || $cur != "$first" ]]; then
+				since=$now first=$cur
+			elif awk -v a="$since" -v b="$now" -v c="${MG_SEED_CONFIRM:-1}" 'BEGIN { exit !(b - a >= c) }'; then
+				rc=0
+				mg_qmp_cmd -t 1 "$qmp" '{"execute":"query-status"}' >/dev/null 2>&1 || rc=$?
+				if ((rc == 124)) && [[ "$(mg__e2e_abba_sample "$pid" "$lm" "$io")" == "$first" ]]; then
+					MG_SEED_RESULT=hung MG_SEED_HANG_START=$since MG_SEED_THREADS="$lm $io"
+					MG_SEED_DETAIL="live_migration ($lm) and IO iothread1 ($io) in futex, not running, since $(date -u -d "@$since" +%T.%3N); IO iothread1 on the main thread's word; query-status unanswered"
+					return 0
+				fi
+				since=""
+			fi
+		else
+			since=""
+		fi
+		sleep 0.05
+	done
 }

@@ -52,12 +52,20 @@
 #                              (MG_TESTBED_QEMU_CONF: extra qemu.conf lines)
 #   mg_testbed_down DIR        tears down everything recorded under DIR
 #   mg_testbed_nbd_start DIR [SIZE]  nbdkit (daemon mode, pidfile) serving
-#                              DIR/disk.raw (64M sparse) on DIR/nbd.sock
+#                              DIR/disk.raw (64M sparse) on DIR/nbd.sock;
+#                              with MG_TESTBED_NBD_DELAY (e.g. 200ms) through
+#                              nbdkit's delay filter on reads and writes, so a
+#                              busy guest always has a request in flight
 #   mg_testbed_nbd_stop DIR    (named apart from tests/lib/qemu.sh's mg_nbd_*)
 #   mg_nbd_pid DIR / mg_nbd_pause DIR (SIGSTOP) / mg_nbd_resume DIR (SIGCONT)
 #   mg_nbd_connections DIR     open client connections of the NBD server
 #   mg_nbd_wait_connections DIR N [TIMEOUT]  waits for >= N of them
-#   mg_testbed_busy_xml DIR HOST DOM [MEM_MIB]  prints the busy guest's XML
+#   mg_testbed_busy_xml DIR HOST DOM [MEM_MIB]  prints the busy guest's XML;
+#                              with MG_TESTBED_EMULATOR=PATH it runs on that
+#                              QEMU (<emulator>; e.g. the seeded QEMU of
+#                              scripts/seeded-qemu.sh; libvirt probes a new
+#                              emulator once, ~8.5 s under TCG, and the bed
+#                              keeps the result in its capabilities cache)
 #   mg_testbed_test_qmp HOST DOM               the busy guest's second QMP socket (tests)
 #   mg_testbed_create_busy DIR DOM   `virsh create`s it on mg-src
 #   mg_testbed_wait_writing HOST DOM [TIMEOUT]  waits for the guest's writes
@@ -364,12 +372,18 @@ mg_nbd_pid() { cat "$1/nbd.pid" 2>/dev/null; }
 
 mg_testbed_nbd_start() {
 	local dir=$1 size=${2:-64M}
+	local -a filter=() params=()
 	[[ -f $dir/disk.raw ]] || truncate -s "$size" "$dir/disk.raw"
 	rm -f "$dir/nbd.sock" "$dir/nbd.pid"
+	if [[ -n ${MG_TESTBED_NBD_DELAY:-} ]]; then
+		filter=(--filter=delay)
+		params=("delay-read=$MG_TESTBED_NBD_DELAY" "delay-write=$MG_TESTBED_NBD_DELAY")
+	fi
 	# Daemon mode: nbdkit -f sets PR_SET_PDEATHSIG(SIGTERM), so a foreground
 	# nbdkit dies with the shell that started it (e.g. tests/testbed/up.sh).
 	# The daemon writes its pidfile once it listens.
-	nbdkit -U "$dir/nbd.sock" -P "$dir/nbd.pid" file "$dir/disk.raw" </dev/null >>"$dir/nbdkit.log" 2>&1 ||
+	nbdkit -U "$dir/nbd.sock" -P "$dir/nbd.pid" "${filter[@]}" file "$dir/disk.raw" "${params[@]}" \
+		</dev/null >>"$dir/nbdkit.log" 2>&1 ||
 		{ cat "$dir/nbdkit.log" >&2; mg_fail "nbdkit did not start"; }
 	mg__lv_register "mg_testbed_nbd_stop $dir"
 	local deadline=$((SECONDS + 10))
@@ -448,7 +462,13 @@ mg_testbed_serial_log() { echo "$(mg_libvirt_log_dir "$1")/qemu/$2-serial.log"; 
 # serial log and direct QMP socket land in that host's private dirs, which
 # the root namespace reaches through mg_libvirt_log_dir / mg_libvirt_qmp_dir).
 mg_testbed_busy_xml() {
-	local dir=$1 host=$2 dom=$3 mem=${4:-128}
+	local dir=$1 host=$2 dom=$3 mem=${4:-128} fw="" d
+	# A QEMU built from source is relocatable: it looks for its firmware
+	# next to its binary (../share/qemu), not where Debian's packages put
+	# it; these are the directories Debian's own QEMU is configured with.
+	for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
+		fw+="\\n\\1  <qemu:arg value='-L'/>\\n\\1  <qemu:arg value='$d'/>"
+	done
 	mg_guest_build >/dev/null
 	sed -e "s|@NAME@|$dom|g" -e "s|@MEMORY_MIB@|$mem|g" \
 		-e "s|@KERNEL@|$MG_GUEST_KERNEL|g" -e "s|@INITRD@|$MG_GUEST_INITRD|g" \
@@ -456,6 +476,8 @@ mg_testbed_busy_xml() {
 		-e "s|@SERIAL_LOG@|/var/log/libvirt/qemu/$dom-serial.log|g" \
 		-e "s|@QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.sock|g" \
 		-e "s|@TEST_QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.test-sock|g" \
+		-e "s|^\( *\)<devices>\$|&${MG_TESTBED_EMULATOR:+\n\1  <emulator>$MG_TESTBED_EMULATOR</emulator>}|" \
+		-e "s|^\( *\)<qemu:commandline>\$|&${MG_TESTBED_EMULATOR:+$fw}|" \
 		"$MG_SRCDIR/tests/testbed/busy-guest.xml.in"
 }
 

@@ -62,7 +62,8 @@ mg_guard_start() {
 	mg_wait_for 5 "migguardd $name running" kill -0 "$pid"
 }
 
-mg__count_matches() { (($(grep -Ec -- "$2" "$1" 2>/dev/null || true) >= $3)); }
+# (grep -c prints nothing when the log is not there yet: that is 0.)
+mg__count_matches() { local n; n=$(grep -Ec -- "$2" "$1" 2>/dev/null) || true; ((${n:-0} >= $3)); }
 
 mg_guard_wait_log() {
 	local name=$1 timeout=$2 re=$3 count=${4:-1}
