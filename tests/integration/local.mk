@@ -14,6 +14,12 @@ EXTRA_DIST += \
 	tests/testbed/busy-guest.xml.in \
 	scripts/testbed-deps.sh
 
+# The seed's own deadlock (DESIGN.md section 1) on a bare seeded QEMU pair,
+# no libvirt: built or reused by scripts/seeded-qemu.sh (skipped, exit 77,
+# only when it is not built and MG_SEED_BUILD=0).
+INTEGRATION_TESTS += tests/integration/snapshot_qemu_seed_deadlock.sh
+EXTRA_DIST += tests/lib/qemu_seed.sh
+
 # The seed's own deadlock end to end on the bed, on the seeded QEMU
 # (scripts/seeded-qemu.sh; scripts/test.sh builds or reuses it first).
 INTEGRATION_TESTS += tests/integration/e2e_seed_deadlock_recover.sh
