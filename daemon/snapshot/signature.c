@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,30 +272,42 @@ static bool alt_match(const char *alts, const char *sym)
 	return false;
 }
 
-/* A stack read with debug info shows inlined calls as frames of their own
- * (and carries source lines); without it they are invisible. */
-static bool has_debuginfo(const struct mg_snap_thread *t)
+/* Debug info is per module: a QEMU stripped of DWARF runs on a libc whose
+ * debug file may be installed (libc6-dbg).  A module has it on this stack
+ * when one of its frames is an inlined call or carries a source line. */
+static bool module_has_debuginfo(const struct mg_snap_thread *t, const char *module)
 {
 	for (size_t i = 0; i < t->n_frames; i++)
-		if (t->frames[i].inlined || t->frames[i].file)
+		if ((t->frames[i].inlined || t->frames[i].file) && t->frames[i].module && module &&
+		    strcmp(t->frames[i].module, module) == 0)
 			return true;
 	return false;
 }
 
 /* Patterns k.. in order among frames i-1 down to 0 (outermost first).  A
- * "(f)" pattern may be skipped only when the stack has no debug info: then
- * an inlined f cannot show, but where debug info shows inlined calls, f
- * missing is a different stack. */
+ * "(f)" pattern may be skipped only where f's code would sit in a module
+ * without debug info: an inlined f then leaves no trace, while where debug
+ * info shows inlined calls, f missing is a different stack.  That module is
+ * the caller's (the frame the previous pattern matched, at prev), or for a
+ * first pattern the callee's: then bare_next asks the next match for it. */
 static bool frames_from(const struct clause *cl, size_t k, const struct mg_snap_thread *t, size_t i,
-			bool dwarf)
+			size_t prev, bool bare_next)
 {
 	if (k == cl->n_frames)
 		return true;
-	if (cl->may_inline[k] && !dwarf && frames_from(cl, k + 1, t, i, dwarf))
-		return true;
+	if (cl->may_inline[k]) {
+		if (prev == SIZE_MAX && frames_from(cl, k + 1, t, i, prev, true))
+			return true;
+		if (prev != SIZE_MAX && !module_has_debuginfo(t, t->frames[prev].module) &&
+		    frames_from(cl, k + 1, t, i, prev, false))
+			return true;
+	}
 	while (i-- > 0)
-		if (t->frames[i].symbol && alt_match(cl->frames[k], t->frames[i].symbol))
-			return frames_from(cl, k + 1, t, i, dwarf);
+		if (t->frames[i].symbol && alt_match(cl->frames[k], t->frames[i].symbol)) {
+			if (bare_next && module_has_debuginfo(t, t->frames[i].module))
+				return false;
+			return frames_from(cl, k + 1, t, i, i, false);
+		}
 	return false;
 }
 
@@ -304,7 +317,7 @@ static bool frames_from(const struct clause *cl, size_t k, const struct mg_snap_
  * worse than a later one, so only "(f)" items branch. */
 static bool frames_match(const struct clause *cl, const struct mg_snap_thread *t)
 {
-	return frames_from(cl, 0, t, t->n_frames, has_debuginfo(t));
+	return frames_from(cl, 0, t, t->n_frames, SIZE_MAX, false);
 }
 
 static bool state_match(const struct clause *cl, const struct mg_snap_thread *t,

@@ -16,8 +16,9 @@
 
 /* Gives t the frames syms, innermost first.  NULL is an unresolved frame;
  * "i:NAME" an inlined call (as DWARF shows it).  glibc's frames (names
- * starting "__" or "pthread_") get libc as their module, the others QEMU;
- * with lines, QEMU's frames carry a source file, as with debug info. */
+ * starting "__", "pthread_", "futex_", "lll_", and start_thread) get libc
+ * as their module, the others QEMU; with lines, every frame with a symbol
+ * carries a source file, as with debug info for both. */
 static inline void mg_test_set_frames_lines(struct mg_snap_thread *t, const char *const *syms, size_t n,
 					    bool lines)
 {
@@ -25,7 +26,10 @@ static inline void mg_test_set_frames_lines(struct mg_snap_thread *t, const char
 	t->n_frames = n;
 	for (size_t i = 0; i < n; i++) {
 		const char *s = syms[i];
-		bool libc = s && (strncmp(s, "__", 2) == 0 || strncmp(s, "pthread_", 8) == 0);
+		const char *nm = s && strncmp(s, "i:", 2) == 0 ? s + 2 : s;
+		bool libc = nm && (strncmp(nm, "__", 2) == 0 || strncmp(nm, "pthread_", 8) == 0 ||
+				  strncmp(nm, "futex_", 6) == 0 || strncmp(nm, "lll_", 4) == 0 ||
+				  strcmp(nm, "start_thread") == 0);
 
 		t->frames[i].pc = 0x1000 + i;
 		if (s && strncmp(s, "i:", 2) == 0) {
@@ -34,8 +38,8 @@ static inline void mg_test_set_frames_lines(struct mg_snap_thread *t, const char
 		}
 		t->frames[i].symbol = s ? strdup(s) : NULL;
 		t->frames[i].module = strdup(libc ? MG_TEST_LIBC : MG_TEST_QEMU);
-		if (s && !libc && (lines || t->frames[i].inlined)) {
-			t->frames[i].file = strdup("../softmmu/physmem.c");
+		if (s && (lines || t->frames[i].inlined)) {
+			t->frames[i].file = strdup(libc ? "./nptl/pthread_mutex_lock.c" : "../softmmu/physmem.c");
 			t->frames[i].line = 100 + (int)i;
 		}
 	}
@@ -51,6 +55,7 @@ static inline void mg_test_set_frames(struct mg_snap_thread *t, const char *cons
 enum mg_test_shape {
 	MG_TEST_DWARF,		/* the build with debug info: inline frames, lines */
 	MG_TEST_SYMTAB,		/* the same build stripped of DWARF (symbol table) */
+	MG_TEST_SYMTAB_LIBC_DBG,	/* that, on a host with libc's debug file (libc6-dbg) */
 	MG_TEST_REPORT,		/* DESIGN.md section 1, as gdb printed production */
 	MG_TEST_BARE,		/* QEMU without any symbol (only libc's names) */
 	MG_TEST_DWARF_OTHER,	/* debug info, but the IOThread takes the BQL elsewhere */
@@ -63,19 +68,24 @@ enum mg_test_shape {
  * (13) waits on its condition variable. */
 static inline struct mg_snapshot *mg_test_deadlock(enum mg_test_shape shape)
 {
-	static const char *const mig_dwarf[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+	/* As migguard showed them on the seeded QEMU, GCC 12 -O2, with libc6-dbg. */
+	static const char *const mig_dwarf[] = { "i:futex_wait", "__GI___lll_lock_wait",
+		"i:lll_mutex_lock_optimized", "__pthread_mutex_lock@GLIBC_2.2.5", "qemu_mutex_lock_impl",
 		"bdrv_do_drained_begin.part.0", "blk_drain", "virtio_blk_data_plane_stop",
 		"virtio_bus_stop_ioeventfd.part.0", "virtio_vmstate_change", "vm_state_notify", "i:do_vm_stop",
 		"vm_stop", "i:migration_completion", "i:migration_iteration_run", "migration_thread",
 		"qemu_thread_start", "start_thread", "__clone3" };
-	static const char *const io_dwarf[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+	static const char *const io_dwarf[] = { "i:futex_wait", "__GI___lll_lock_wait",
+		"i:lll_mutex_lock_optimized", "__pthread_mutex_lock@GLIBC_2.2.5", "qemu_mutex_lock_impl",
 		"qemu_mutex_lock_iothread_impl", "i:prepare_mmio_access", "i:address_space_stl_internal",
-		"address_space_stl_le", "virtio_blk_rw_complete", "i:blk_aio_complete", "blk_aio_write_entry",
-		"coroutine_trampoline", NULL };
-	static const char *const io_other[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
+		"address_space_stl_le", "virtio_blk_rw_complete", "i:blk_aio_complete", "i:blk_aio_complete",
+		"blk_aio_write_entry", "coroutine_trampoline", NULL };
+	static const char *const io_other[] = { "i:futex_wait", "__GI___lll_lock_wait",
+		"i:lll_mutex_lock_optimized", "__pthread_mutex_lock@GLIBC_2.2.5", "qemu_mutex_lock_impl",
 		"qemu_mutex_lock_iothread_impl", "i:flatview_write_continue", "i:address_space_stl_internal",
 		"address_space_stl_le", "virtio_blk_rw_complete", "i:blk_aio_complete", "blk_aio_write_entry",
 		"coroutine_trampoline", NULL };
+	/* The same binary after objcopy --strip-debug (libc without debug info). */
 	static const char *const mig_symtab[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
 		"bdrv_do_drained_begin.part.0", "blk_drain", "virtio_blk_data_plane_stop",
 		"virtio_bus_stop_ioeventfd.part.0", "virtio_vmstate_change", "vm_state_notify", "vm_stop",
@@ -83,6 +93,7 @@ static inline struct mg_snapshot *mg_test_deadlock(enum mg_test_shape shape)
 	static const char *const io_symtab[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
 		"qemu_mutex_lock_iothread_impl", "address_space_stl_le", "virtio_blk_rw_complete",
 		"blk_aio_write_entry", "coroutine_trampoline", NULL };
+	/* DESIGN.md section 1: the production report (gdb, with debuginfo). */
 	static const char *const mig_report[] = { "__lll_lock_wait", "pthread_mutex_lock", "qemu_mutex_lock_impl",
 		"bdrv_do_drained_begin", "blk_drain", "virtio_blk_data_plane_stop", "vm_state_notify", "vm_stop",
 		"migration_thread" };
@@ -129,8 +140,15 @@ static inline struct mg_snapshot *mg_test_deadlock(enum mg_test_shape shape)
 		mg_test_set_frames_lines(&s->threads[2], io_other, MG_TEST_N(io_other), true);
 		break;
 	case MG_TEST_SYMTAB:
+	case MG_TEST_SYMTAB_LIBC_DBG:
 		mg_test_set_frames(&s->threads[1], mig_symtab, MG_TEST_N(mig_symtab));
 		mg_test_set_frames(&s->threads[2], io_symtab, MG_TEST_N(io_symtab));
+		if (shape == MG_TEST_SYMTAB)
+			break;
+		for (int i = 0; i < 4; i++)
+			for (size_t k = 0; k < s->threads[i].n_frames; k++)
+				if (strcmp(s->threads[i].frames[k].module, MG_TEST_LIBC) == 0)
+					s->threads[i].frames[k].file = strdup("./nptl/pthread_mutex_lock.c");
 		break;
 	case MG_TEST_REPORT:
 		mg_test_set_frames(&s->threads[1], mig_report, MG_TEST_N(mig_report));
