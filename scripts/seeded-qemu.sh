@@ -105,7 +105,7 @@ mkdir -p "$tmp"
 say "unpacking and seeding (patch $(basename "$patch"))"
 (cd "$tmp" && dpkg-source -x -q "$dl"/qemu_*.dsc src) >>"$log" 2>&1
 patch -d "$tmp/src" -p1 <"$patch" >>"$log"
-say "building x86_64-softmmu with ${opt} -g on $jobs cores (about 16 min on 2 cores, once)"
+say "building x86_64-softmmu with ${opt} -g on $jobs cores (about 4 min on 2 cores at -O2, once)"
 mkdir "$tmp/src/build"
 (cd "$tmp/src/build" &&
 	../configure "${configure_args[@]}" --extra-cflags="$opt -g" >>"$log" 2>&1 &&

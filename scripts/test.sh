@@ -47,7 +47,7 @@ done
 echo "unit: $unit_pass passed, $unit_fail failed"
 
 # The seeded QEMU (Debian's QEMU with the seed's deadlock put back) for the
-# integration tests of the seed: built once (about 16 min on 2 cores, cached
+# integration tests of the seed: built once (about 4 min on 2 cores, cached
 # under /var/cache/migguard), reused silently afterwards.  Only when the
 # selected tests include one of them.
 if [[ ${MG_SEED_BUILD:-1} != 0 && ( -z "${MG_INTEGRATION:-}" || "${MG_INTEGRATION}" == *seed* ) ]] &&

@@ -21,8 +21,10 @@
 #
 # Skipped (exit 77) only when the seeded QEMU is not built and
 # MG_SEED_BUILD=0; otherwise scripts/seeded-qemu.sh builds it (once, about
-# 16 min: hence the timeout above; a run on a built QEMU takes 30-60 s).  MG_SEED_SAVE_DIR=DIR keeps the snapshots of both hung runs
-# there, with `eu-stack -i` and gdb's `thread apply all bt` of each hung
+# 4 min on 2 cores: hence the timeout above; a run on a built QEMU takes
+# 30-60 s).  MG_SEED_OPT=-O3 runs it on an independent build of the same
+# source with other flags.  MG_SEED_SAVE_DIR=DIR keeps the snapshots of
+# both hung runs there, with `eu-stack -i` and gdb's `thread apply all bt` of each hung
 # source (references for signature unit tests).
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/lib/qemu.sh"

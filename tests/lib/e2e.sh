@@ -21,7 +21,7 @@
 # The seed's own deadlock (DESIGN.md section 1) on the seeded QEMU of
 # scripts/seeded-qemu.sh (issue 11):
 # mg_e2e_seeded_qemu : sets MG_SEED_DIR to the seeded QEMU's directory,
-#     building it once (about 16 min on 2 cores) when missing; skips the
+#     building it once (about 4 min on 2 cores) when missing; skips the
 #     test (exit 77) when it is not built and MG_SEED_BUILD=0.
 # mg_e2e_seed_watch PID TEST_QMP MIGRATE_PID [TIMEOUT] : what one migration
 #     of the seeded QEMU PID did, decided from OUTSIDE the guard, polled
@@ -100,7 +100,7 @@ mg_e2e_seeded_qemu() {
 		mg_log "SKIP: the seeded QEMU is not built and MG_SEED_BUILD=0 (scripts/seeded-qemu.sh builds it)"
 		exit 77
 	fi
-	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 16 min once)"
+	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 4 min once, on 2 cores)"
 	MG_SEED_DIR=$("$MG_SRCDIR/scripts/seeded-qemu.sh") || mg_fail "scripts/seeded-qemu.sh failed"
 }
 

@@ -23,7 +23,7 @@
 # migration over a unix socket (issue 11 saw 4 hangs in 5 migrations).
 #
 # mg_seed_qemu_dir : prints the seeded QEMU's directory, building it with
-#     scripts/seeded-qemu.sh when missing (about 16 min once); exits the test
+#     scripts/seeded-qemu.sh when missing (about 4 min once, on 2 cores); exits the test
 #     with 77 (skipped) when it is not built and MG_SEED_BUILD=0.
 # mg_seed_binary dwarf|stripped : the seeded binary with DWARF, or its copy
 #     with the symbol table only (MG_SEED_QEMU overrides both, e.g.
@@ -77,7 +77,7 @@ mg_seed_qemu_dir() {
 		mg_log "SKIP: the seeded QEMU is not built and MG_SEED_BUILD=0 (scripts/seeded-qemu.sh builds it)"
 		exit 77
 	fi
-	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 16 min once)"
+	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 4 min once, on 2 cores)"
 	dir=$("$MG_SRCDIR/scripts/seeded-qemu.sh") || mg_fail "scripts/seeded-qemu.sh failed"
 	echo "$dir"
 }
