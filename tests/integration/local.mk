@@ -23,3 +23,8 @@ EXTRA_DIST += tests/lib/qemu_seed.sh
 # The seed's own deadlock end to end on the bed, on the seeded QEMU
 # (scripts/seeded-qemu.sh; scripts/test.sh builds or reuses it first).
 INTEGRATION_TESTS += tests/integration/e2e_seed_deadlock_recover.sh
+
+# The ladder on a real lock cycle without the seeded QEMU: a fake monitor in
+# a deadlocked process (yank recorded as unable to end it, then yank-check).
+INTEGRATION_TESTS += tests/integration/guard_recover_yank_check_on_lock_cycle.sh
+EXTRA_DIST += tests/lib/fakeqmp_deadlock.py

@@ -5,6 +5,8 @@
 #     file SCRIPT (steps in fakeqmp.py's header), its log in
 #     $(mg_fake_log NAME); sets MG_FAKE_PID_NAME (the process the socket's
 #     peer credentials name); returns once it listens.
+#     With MG_FAKE_PROGRAM set, that program (same arguments) serves it,
+#     e.g. tests/lib/fakeqmp_deadlock.py: the fake plus a real lock cycle.
 # mg_fake_sock NAME / mg_fake_log NAME / mg_fake_pid NAME
 # mg_fake_wait_log NAME TIMEOUT ERE [COUNT] : waits until the fake's log has
 #     COUNT (default 1) lines matching ERE; fails if the fake exited.
@@ -16,7 +18,7 @@ mg_fake_pid() { local v="MG_FAKE_PID_$1"; echo "${!v}"; }
 mg_fake_start() {
 	local name=$1 script=$2 log
 	log=$(mg_fake_log "$name")
-	python3 "$MG_SRCDIR/tests/lib/fakeqmp.py" "$(mg_fake_sock "$name")" "$script" "$log" \
+	python3 "${MG_FAKE_PROGRAM:-$MG_SRCDIR/tests/lib/fakeqmp.py}" "$(mg_fake_sock "$name")" "$script" "$log" \
 		2>>"$MG_TEST_TMP/$name.fake.err" &
 	local pid=$!
 	printf -v "MG_FAKE_PID_$name" '%s' "$pid"
