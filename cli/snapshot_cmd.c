@@ -126,10 +126,6 @@ int mg_cli_snapshot(int argc, char **argv)
 		usage(stderr);
 		return EX_USAGE;
 	}
-	/* libdwfl asks a debuginfod server for every module without local
-	 * debug info when this is set (elfutils >= 0.178): a snapshot of a
-	 * hung QEMU must not wait for downloads. */
-	unsetenv("DEBUGINFOD_URLS");
 	r = mg_snapshot_take(pid, &opts, &snap);
 	if (r == -EPERM)
 		return EX_NOPERM;
