@@ -381,6 +381,9 @@ int main(int argc, char **argv)
 	bool foreground = false, check = false;
 	int c, r;
 
+	/* As the CLI: the incident's snapshot reads DWARF (inline frames) and
+	 * must never wait for a debuginfod download. */
+	unsetenv("DEBUGINFOD_URLS");
 	while ((c = getopt_long(argc, argv, "fvc:Vh", options, NULL)) != -1) {
 		switch (c) {
 		case 'f': foreground = true; break;
