@@ -52,16 +52,23 @@ serial=$(mg_testbed_serial_log mg-src "$dom")
 
 now() { echo "${EPOCHREALTIME/,/.}"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-count() { grep -Ec -- "$1" "$2" 2>/dev/null || true; }
+count() { local n; n=$(grep -Ec -- "$1" "$2" 2>/dev/null) || true; echo "${n:-0}"; }
 failures=()
 problem() { mg_log "PROBLEM (run $run): $*"; failures+=("run $run: $*"); }
 
 # The guest of the current QEMU writes: a "writing" line after LINE (the
 # serial log is appended across boots).
 writing_after() { tail -n +"$(($1 + 1))" "$serial" 2>/dev/null | grep -q 'MIGGUARD-GUEST: writing'; }
+serial_lines() { wc -l <"$serial" 2>/dev/null || echo 0; }
+# start_and_wait_writing start|LINE: starts the domain on mg-src (its
+# serial log as it is now), or waits for the QEMU already started after
+# the serial log had LINE lines.
 start_and_wait_writing() {
-	local lines; lines=$(wc -l <"$serial" 2>/dev/null || echo 0)
-	[[ $1 == start ]] && { mg_virsh mg-src start "$dom" >/dev/null || mg_fail "virsh start $dom on mg-src"; }
+	local lines=$1
+	if [[ $1 == start ]]; then
+		lines=$(serial_lines)
+		mg_virsh mg-src start "$dom" >/dev/null || mg_fail "virsh start $dom on mg-src"
+	fi
 	mg_wait_for 90 "the guest on mg-src writing to its disk" writing_after "$lines"
 }
 
@@ -93,17 +100,20 @@ for ((run = 1; run <= runs; run++)); do
 		(($(count "domain $dom: migration HUNG" "$src_log") == n_hung)) || problem "HUNG for a migration that did not hang"
 		(($(count "domain $dom: action " "$src_log") == n_act)) || problem "an action for a migration that did not hang"
 		done_ok=$((done_ok + 1))
-		results+=("run $run: did not hang (migration completed) in $(secs "$t_run" "$(now)") s")
+		result="run $run: did not hang (migration completed) $(secs "$t_run" "$(now)") s after migrate"
 		# Back to a clean start: the transient copy goes, the persistent
 		# definition on mg-src starts again.
 		mg_virsh mg-dst destroy "$dom" >/dev/null || mg_fail "virsh destroy $dom on mg-dst"
 		start_and_wait_writing start
+		results+=("$result; the run with the next boot $(secs "$t_run" "$(now)") s")
 		;;
 	hung)
 		hung=$((hung + 1))
 		h0=$MG_SEED_HANG_START
 		read -r lm_tid io_tid <<<"$MG_SEED_THREADS"
-		lines=$(wc -l <"$serial")
+		# The deadlocked guest writes no more: whatever comes after this
+		# line is the restarted one's.
+		lines=$(serial_lines)
 		mg_guard_wait_log gsrc $((finish_timeout + 15)) "domain $dom: migration HUNG" $((n_hung + 1))
 		t_hung=$(now)
 		mg_guard_wait_log gsrc 20 "domain $dom: incident written to" $((n_inc + 1))
@@ -212,11 +222,12 @@ PY
 			! grep -q '^CHECK-FAIL: \(verdict\|HUNG\|no lock cycle\|thread names\)' "$check_out"; then
 			caught=$((caught + 1))
 		fi
-		results+=("run $run: hung at +$(secs "$t_run" "$h0") s; HUNG seen +$(secs "$h0" "$t_hung") s, incident +$(secs "$h0" "$t_inc") s, running again +$recovered_in s after the hang; run $(secs "$t_run" "$(now)") s")
-		[[ -n $t_rec ]] || break
+		result="run $run: hung $(secs "$t_run" "$h0") s after migrate; from the hang: HUNG seen +$(secs "$h0" "$t_hung") s, incident +$(secs "$h0" "$t_inc") s, running again +$recovered_in s"
+		[[ -n $t_rec ]] || { results+=("$result"); break; }
 		# The restarted QEMU boots the guest again: the next run starts there.
 		mg_wait_for 30 "virsh migrate of run $run ended" eval "! kill -0 $MG_MIGRATE_PID 2>/dev/null"
-		start_and_wait_writing restarted
+		start_and_wait_writing "$lines"
+		results+=("$result; the run with the next boot $(secs "$t_run" "$(now)") s")
 		;;
 	*)
 		problem "the migration neither completed nor hung: $MG_SEED_RESULT ($MG_SEED_DETAIL)"
