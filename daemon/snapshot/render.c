@@ -79,21 +79,33 @@ static void write_thread(const struct mg_snapshot *snap, const struct mg_snap_th
 	}
 }
 
+/* "the BQL" for the BQL, "mutex 0x..." for any other lock in a cycle: the
+ * BQL is the lock every reader of a QEMU deadlock looks for first. */
+static const char *lock_name(const struct mg_snapshot *snap, uint64_t addr, char *buf, size_t size)
+{
+	if (snap->locks.bql && addr == snap->locks.bql)
+		return "the BQL";
+	snprintf(buf, size, "mutex 0x%" PRIx64, addr);
+	return buf;
+}
+
 char *mg_snapshot_cycle_sentence(const struct mg_snapshot *snap, size_t cycle, char *buf, size_t size)
 {
 	const struct mg_lock_cycle *c;
-	char name[NAME_SIZE];
+	char name[NAME_SIZE], l1[32], l2[32];
 	size_t len;
 
 	buf[0] = '\0';
 	if (cycle >= snap->locks.n_cycles)
 		return buf;
 	c = &snap->locks.cycles[cycle];
-	len = snprintf(buf, size, "deadlock: %s (%d) holds 0x%" PRIx64 " and waits for 0x%" PRIx64,
-		       tname(snap, c->tids[0], name), c->tids[0], c->addrs[c->n - 1], c->addrs[0]);
+	len = snprintf(buf, size, "deadlock: %s (%d) holds %s and waits for %s", tname(snap, c->tids[0], name),
+		       c->tids[0], lock_name(snap, c->addrs[c->n - 1], l1, sizeof(l1)),
+		       lock_name(snap, c->addrs[0], l2, sizeof(l2)));
 	for (size_t i = 1; i < c->n && len < size; i++)
-		len += snprintf(buf + len, size - len, " held by %s (%d), which waits for 0x%" PRIx64,
-				tname(snap, c->tids[i], name), c->tids[i], c->addrs[i]);
+		len += snprintf(buf + len, size - len, " held by %s (%d), which waits for %s",
+				tname(snap, c->tids[i], name), c->tids[i],
+				lock_name(snap, c->addrs[i], l1, sizeof(l1)));
 	return buf;
 }
 

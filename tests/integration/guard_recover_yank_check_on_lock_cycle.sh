@@ -34,7 +34,7 @@ rc=0; wait "$MG_GUARD_PID_dl" || rc=$?
 ((rc == 0)) || { tail -n 40 "$log" >&2; mg_fail "the guard exited $rc"; }
 
 mg_assert_grep "migration HUNG" "$log"
-mg_assert_grep "deadlock: live_migration \([0-9]+\) holds 0x[0-9a-f]+ and waits for 0x[0-9a-f]+ held by IO iothread1 \([0-9]+\)" "$log"
+mg_assert_grep "deadlock: live_migration \([0-9]+\) holds (the BQL|mutex 0x[0-9a-f]+) and waits for (the BQL|mutex 0x[0-9a-f]+) held by IO iothread1 \([0-9]+\)" "$log"
 mg_assert_grep "recv yank " "$(mg_fake_log dl)"
 mg_assert_grep "action yank: ok: out-of-band yank .*; the snapshot found a lock cycle: a yank cannot end a deadlock$" "$log"
 mg_assert_grep "action yank-check: Connection timed out: the hang persists: a lock cycle inside QEMU is not ended by a yank$" "$log"

@@ -100,7 +100,7 @@ check_snapshot() { # BIN EXPECTED_SIGNATURE_STATUS
 		mg_fail "cycle is not live_migration ($mig) -> IO iothread4 ($iot)"
 	jq -e --arg b "$bql" --arg c "$ctx" '.locks.cycles[0].waits_for == [$c, $b]' "$json" >/dev/null ||
 		mg_fail "cycle addresses are not [$ctx, $bql]"
-	mg_assert_grep "^deadlock: live_migration \($mig\) holds $bql and waits for $ctx held by IO iothread4 \($iot\), which waits for $bql\$" "$txt"
+	mg_assert_grep "^deadlock: live_migration \($mig\) holds the BQL and waits for mutex $ctx held by IO iothread4 \($iot\), which waits for the BQL\$" "$txt"
 	# CPU threads wait on their condvars, not on a mutex
 	jq -e '[.threads[] | select(.name | startswith("CPU ")) | .wait] | unique == ["condvar"]' "$json" >/dev/null ||
 		mg_fail "CPU threads not classified as condvar waits"

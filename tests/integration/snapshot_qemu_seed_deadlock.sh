@@ -119,7 +119,7 @@ snapshot_and_check() {
 		jqt "$m" '[.locks.cycles[] | select((.threads | sort) == ([$io, $mig] | sort))] | length == 1' \
 		--argjson io "$io" --argjson mig "$mig"
 	check "$m: the text names the cycle (deadlock: live_migration ($mig) holds ... held by IO iothread1 ($io), which waits for ...)" \
-		grep -Eq "^deadlock: live_migration \($mig\) holds 0x[0-9a-f]+ and waits for 0x[0-9a-f]+ held by IO iothread1 \($io\), which waits for 0x[0-9a-f]+$" "$MG_TEST_TMP/$m.txt"
+		grep -Eq "^deadlock: live_migration \($mig\) holds the BQL and waits for mutex 0x[0-9a-f]+ held by IO iothread1 \($io\), which waits for the BQL$" "$MG_TEST_TMP/$m.txt"
 	check "$m: BQL line names live_migration ($mig) as holder" \
 		grep -Eq "^BQL: 0x[0-9a-f]+ \(.*\), held by live_migration \($mig\)" "$MG_TEST_TMP/$m.txt"
 	for fn in vm_stop vm_state_notify virtio_blk_data_plane_stop blk_drain 'bdrv_do_drained_begin(\.part\.[0-9]+)?'; do

@@ -100,8 +100,8 @@ START_TEST(test_abba_cycle_names_both_threads_and_addresses)
 	ck_assert_uint_eq(s->locks.cycles[0].addrs[0], 0x2000);
 	ck_assert_uint_eq(s->locks.cycles[0].addrs[1], 0x1000);
 	ck_assert_str_eq(mg_snapshot_cycle_sentence(s, 0, buf, sizeof(buf)),
-			 "deadlock: live_migration (102) holds 0x1000 and waits for 0x2000 held by "
-			 "IO iothread4 (103), which waits for 0x1000");
+			 "deadlock: live_migration (102) holds the BQL and waits for mutex 0x2000 held by "
+			 "IO iothread4 (103), which waits for the BQL");
 }
 END_TEST
 
