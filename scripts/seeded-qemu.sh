@@ -31,8 +31,15 @@ opt=${MG_SEED_OPT:--O2}
 jobs=${MG_SEED_JOBS:-$(nproc)}
 cache=${MG_SEED_CACHE:-/var/cache/migguard/seeded-qemu}
 
+# QEMU 7.2 resolves every data path under its prefix relative to its own
+# binary (util/cutils.c get_relocated_path): with --prefix=/usr it would look
+# for firmware in CACHE/../share/qemu.  Paths outside the prefix are used as
+# given, so the prefix is one nobody installs to and the firmware path is
+# Debian's (the qemu-system-data, seabios and ipxe-qemu packages): libvirt
+# can then run the binary as <emulator> with no -L.
 configure_args=(
-	--target-list=x86_64-softmmu --prefix=/usr --meson=meson
+	--target-list=x86_64-softmmu --prefix=/opt/migguard-seeded-qemu
+	--firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu --meson=meson
 	--enable-debug-info --disable-werror --disable-docs --disable-tools
 	--disable-guest-agent --disable-user --disable-gtk --disable-sdl
 	--disable-opengl --disable-spice --disable-xen --disable-vnc
@@ -40,7 +47,7 @@ configure_args=(
 )
 build_deps=(dpkg-dev build-essential meson ninja-build pkg-config python3
 	libglib2.0-dev libpixman-1-dev zlib1g-dev libfdt-dev libseccomp-dev
-	libcap-ng-dev qemu-system-data)
+	libcap-ng-dev qemu-system-data seabios ipxe-qemu)
 
 key=$( { echo "$version"; cat "$patch"; echo "$opt"; echo "${configure_args[*]}"; } |
 	sha256sum | cut -c1-16)

@@ -462,13 +462,7 @@ mg_testbed_serial_log() { echo "$(mg_libvirt_log_dir "$1")/qemu/$2-serial.log"; 
 # serial log and direct QMP socket land in that host's private dirs, which
 # the root namespace reaches through mg_libvirt_log_dir / mg_libvirt_qmp_dir).
 mg_testbed_busy_xml() {
-	local dir=$1 host=$2 dom=$3 mem=${4:-128} fw="" d
-	# A QEMU built from source is relocatable: it looks for its firmware
-	# next to its binary (../share/qemu), not where Debian's packages put
-	# it; these are the directories Debian's own QEMU is configured with.
-	for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
-		fw+="\\n\\1  <qemu:arg value='-L'/>\\n\\1  <qemu:arg value='$d'/>"
-	done
+	local dir=$1 host=$2 dom=$3 mem=${4:-128}
 	mg_guest_build >/dev/null
 	sed -e "s|@NAME@|$dom|g" -e "s|@MEMORY_MIB@|$mem|g" \
 		-e "s|@KERNEL@|$MG_GUEST_KERNEL|g" -e "s|@INITRD@|$MG_GUEST_INITRD|g" \
@@ -477,7 +471,6 @@ mg_testbed_busy_xml() {
 		-e "s|@QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.sock|g" \
 		-e "s|@TEST_QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.test-sock|g" \
 		-e "s|^\( *\)<devices>\$|&${MG_TESTBED_EMULATOR:+\n\1  <emulator>$MG_TESTBED_EMULATOR</emulator>}|" \
-		-e "s|^\( *\)<qemu:commandline>\$|&${MG_TESTBED_EMULATOR:+$fw}|" \
 		"$MG_SRCDIR/tests/testbed/busy-guest.xml.in"
 }
 

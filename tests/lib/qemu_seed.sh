@@ -118,7 +118,6 @@ mg_seed_qemu_start() {
 	rm -f "$sock"
 	: "${MG_GUEST_KERNEL:?mg_guest_build first}" "${MG_GUEST_INITRD:?}" "${MG_GUEST_CMDLINE:?}"
 	"$bin" -nodefaults -display none -no-user-config \
-		-L /usr/share/qemu -L /usr/share/seabios \
 		-name "guest=$name,debug-threads=on" -machine q35,accel=tcg -m 128 -smp 1 \
 		-qmp "unix:$sock,server=on,wait=off" \
 		-kernel "$MG_GUEST_KERNEL" -initrd "$MG_GUEST_INITRD" -append "$MG_GUEST_CMDLINE" \
