@@ -138,7 +138,7 @@ static void print_timeline(struct mg_cli_doc *doc)
 
 		if (!a)
 			continue;
-		printf("  %s  %-8s %-22s %s\n", MG_ESC(mg_cli_str(doc, a, "at", "?")),
+		printf("  %s  %-14s %-22s %s\n", MG_ESC(mg_cli_str(doc, a, "at", "?")),
 		       MG_ESC(mg_cli_str(doc, a, "step", "?")), MG_ESC(mg_cli_str(doc, a, "result", "?")),
 		       MG_ESC(mg_cli_str(doc, a, "detail", "")));
 	}

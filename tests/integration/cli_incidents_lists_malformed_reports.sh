@@ -69,7 +69,7 @@ show() {
 }
 show 20261101T000000Z-good 0
 mg_assert_grep '^  2026-11-01T00:00:00.000Z  \+   1.50s  finishing  in finish-migrate$' "$MG_TEST_TMP/show.out"
-mg_assert_grep '^  2026-11-01T00:00:01.000Z  cancel   ok +migrate_cancel$' "$MG_TEST_TMP/show.out"
+mg_assert_grep '^  2026-11-01T00:00:01.000Z  cancel +ok +migrate_cancel$' "$MG_TEST_TMP/show.out"
 mg_assert_grep '^second line$' "$MG_TEST_TMP/show.out"
 show 20261102T000000Z-timeline5 65
 mg_assert_grep '^Timeline: \(malformed\)$' "$MG_TEST_TMP/show.out"
