@@ -8,13 +8,32 @@
 #      NBD server is stopped): QEMU hangs holding its big lock, virsh hangs;
 #      the source's guard catches it, writes the incident (stacks, lock
 #      owner, I/O wait, known issue) and recovers the domain (action=recover).
+#
+# scripts/demo.sh --seed: the seed's own deadlock instead (DESIGN.md section
+# 1, a real lock cycle in QEMU): the guest runs on the seeded QEMU
+# (scripts/seeded-qemu.sh builds it once, about 4 min on 2 cores), its disk
+# on an IOThread behind a slow NBD server; the migration deadlocks
+# (live_migration holds the BQL and waits for the IOThread's AioContext
+# lock, the IOThread waits for the BQL); the guard names the cycle and the
+# known upstream bug, and recovers the domain on the source (kill, restart).
+#
 # Everything it started is torn down at the end; it can be run again.
 set -euo pipefail
+scenario=stall
+case ${1:-} in
+"") ;;
+--seed) scenario=seed ;;
+-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "usage: $0 [--seed]" >&2; exit 2 ;;
+esac
 src=$(cd "$(dirname "$0")/.." && pwd)
 export MG_SRCDIR=$src MG_BUILDDIR=${MG_BUILDDIR:-$src/_build}
 "$src/scripts/deps.sh"
 echo "== building migguard"
 "$src/scripts/build.sh"
+if [[ $scenario == seed ]]; then
+	exec "$src/scripts/demo-seed.sh"
+fi
 
 source "$src/tests/lib/e2e.sh"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
