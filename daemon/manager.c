@@ -312,7 +312,7 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
 static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct mg_manager *m = userdata;
-	struct mg_plugins *plugins = NULL;
+	struct mg_plugins *plugins = NULL, *old;
 	char err[MG_CONF_ERROR_MAX];
 	struct mg_conf fresh;
 
@@ -323,9 +323,11 @@ static int on_reload_signal(sd_event_source *s, const struct signalfd_siginfo *s
 		mg_error("reload of %s failed, keeping the running configuration", m->p.conf_path);
 		goto out;
 	}
-	mg_plugins_free(m->plugins);
+	/* The sink points at the new set before the old one goes. */
+	old = m->plugins;
 	m->plugins = plugins;
 	register_plugins(m);
+	mg_plugins_free(old);
 	if (strcmp(fresh.state_dir, m->conf.state_dir) != 0)
 		mg_status_set_dir(m->status, m->loop, fresh.state_dir);
 	/* In place: the registry and the guards hold &m->conf. */
