@@ -2,7 +2,9 @@
 # the systemd unit, the tmpfiles.d entry and the man pages.
 
 sysconf_migguarddir = $(sysconfdir)/migguard
-dist_sysconf_migguard_DATA = conf/migguard.conf
+# Made by make: its documented defaults name this build's directories
+# (plugin_dir, signatures_dir), which conf_unit_verify checks.
+sysconf_migguard_DATA = conf/migguard.conf
 
 # The unit and the tmpfiles entry are made by make, not by configure, so
 # that @sbindir@ is the fully expanded path of this build (also under
@@ -16,11 +18,18 @@ mg_conf_edit = $(SED) \
 	-e 's|@sbindir[@]|$(sbindir)|g' \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	-e 's|@localstatedir[@]|$(localstatedir)|g' \
-	-e 's|@runstatedir[@]|$(runstatedir)|g'
+	-e 's|@runstatedir[@]|$(runstatedir)|g' \
+	-e 's|@pkglibdir[@]|$(pkglibdir)|g' \
+	-e 's|@pkgdatadir[@]|$(pkgdatadir)|g'
 
 conf/migguardd.service: $(top_srcdir)/conf/migguardd.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) $(@D) && rm -f $@ $@.tmp && \
 	$(mg_conf_edit) $(top_srcdir)/conf/migguardd.service.in >$@.tmp && \
+	mv $@.tmp $@
+
+conf/migguard.conf: $(top_srcdir)/conf/migguard.conf.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && rm -f $@ $@.tmp && \
+	$(mg_conf_edit) $(top_srcdir)/conf/migguard.conf.in >$@.tmp && \
 	mv $@.tmp $@
 
 conf/tmpfiles.d/migguard.conf: $(top_srcdir)/conf/migguard.tmpfiles Makefile
@@ -28,8 +37,8 @@ conf/tmpfiles.d/migguard.conf: $(top_srcdir)/conf/migguard.tmpfiles Makefile
 	$(mg_conf_edit) $(top_srcdir)/conf/migguard.tmpfiles >$@.tmp && \
 	mv $@.tmp $@
 
-EXTRA_DIST += conf/migguardd.service.in conf/migguard.tmpfiles
-CLEANFILES += conf/migguardd.service conf/tmpfiles.d/migguard.conf
+EXTRA_DIST += conf/migguardd.service.in conf/migguard.conf.in conf/migguard.tmpfiles
+CLEANFILES += conf/migguardd.service conf/migguard.conf conf/tmpfiles.d/migguard.conf
 
 dist_man_MANS += man/migguardd.8 man/migguard.conf.5
 

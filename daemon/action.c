@@ -2,9 +2,8 @@
 #include "action.h"
 #include "coredump.h"
 #include "incident.h"
-#include "metrics.h"
-#include "plugin.h"
 #include "log.h"
+#include "notify.h"
 #include "util.h"
 
 #include <errno.h>
@@ -44,6 +43,19 @@ struct mg_ladder {
 struct lv_call;
 static void next_step(struct mg_ladder *a, enum step s);
 
+/* One step done, to every sink (metrics, plugins). */
+static void emit_action(struct mg_ladder *a, const char *step, int result, const char *detail)
+{
+	struct mg_event e = mg_event_plugin(MIGGUARD_EVENT_ACTION_DONE, "action");
+
+	mg_watch_describe(a->p.watch, &e);
+	e.ev.incident = a->incident ? mg_incwriter_dir(a->incident) : NULL;
+	e.ev.step = step;
+	e.ev.result = result;
+	e.ev.detail = detail;
+	mg_notify_dispatch(a->p.notify, &e);
+}
+
 static void record(struct mg_ladder *a, const char *step, int result, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void record(struct mg_ladder *a, const char *step, int result, const char *fmt, ...)
@@ -61,13 +73,7 @@ static void record(struct mg_ladder *a, const char *step, int result, const char
 	       mg_watch_name(a->p.watch), step, result == 0 ? "ok" : strerror(-result), detail);
 	if (a->incident)
 		mg_incwriter_add_action(a->incident, step, result, detail);
-	mg_metrics_action(step, result);
-	mg_plugins_emit_simple(MIGGUARD_EVENT_ACTION_DONE, "action", mg_watch_name(a->p.watch),
-			       mg_watch_uuid(a->p.watch), (int)mg_watch_pid(a->p.watch),
-			       mg_direction_to_string(mg_watch_get_track(a->p.watch)->direction),
-			       mg_phase_to_string(mg_watch_get_track(a->p.watch)->phase),
-			       a->incident ? mg_incwriter_dir(a->incident) : NULL, step,
-			       result, detail);
+	emit_action(a, step, result, detail);
 	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
 		      result == 0 ? "ok" : strerror(-result), detail);
 }

@@ -21,6 +21,7 @@
 
 #include "conf.h"
 #include "incwriter.h"
+#include "notify.h"
 #include "procid.h"
 #include "watch.h"
 #include "worker.h"
@@ -33,6 +34,7 @@ struct mg_ladder_params {
 	virDomainPtr dom;		/* may be NULL (standalone) */
 	struct mg_worker_pool *pool;	/* required with dom */
 	const struct mg_procid *id;	/* the QEMU process as first seen */
+	struct mg_notify *notify;	/* each step's event goes there (borrowed, may be NULL) */
 	struct mg_incwriter *incident;	/* where steps are recorded (off the loop, after
 					 * the incident itself; referenced), may be NULL */
 	uint64_t step_timeout;		/* deadline of one request (monitor_timeout) */

@@ -10,6 +10,7 @@
 #include <ini.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@ enum key_type {
 	KEY_STRING,	/* non-empty string */
 	KEY_PATH,	/* absolute path */
 	KEY_PATH_OPT,	/* absolute path, or empty for "off" */
+	KEY_PATH_LIST,	/* colon-separated absolute paths, or empty */
 	KEY_LOG_LEVEL,
 	KEY_DURATION,
 	KEY_ACTION,
@@ -55,6 +57,9 @@ static const struct key_def keys[] = {
 	KEY("daemon", uri, KEY_STRING, uri, 0, 0),
 	KEY("daemon", state_dir, KEY_PATH, state_dir, 0, 0),
 	KEY("daemon", log_level, KEY_LOG_LEVEL, log_level, 0, 0),
+	KEY("daemon", libvirt_run_dir, KEY_PATH, libvirt_run_dir, 0, 0),
+	KEY("daemon", libvirt_log_dir, KEY_PATH, libvirt_log_dir, 0, 0),
+	KEY("daemon", plugin_dir, KEY_PATH, plugin_dir, 0, 0),
 	KEY("guard", probe_interval, KEY_DURATION, probe_interval, MSECS(100), SECS(60)),
 	KEY("guard", finish_timeout, KEY_DURATION, finish_timeout, SECS(1), HOURS(24)),
 	KEY("guard", monitor_timeout, KEY_DURATION, monitor_timeout, MSECS(100), MINS(10)),
@@ -66,6 +71,8 @@ static const struct key_def keys[] = {
 	KEY("qmp", socket_template, KEY_TEMPLATE, socket_template, 0, 0),
 	KEY("incidents", max_count, KEY_UINT, max_count, 1, 100000),
 	KEY("incidents", max_age, KEY_DURATION, max_age, MINS(1), DAYS(3650)),
+	KEY("snapshot", signatures_dir, KEY_PATH, signatures_dir, 0, 0),
+	KEY("snapshot", debuginfo_path, KEY_PATH_LIST, debuginfo_path, 0, 0),
 	KEY("metrics", textfile, KEY_PATH_OPT, metrics_textfile, 0, 0),
 };
 
@@ -119,15 +126,28 @@ static void sections_free(struct mg_conf_section *v, size_t n)
 	free(v);
 }
 
+static bool key_is_string(const struct key_def *k)
+{
+	return k->type == KEY_STRING || k->type == KEY_PATH || k->type == KEY_PATH_OPT ||
+	       k->type == KEY_PATH_LIST || k->type == KEY_TEMPLATE;
+}
+
+static char **string_field(struct mg_conf *conf, const struct key_def *k)
+{
+	return (char **)((char *)conf + k->offset);
+}
+
 void mg_conf_clear(struct mg_conf *conf)
 {
-	free(conf->uri);
-	free(conf->state_dir);
-	free(conf->socket_template);
-	free(conf->metrics_textfile);
+	for (size_t i = 0; i < MG_ARRAY_SIZE(keys); i++) {
+		if (key_is_string(&keys[i])) {
+			free(*string_field(conf, &keys[i]));
+			*string_field(conf, &keys[i]) = NULL;
+		}
+	}
 	free(conf->path);
 	sections_free(conf->plugins, conf->n_plugins);
-	conf->uri = conf->state_dir = conf->socket_template = conf->metrics_textfile = conf->path = NULL;
+	conf->path = NULL;
 	conf->plugins = NULL;
 	conf->n_plugins = 0;
 }
@@ -149,11 +169,60 @@ int mg_conf_init_defaults(struct mg_conf *conf)
 	};
 	conf->uri = strdup("qemu:///system");
 	conf->state_dir = strdup(MG_CONF_DEFAULT_STATE_DIR);
+	conf->libvirt_run_dir = strdup(MG_CONF_DEFAULT_LIBVIRT_RUN_DIR);
+	conf->libvirt_log_dir = strdup(MG_CONF_DEFAULT_LIBVIRT_LOG_DIR);
+	conf->plugin_dir = strdup(MG_CONF_DEFAULT_PLUGIN_DIR);
 	conf->socket_template = strdup("");
+	conf->signatures_dir = strdup(MG_CONF_DEFAULT_SIGNATURES_DIR);
+	conf->debuginfo_path = strdup("");
 	conf->metrics_textfile = strdup("");
-	if (!conf->uri || !conf->state_dir || !conf->socket_template || !conf->metrics_textfile) {
-		mg_conf_clear(conf);
-		return -ENOMEM;
+	/* Every string key has a default: none is ever NULL. */
+	for (size_t i = 0; i < MG_ARRAY_SIZE(keys); i++) {
+		if (key_is_string(&keys[i]) && !*string_field(conf, &keys[i])) {
+			mg_conf_clear(conf);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void mg_conf_overrides_read(struct mg_conf_overrides *o)
+{
+	static const char *const names[] = {
+		"MIGGUARD_LIBVIRT_RUN_DIR", "MIGGUARD_LIBVIRT_LOG_DIR", "MIGGUARD_PLUGIN_DIR",
+		"MIGGUARD_SIGNATURES_DIR", "MIGGUARD_DEBUGINFO_PATH",
+	};
+	const char **v[] = { &o->libvirt_run_dir, &o->libvirt_log_dir, &o->plugin_dir,
+			     &o->signatures_dir, &o->debuginfo_path };
+
+	for (size_t i = 0; i < MG_ARRAY_SIZE(names); i++) {
+		const char *e = getenv(names[i]);
+
+		*v[i] = e && *e ? e : NULL;
+	}
+}
+
+int mg_conf_overrides_apply(const struct mg_conf_overrides *o, struct mg_conf *conf)
+{
+	const char *from[] = { o->libvirt_run_dir, o->libvirt_log_dir, o->plugin_dir,
+			       o->signatures_dir, o->debuginfo_path };
+	char **to[] = { &conf->libvirt_run_dir, &conf->libvirt_log_dir, &conf->plugin_dir,
+			&conf->signatures_dir, &conf->debuginfo_path };
+	char *copy[MG_ARRAY_SIZE(from)] = { 0 };
+
+	/* All or nothing. */
+	for (size_t i = 0; i < MG_ARRAY_SIZE(from); i++) {
+		if (from[i] && !(copy[i] = strdup(from[i]))) {
+			for (size_t j = 0; j < i; j++)
+				free(copy[j]);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < MG_ARRAY_SIZE(from); i++) {
+		if (copy[i]) {
+			free(*to[i]);
+			*to[i] = copy[i];
+		}
 	}
 	return 0;
 }
@@ -432,6 +501,23 @@ static int parse_template_key(struct parse *p, const struct key_def *k, const ch
 	return 0;
 }
 
+/* "" or "/a:/b": every directory absolute (a relative one would depend on
+ * the daemon's working directory). */
+static int parse_path_list_key(struct parse *p, const struct key_def *k, const char *value)
+{
+	for (const char *s = value; *s; ) {
+		size_t len = strcspn(s, ":");
+
+		if (s[0] != '/')
+			return parse_error(p, p->line, "[%s] %s: \"%.*s\" is not an absolute path",
+					   k->section, k->name, (int)len, s);
+		s += len;
+		if (*s == ':')
+			s++;
+	}
+	return 0;
+}
+
 /* Validates value for k and stores it in the scratch configuration. */
 static int set_key(struct parse *p, const struct key_def *k, const char *value)
 {
@@ -453,6 +539,10 @@ static int set_key(struct parse *p, const struct key_def *k, const char *value)
 		if (value[0] != '/')
 			return parse_error(p, p->line, "[%s] %s: \"%s\" is not an absolute path",
 					   k->section, k->name, value);
+		break;
+	case KEY_PATH_LIST:
+		if (parse_path_list_key(p, k, value) < 0)
+			return -EINVAL;
 		break;
 	case KEY_TEMPLATE:
 		if (parse_template_key(p, k, value) < 0)
@@ -735,6 +825,7 @@ static void dump_value(const struct mg_conf *conf, const struct key_def *k, FILE
 	case KEY_STRING:
 	case KEY_PATH:
 	case KEY_PATH_OPT:
+	case KEY_PATH_LIST:
 	case KEY_TEMPLATE:
 		s = *(char *const *)field;
 		break;

@@ -12,6 +12,11 @@
 /* Fixed rather than under $(localstatedir): systemd puts a service's
  * StateDirectory= under /var/lib whatever the prefix. */
 #define MG_CONF_DEFAULT_STATE_DIR "/var/lib/migguard"
+/* libvirt's own (QEMU driver, system instance). */
+#define MG_CONF_DEFAULT_LIBVIRT_RUN_DIR "/run/libvirt/qemu"
+#define MG_CONF_DEFAULT_LIBVIRT_LOG_DIR "/var/log/libvirt/qemu"
+#define MG_CONF_DEFAULT_PLUGIN_DIR PKGLIBDIR "/plugins"
+#define MG_CONF_DEFAULT_SIGNATURES_DIR PKGDATADIR "/signatures"
 
 enum mg_action { MG_ACTION_NONE, MG_ACTION_CANCEL, MG_ACTION_RECOVER };
 
@@ -36,6 +41,9 @@ struct mg_conf {
 	char *uri;
 	char *state_dir;
 	int log_level;			/* syslog level */
+	char *libvirt_run_dir;		/* libvirt's status XML: NAME.xml */
+	char *libvirt_log_dir;		/* QEMU logs: NAME.log */
+	char *plugin_dir;		/* NAME.so of each [plugin NAME] */
 	/* [guard] */
 	uint64_t probe_interval;	/* usec */
 	uint64_t finish_timeout;
@@ -50,6 +58,10 @@ struct mg_conf {
 	/* [incidents] */
 	unsigned max_count;
 	uint64_t max_age;
+	/* [snapshot] */
+	char *signatures_dir;		/* known-issue signatures (*.sig) */
+	char *debuginfo_path;		/* "" or colon-separated directories of separate
+					 * debug files searched before /usr/lib/debug */
 	/* [metrics] */
 	char *metrics_textfile;		/* "" = no Prometheus textfile */
 	/* [plugin NAME] sections in file order */
@@ -67,6 +79,22 @@ void mg_conf_clear(struct mg_conf *conf);
  * valid; otherwise leaves *conf untouched, writes "file:line: message" to
  * err and returns -EINVAL (or -errno when the file cannot be read). */
 int mg_conf_load(const char *path, struct mg_conf *conf, char *err, size_t err_size);
+
+/* The environment variables that override a path key, for tests and a
+ * libvirt with other paths: MIGGUARD_LIBVIRT_RUN_DIR, _LIBVIRT_LOG_DIR,
+ * _PLUGIN_DIR ([daemon] libvirt_run_dir, libvirt_log_dir, plugin_dir),
+ * MIGGUARD_SIGNATURES_DIR, _DEBUGINFO_PATH ([snapshot] signatures_dir,
+ * debuginfo_path).  Read once, by main; applied on top of every file
+ * loaded (start, SIGHUP, --check-config, whose -v shows them). */
+struct mg_conf_overrides {
+	const char *libvirt_run_dir, *libvirt_log_dir, *plugin_dir, *signatures_dir, *debuginfo_path;
+};
+
+/* Reads the overrides from the environment (unset or empty: none); the
+ * strings are the environment's. */
+void mg_conf_overrides_read(struct mg_conf_overrides *o);
+/* Sets every key o overrides; 0 or -ENOMEM (conf then unchanged). */
+int mg_conf_overrides_apply(const struct mg_conf_overrides *o, struct mg_conf *conf);
 
 /* Writes every key with its effective value, as an INI file; control
  * bytes in values are escaped (\xNN, see escape.h). */

@@ -31,30 +31,11 @@ struct mg_dom_entry {
 };
 
 struct mg_domains {
-	sd_event *loop;
-	const struct mg_conf *conf;
-	struct mg_worker_pool *pool;
-	struct mg_worker_pool *io;	/* incident files and ledger records: one thread */
+	struct mg_env env;		/* borrowed from the manager */
 	struct mg_ledger *ledger;	/* what the guard did, across its restarts */
 	struct mg_dom_entry **entries;
 	size_t n_entries;
 };
-
-/* libvirt's run and log directories; overridable so the guard can be
- * pointed at a libvirt with other paths. */
-static const char *run_dir(void)
-{
-	const char *e = getenv("MIGGUARD_LIBVIRT_RUN_DIR");
-
-	return e && *e ? e : MG_DOMXML_DEFAULT_RUN_DIR;
-}
-
-static const char *log_dir(void)
-{
-	const char *e = getenv("MIGGUARD_LIBVIRT_LOG_DIR");
-
-	return e && *e ? e : "/var/log/libvirt/qemu";
-}
 
 static struct mg_dom_entry *find(struct mg_domains *ds, const char *uuid)
 {
@@ -101,17 +82,17 @@ static enum mg_action policy(struct mg_dom_entry *e, const char *status_xml)
 
 	if (mg_domxml_parse_file(status_xml, &x, err, sizeof(err)) == 0 && x.has_action)
 		return x.action;
-	return e->ds->conf->action;
+	return e->ds->env.conf->action;
 }
 
 static void act(struct mg_dom_entry *e, enum mg_action action, bool lock_cycle)
 {
-	const struct mg_conf *conf = e->ds->conf;
+	const struct mg_conf *conf = e->ds->env.conf;
 	struct mg_ladder_params p = {
-		.action = action, .watch = e->watch, .dom = e->dom, .pool = e->ds->pool,
-		.id = &e->id, .incident = e->incident, .step_timeout = conf->monitor_timeout,
-		.recover_grace = conf->recover_grace, .core_dump = conf->core_dump, .restart = conf->restart,
-		.lock_cycle = lock_cycle,
+		.action = action, .watch = e->watch, .dom = e->dom, .pool = e->ds->env.pool,
+		.notify = e->ds->env.notify, .id = &e->id, .incident = e->incident,
+		.step_timeout = conf->monitor_timeout, .recover_grace = conf->recover_grace,
+		.core_dump = conf->core_dump, .restart = conf->restart, .lock_cycle = lock_cycle,
 	};
 	int r;
 
@@ -121,7 +102,7 @@ static void act(struct mg_dom_entry *e, enum mg_action action, bool lock_cycle)
 	mg_ladder_free(e->ladder);
 	e->ladder = NULL;
 	mg_notice("domain %s: action %s", e->name, mg_action_to_string(p.action));
-	r = mg_ladder_start(e->ds->loop, &p, on_ladder_done, e, &e->ladder);
+	r = mg_ladder_start(e->ds->env.loop, &p, on_ladder_done, e, &e->ladder);
 	if (r < 0 && r != -ECANCELED)
 		mg_error_errno(r, "domain %s: cannot start the actions", e->name);
 }
@@ -140,16 +121,16 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	e->reported = true;
 	/* A guard restarted after its verdict re-finds the same migration. */
 	mg_ledger_key_init(&rec.key, &e->id, e->uuid, mg_watch_get_track(w)->direction);
-	if (mg_report_already(mg_ledger_find(ds->ledger, &rec.key), w)) {
+	if (mg_report_already(&ds->env, mg_ledger_find(ds->ledger, &rec.key), w)) {
 		e->acted = true;
 		return;
 	}
-	snprintf(xml, sizeof(xml), "%s/%s.xml", run_dir(), e->name);
-	snprintf(log, sizeof(log), "%s/%s.log", log_dir(), e->name);
+	snprintf(xml, sizeof(xml), "%s/%s.xml", ds->env.conf->libvirt_run_dir, e->name);
+	snprintf(log, sizeof(log), "%s/%s.log", ds->env.conf->libvirt_log_dir, e->name);
 	action = policy(e, xml);
 	rec.acted = !e->acted && action != MG_ACTION_NONE;
 	e->incident = mg_incwriter_unref(e->incident);
-	mg_report_incident(ds->conf, ds->loop, ds->io, w, xml, log, &rec, &e->incident, &lock_cycle);
+	mg_report_incident(&ds->env, w, xml, log, &rec, &e->incident, &lock_cycle);
 	mg_ledger_note(ds->ledger, &rec.key, rec.acted, e->incident ? mg_incwriter_dir(e->incident) : NULL);
 	act(e, action, lock_cycle);
 }
@@ -161,16 +142,17 @@ static void on_ended(struct mg_watch *w, void *userdata)
 
 	e->reported = false;
 	mg_ledger_key_init(&k, &e->id, e->uuid, mg_watch_get_track(w)->direction);
-	mg_ledger_forget(e->ds->ledger, &k, e->ds->io);
+	mg_ledger_forget(e->ds->ledger, &k, e->ds->env.io);
 }
 
 static int make_watch(struct mg_domains *ds, struct mg_dom_entry *e, virDomainPtr dom)
 {
 	static const struct mg_watch_callbacks cb = { .verdict = on_verdict, .ended = on_ended };
-	const struct mg_conf *conf = ds->conf;
+	const struct mg_conf *conf = ds->env.conf;
 	char qmp[1024] = "";
 	struct mg_watch_params p = {
-		.name = e->name, .uuid = e->uuid, .pid = e->pid, .dom = dom, .pool = ds->pool,
+		.name = e->name, .uuid = e->uuid, .pid = e->pid, .dom = dom, .pool = ds->env.pool,
+		.notify = ds->env.notify,
 		.probe_interval = conf->probe_interval,
 		.limits = { conf->finish_timeout, conf->monitor_timeout, conf->incoming_timeout },
 	};
@@ -181,7 +163,7 @@ static int make_watch(struct mg_domains *ds, struct mg_dom_entry *e, virDomainPt
 	    mg_conf_expand_template(conf->socket_template, e->name, e->uuid, qmp, sizeof(qmp)) == 0 &&
 	    access(qmp, F_OK) == 0)
 		p.qmp_path = qmp;
-	return mg_watch_new(ds->loop, &p, &cb, e, &e->watch);
+	return mg_watch_new(ds->env.loop, &p, &cb, e, &e->watch);
 }
 
 /* Finds or creates the domain's entry and its watch, for the QEMU pid in
@@ -197,7 +179,7 @@ static struct mg_dom_entry *ensure_entry(struct mg_domains *ds, virDomainPtr dom
 		return NULL;
 	if (!x) {
 		x = &local;
-		if (mg_domxml_read(run_dir(), virDomainGetName(dom), x, err, sizeof(err)) < 0) {
+		if (mg_domxml_read(ds->env.conf->libvirt_run_dir, virDomainGetName(dom), x, err, sizeof(err)) < 0) {
 			mg_warn("domain %s: cannot read libvirt status XML: %s", virDomainGetName(dom), err);
 			return NULL;
 		}
@@ -267,11 +249,11 @@ static struct mg_watch *watch_of(struct mg_domains *ds, virDomainPtr dom)
 }
 
 /* The direction of the domain's migration job, from the status XML. */
-static int job_direction(virDomainPtr dom, struct mg_domxml *x, enum mg_direction *dir)
+static int job_direction(struct mg_domains *ds, virDomainPtr dom, struct mg_domxml *x, enum mg_direction *dir)
 {
 	char err[256];
 
-	if (mg_domxml_read(run_dir(), virDomainGetName(dom), x, err, sizeof(err)) < 0)
+	if (mg_domxml_read(ds->env.conf->libvirt_run_dir, virDomainGetName(dom), x, err, sizeof(err)) < 0)
 		return -ENOENT;
 	if (strcmp(x->async_job, "migration out") == 0)
 		*dir = MG_DIR_OUT;
@@ -303,7 +285,7 @@ void mg_domains_qemu_migration(struct mg_domains *ds, virDomainPtr dom, const ch
 	}
 	if (strcmp(status, "setup") != 0 && strcmp(status, "active") != 0)
 		return;
-	if (job_direction(dom, &x, &dir) < 0)
+	if (job_direction(ds, dom, &x, &dir) < 0)
 		return;
 	snprintf(why, sizeof(why), "QEMU MIGRATION %s, libvirt job %s", status, x.async_job);
 	track(ds, dom, &x, dir, why);
@@ -377,13 +359,13 @@ static void rediscover(struct mg_domains *ds, virDomainPtr dom)
 	 * during a job it says JOB, but a libvirtd restarted during a hang
 	 * says OCCUPIED (its reconnect thread is stuck in the monitor) while
 	 * the migration job is still recorded (libvirt 9.0, seen here). */
-	if (info.state == VIR_DOMAIN_CONTROL_OK || job_direction(dom, &x, &dir) < 0) {
+	if (info.state == VIR_DOMAIN_CONTROL_OK || job_direction(ds, dom, &x, &dir) < 0) {
 		char uuid[VIR_UUID_STRING_BUFLEN];
 
 		/* No migration job: one the guard acted on ended while it was
 		 * down; its record must not stand for the next one. */
 		if (info.state == VIR_DOMAIN_CONTROL_OK && virDomainGetUUIDString(dom, uuid) == 0)
-			mg_ledger_forget_all(ds->ledger, NULL, uuid, ds->io);
+			mg_ledger_forget_all(ds->ledger, NULL, uuid, ds->env.io);
 		return;
 	}
 	snprintf(why, sizeof(why), "found at connect: libvirt job %s (%s), control %s for %.1f s",
@@ -421,35 +403,25 @@ void mg_domains_disconnected(struct mg_domains *ds)
 	}
 }
 
-int mg_domains_new(sd_event *loop, const struct mg_conf *conf, struct mg_domains **out)
+int mg_domains_new(const struct mg_env *env, struct mg_domains **out)
 {
-	struct mg_domains *ds = calloc(1, sizeof(*ds));
+	struct mg_domains *ds;
 	int r;
 
+	if (!env->pool || !env->io)
+		return -EINVAL;
+	ds = calloc(1, sizeof(*ds));
 	if (!ds)
 		return -ENOMEM;
-	ds->loop = sd_event_ref(loop);
-	ds->conf = conf;
-	mg_incident_recover(conf->state_dir);
-	r = mg_ledger_open(conf->state_dir, &ds->ledger);
+	ds->env = *env;
+	mg_incident_recover(env->conf->state_dir);
+	r = mg_ledger_open(env->conf->state_dir, &ds->ledger);
 	if (r == -ENOMEM) {
-		mg_domains_free(ds);
-		return r;
-	}
-	r = mg_worker_pool_new(loop, 0, 0, &ds->pool);
-	if (r >= 0)
-		r = mg_worker_pool_new(loop, 1, 0, &ds->io);
-	if (r < 0) {
 		mg_domains_free(ds);
 		return r;
 	}
 	*out = ds;
 	return 0;
-}
-
-void mg_domains_set_conf(struct mg_domains *ds, const struct mg_conf *conf)
-{
-	ds->conf = conf;
 }
 
 void mg_domains_free(struct mg_domains *ds)
@@ -459,20 +431,6 @@ void mg_domains_free(struct mg_domains *ds)
 	for (size_t i = 0; i < ds->n_entries; i++)
 		entry_free(ds->entries[i]);
 	free(ds->entries);
-	mg_worker_pool_free(ds->pool);
-	mg_worker_pool_free(ds->io);
 	mg_ledger_free(ds->ledger);
-	sd_event_unref(ds->loop);
 	free(ds);
-}
-
-bool mg_domains_libvirt_busy(const struct mg_domains *ds)
-{
-	return ds && ds->pool &&
-	       (mg_worker_pool_n_stuck(ds->pool) > 0 || mg_worker_pool_n_pending(ds->pool) > 0);
-}
-
-size_t mg_domains_n_writes_pending(const struct mg_domains *ds)
-{
-	return ds && ds->io ? mg_worker_pool_n_pending(ds->io) : 0;
 }

@@ -6,8 +6,7 @@
  * unlocked reference counts included. */
 #include "incwriter.h"
 #include "log.h"
-#include "metrics.h"
-#include "plugin.h"
+#include "notify.h"
 #include "util.h"
 
 #include <errno.h>
@@ -44,6 +43,7 @@ struct mg_incwriter {
 	unsigned refs;
 	sd_event *loop;			/* borrowed: see failed() */
 	struct mg_worker_pool *pool;
+	struct mg_notify *notify;	/* borrowed: see mg_incwriter_params */
 	struct evidence *ev;		/* NULL while a write job has it, or once written */
 	char domain[256];
 	char dir[PATH_MAX];
@@ -176,16 +176,32 @@ static void action_job_free(void *arg)
 
 /* --- on the loop ------------------------------------------------------ */
 
+/* The incident written (dir, result 0) or not (NULL, a negative errno),
+ * to every sink (metrics, plugins). */
+static void emit_incident(struct mg_incwriter *iw, const struct evidence *ev, const char *dir, int result)
+{
+	struct mg_event e = mg_event_plugin(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident");
+
+	e.dir = ev->in.direction;
+	e.phase = ev->track.phase;
+	e.ev.domain = ev->domain;
+	e.ev.uuid = ev->uuid;
+	e.ev.pid = (int)ev->in.pid;
+	e.ev.direction = mg_direction_to_string(ev->in.direction);
+	e.ev.phase = mg_phase_to_string(ev->track.phase);
+	e.ev.incident = dir;
+	e.ev.result = result;
+	e.ev.detail = ev->summary;
+	mg_notify_dispatch(iw->notify, &e);
+}
+
 static void log_written(struct mg_incwriter *iw, const struct evidence *ev)
 {
 	struct mg_log_field f[] = {
 		{ "MIGGUARD_DOMAIN", ev->domain }, { "MIGGUARD_UUID", ev->uuid }, { "MIGGUARD_INCIDENT", iw->dir },
 	};
 
-	mg_metrics_incident(0);
-	mg_plugins_emit_simple(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", ev->domain, ev->uuid, (int)ev->in.pid,
-			       mg_direction_to_string(ev->in.direction), mg_phase_to_string(ev->track.phase),
-			       iw->dir, NULL, 0, ev->summary);
+	emit_incident(iw, ev, iw->dir, 0);
 	mg_log_full(LOG_ERR, 0, MG_MESSAGE_INCIDENT, f, MG_ARRAY_SIZE(f),
 		    "domain %s: incident written to %s (target stopped %llu us for the snapshot)%s",
 		    ev->domain, iw->dir, (unsigned long long)iw->stopped_us,
@@ -220,10 +236,7 @@ static void log_evidence(struct mg_incwriter *iw, const struct evidence *ev, int
 
 	snprintf(pid, sizeof(pid), "%d", (int)ev->in.pid);
 	snprintf(stacks, sizeof(stacks), "%s", ev->stacks ? ev->stacks : "");
-	mg_metrics_incident(r);
-	mg_plugins_emit_simple(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", ev->domain, ev->uuid, (int)ev->in.pid,
-			       mg_direction_to_string(ev->in.direction), mg_phase_to_string(ev->track.phase),
-			       NULL, NULL, r, ev->summary);
+	emit_incident(iw, ev, NULL, r);
 	mg_log_full(LOG_ERR, r, MG_MESSAGE_INCIDENT_UNWRITTEN, f, MG_ARRAY_SIZE(f),
 		    "domain %s: incident cannot be written (its evidence is in this entry; retrying)", ev->domain);
 }
@@ -430,6 +443,7 @@ int mg_incwriter_start(sd_event *loop, const struct mg_incwriter_params *p, cons
 	iw->refs = 1;
 	iw->loop = loop;
 	iw->pool = p->pool;
+	iw->notify = p->notify;
 	iw->stopped_us = p->stopped_us;
 	iw->actions_tail = &iw->actions;
 	snprintf(iw->domain, sizeof(iw->domain), "%s", iw->ev->domain);

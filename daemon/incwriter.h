@@ -20,6 +20,7 @@
 
 #include "incident.h"
 #include "ledger.h"
+#include "notify.h"
 #include "worker.h"
 
 #define MG_INCWRITER_RETRY_FIRST (2 * MG_USEC_PER_SEC)
@@ -36,6 +37,10 @@ struct mg_incwriter_params {
 	unsigned max_count;		/* retention, applied after each write */
 	uint64_t max_age;
 	struct mg_worker_pool *pool;	/* one thread (max_active 1) */
+	/* Gets "incident" (written, or not with its error) from the loop;
+	 * borrowed: must outlive the writer's last job (the manager frees the
+	 * sinks after the pools).  May be NULL. */
+	struct mg_notify *notify;
 	const struct mg_ledger_entry *ledger;	/* written before the incident; may be NULL */
 	uint64_t stopped_us;		/* how long the snapshot stopped the target */
 };

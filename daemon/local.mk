@@ -1,6 +1,7 @@
 # The guard logic: tracker (pure state machine).
 libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daemon/incident.h \
 	daemon/domxml.c daemon/domxml.h daemon/procid.c daemon/procid.h daemon/coredump.c daemon/coredump.h \
+	daemon/notify.c daemon/notify.h \
 	daemon/metrics.c daemon/metrics.h daemon/plugin.c daemon/plugin.h \
 	daemon/status.c daemon/status.h daemon/textfile.c daemon/textfile.h \
 	daemon/watch.c daemon/watch.h
@@ -45,6 +46,13 @@ TESTS += tests/unit/test_metrics
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c
 tests_unit_test_metrics_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(MG_UNIT_LDADD)
+
+# The fan-out, with the capturing sink the watch and ladder tests use.
+check_PROGRAMS += tests/unit/test_notify
+TESTS += tests/unit/test_notify
+tests_unit_test_notify_SOURCES = tests/unit/test_notify.c tests/unit/mgsink.h
+tests_unit_test_notify_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_notify_LDADD = $(MG_UNIT_LDADD)
 
 INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh
 EXTRA_DIST += tests/lib/migguardd.sh

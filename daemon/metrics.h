@@ -1,37 +1,40 @@
 /* metrics.h - counters of what the guard saw and did, written as a
  * Prometheus textfile ([metrics] textfile, for node_exporter's textfile
  * collector) after each change, atomically (temp file + rename, mode 0644:
- * the figures hold no secrets).  One set per daemon process: the guard
- * watches one hypervisor.  The counters always count; the file is written
- * only between mg_metrics_start() and mg_metrics_stop(). */
+ * the figures hold no secrets).  A sink (notify.h): the counters follow
+ * the events it is handed; the manager owns one set per daemon process
+ * (the guard watches one hypervisor).  The counters always count; the file
+ * is written only while a textfile is set. */
 #pragma once
 
-#include <stdbool.h>
 #include <stdio.h>
 #include <systemd/sd-event.h>
 
-#include "tracker.h"
+#include "notify.h"
 
-/* A migration started or stopped being tracked; `final` is its last phase. */
-void mg_metrics_tracked(enum mg_direction dir);
-void mg_metrics_untracked(enum mg_direction dir, enum mg_phase final);
-/* The guard stopped watching a tracked migration without seeing it end
- * (its domain went away, the daemon stops): no longer tracked, not ended. */
-void mg_metrics_forget(enum mg_direction dir);
-/* A verdict: HUNG (source) or STALLED (incoming). */
-void mg_metrics_verdict(enum mg_phase verdict);
-/* An incident written (result 0) or not (negative errno). */
-void mg_metrics_incident(int result);
-/* One ladder step (action.c's names: cancel, yank, kill, ...) and result. */
-void mg_metrics_action(const char *step, int result);
-void mg_metrics_libvirt_connected(bool connected);
+struct mg_metrics;
 
-/* Writes the file now and after every change from the loop; path "" turns
- * it off.  0 or a negative errno (the first write failing is logged, and
- * the daemon goes on). */
-int mg_metrics_start(sd_event *loop, const char *path);
-void mg_metrics_stop(void);
+/* All counters at zero, no file.  0 or -ENOMEM. */
+int mg_metrics_new(struct mg_metrics **out);
+/* Stops writing (the file stays: a scraper reads the last figures).
+ * Returns NULL. */
+struct mg_metrics *mg_metrics_free(struct mg_metrics *m);
+static inline void mg_metrics_freep(struct mg_metrics **m) { if (*m) mg_metrics_free(*m); }
+
+/* Writes the file now and after every change from loop; path "" or NULL
+ * turns it off; a new path replaces the old one (SIGHUP), the counters
+ * stay.  0 or a negative errno (the daemon goes on). */
+int mg_metrics_set_textfile(struct mg_metrics *m, sd_event *loop, const char *path);
+
+/* The sink (userdata: the struct mg_metrics):
+ *   migration-started        tracked_total and tracking, by direction;
+ *   hung / stalled           hung_total / stalled_total;
+ *   migration-ended          tracking down, ended_total by final phase;
+ *   incident                 written or errors, by result;
+ *   action                   actions_total by step and result;
+ *   MG_EVENT_FORGOTTEN       tracking down (not ended) when it was tracking;
+ *   MG_EVENT_CONNECTION      libvirt_connected. */
+void mg_metrics_on_event(void *userdata, const struct mg_event *e);
+
 /* The text exposition format of the current figures. */
-void mg_metrics_render(FILE *out);
-/* Back to zero (tests). */
-void mg_metrics_reset(void);
+void mg_metrics_render(const struct mg_metrics *m, FILE *out);

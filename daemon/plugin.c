@@ -41,17 +41,12 @@ struct child {
 	bool killed;
 };
 
-static struct mg_plugins *current;
+/* The host's callbacks (ABI 1) take no context argument, so what they
+ * need lives here: the loop that watches spawned commands, and the plugin
+ * being called, so host->log and host->spawn can name it.  One daemon, one
+ * loop: set by mg_plugins_load. */
 static sd_event *spawn_loop;
-/* The plugin being called, so host->log and host->spawn can name it. */
 static const char *calling = "?";
-
-const char *mg_plugin_dir(void)
-{
-	const char *env = getenv("MIGGUARD_PLUGIN_DIR");
-
-	return env && *env ? env : PKGLIBDIR "/plugins";
-}
 
 /* --- what the host offers ---------------------------------------------- */
 
@@ -396,7 +391,7 @@ int mg_plugins_load(sd_event *loop, const struct mg_conf *conf, const char *dir,
 	if (conf->n_plugins == 0)
 		return 0;
 	if (!dir)
-		dir = mg_plugin_dir();
+		dir = conf->plugin_dir;
 	set = calloc(1, sizeof(*set));
 	if (!set || !(set->v = calloc(conf->n_plugins, sizeof(*set->v)))) {
 		free(set);
@@ -437,39 +432,20 @@ void mg_plugins_free(struct mg_plugins *set)
 
 size_t mg_plugins_count(const struct mg_plugins *set) { return set ? set->n : 0; }
 
-struct mg_plugins *mg_plugins_set_current(struct mg_plugins *set)
+void mg_plugins_on_event(void *userdata, const struct mg_event *e)
 {
-	struct mg_plugins *old = current;
+	struct mg_plugins *set = userdata;
 
-	current = set;
-	return old;
-}
-
-void mg_plugins_emit(const struct migguard_event *ev)
-{
-	if (!current)
+	/* The daemon's own kinds are not part of the ABI. */
+	if (!set || e->kind != MG_EVENT_PLUGIN)
 		return;
-	for (size_t i = 0; i < current->n; i++) {
-		struct loaded *l = &current->v[i];
+	for (size_t i = 0; i < set->n; i++) {
+		struct loaded *l = &set->v[i];
 
 		if (!l->plugin->on_event)
 			continue;
 		calling = l->name;
-		l->plugin->on_event(l->state, ev);
+		l->plugin->on_event(l->state, &e->ev);
 		calling = "?";
 	}
-}
-
-void mg_plugins_emit_simple(enum migguard_event_kind kind, const char *name, const char *domain,
-			    const char *uuid, int pid, const char *direction, const char *phase,
-			    const char *incident, const char *step, int result, const char *detail)
-{
-	struct migguard_event ev = {
-		.kind = kind, .name = name, .time_usec = mg_now_real(), .domain = domain, .uuid = uuid,
-		.pid = pid, .direction = direction, .phase = phase, .incident = incident, .step = step,
-		.result = result, .detail = detail,
-	};
-
-	if (current)
-		mg_plugins_emit(&ev);
 }

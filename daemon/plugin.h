@@ -1,7 +1,7 @@
 /* plugin.h - loads the plugins named by the [plugin NAME] sections
  * (include/migguard/plugin.h is their ABI) and hands them the guard's
- * events.  A set is loaded whole or not at all, so a reload with a bad
- * plugin keeps the running set.  The host's spawn runs commands in child
+ * events (a sink, notify.h).  A set is loaded whole or not at all, so a
+ * reload with a bad plugin keeps the running set.  The host's spawn runs commands in child
  * processes watched by the loop (SIGCHLD must be blocked in every thread
  * before any is spawned). */
 #pragma once
@@ -11,27 +11,22 @@
 
 #include "conf.h"
 #include "migguard/plugin.h"
+#include "notify.h"
 
 struct mg_plugins;
 
-/* The directory plugins come from: $MIGGUARD_PLUGIN_DIR, else
- * PKGLIBDIR/plugins. */
-const char *mg_plugin_dir(void);
-
-/* Loads every [plugin NAME] of conf from dir (NULL = mg_plugin_dir()):
+/* Loads every [plugin NAME] of conf from dir (NULL = conf->plugin_dir):
  * 0 and *out (NULL when conf names none), or a negative errno with
- * "FILE:LINE: [plugin NAME] ..." in err. */
+ * "FILE:LINE: [plugin NAME] ..." in err.  Spawned commands are watched by
+ * loop (NULL: plugins cannot spawn, for --check-config). */
 int mg_plugins_load(sd_event *loop, const struct mg_conf *conf, const char *dir, struct mg_plugins **out,
 		    char *err, size_t err_size);
-/* Calls each plugin's fini and unloads it. */
+/* Calls each plugin's fini and unloads it; set may be NULL. */
 void mg_plugins_free(struct mg_plugins *set);
+static inline void mg_plugins_freep(struct mg_plugins **set) { mg_plugins_free(*set); }
 size_t mg_plugins_count(const struct mg_plugins *set);
 
-/* The set that mg_plugins_emit() reaches (NULL: none); returns the old one
- * for the caller to free. */
-struct mg_plugins *mg_plugins_set_current(struct mg_plugins *set);
-void mg_plugins_emit(const struct migguard_event *ev);
-/* Fills time_usec and calls mg_plugins_emit(); the strings may be NULL. */
-void mg_plugins_emit_simple(enum migguard_event_kind kind, const char *name, const char *domain,
-			    const char *uuid, int pid, const char *direction, const char *phase,
-			    const char *incident, const char *step, int result, const char *detail);
+/* The sink (notify.h; userdata: the set, may be NULL): hands each event
+ * of the ABI's kinds (MG_EVENT_PLUGIN) to each plugin's on_event, in the
+ * order of the file's sections; the daemon's own kinds go to none. */
+void mg_plugins_on_event(void *userdata, const struct mg_event *e);

@@ -1,21 +1,11 @@
 /* report.c - see report.h. */
 #include "report.h"
 #include "log.h"
-#include "status.h"
 #include "snapshot/snapshot.h"
 #include "util.h"
 
 #include <errno.h>
 #include <string.h>
-
-/* The signatures shipped with the build tree are used by the tests
- * before installation. */
-static const char *signatures_dir(void)
-{
-	const char *env = getenv("MIGGUARD_SIGNATURES_DIR");
-
-	return env && *env ? env : NULL;
-}
 
 static char *summary_text(struct mg_watch *w, const struct mg_snapshot *snap, const char *snap_error)
 {
@@ -40,13 +30,14 @@ static char *summary_text(struct mg_watch *w, const struct mg_snapshot *snap, co
 	return buf;
 }
 
-int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_worker_pool *pool, struct mg_watch *w,
-		       const char *status_xml, const char *qemu_log, const struct mg_ledger_entry *ledger,
-		       struct mg_incwriter **out, bool *lock_cycle)
+int mg_report_incident(const struct mg_env *env, struct mg_watch *w, const char *status_xml, const char *qemu_log,
+		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, bool *lock_cycle)
 {
-	/* Separate debug files outside /usr/lib/debug (tests, local builds). */
-	struct mg_snapshot_opts opts = { .signatures_dir = signatures_dir(),
-					 .debuginfo_dirs = getenv("MIGGUARD_DEBUGINFO_PATH") };
+	const struct mg_conf *conf = env->conf;
+	/* debuginfo_path: separate debug files outside /usr/lib/debug (tests,
+	 * local builds). */
+	struct mg_snapshot_opts opts = { .signatures_dir = conf->signatures_dir,
+					 .debuginfo_dirs = conf->debuginfo_path };
 	struct mg_snapshot *snap = NULL;
 	_cleanup_free_ char *stacks = NULL, *summary = NULL;
 	char snap_error[256] = "";
@@ -84,19 +75,20 @@ int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_wor
 	};
 	struct mg_incwriter_params p = {
 		.state_dir = conf->state_dir, .max_count = conf->max_count, .max_age = conf->max_age,
-		.pool = pool, .ledger = ledger, .stopped_us = snap ? snap->stopped_us : 0,
+		.pool = env->io, .notify = env->notify, .ledger = ledger, .stopped_us = snap ? snap->stopped_us : 0,
 	};
 	/* The files are written on the pool's thread: the loop goes on. */
-	r = mg_incwriter_start(loop, &p, &in, out);
+	r = mg_incwriter_start(env->loop, &p, &in, out);
 	if (r < 0)
 		mg_error_errno(r, "domain %s: cannot start writing the incident", mg_watch_name(w));
 	mg_snapshot_free(snap);
 	return r;
 }
 
-bool mg_report_already(const struct mg_ledger_entry *e, struct mg_watch *w)
+bool mg_report_already(const struct mg_env *env, const struct mg_ledger_entry *e, struct mg_watch *w)
 {
 	const struct mg_track *t = mg_watch_get_track(w);
+	struct mg_event ev = mg_event_make(MG_EVENT_NOTE);
 	char text[768];
 
 	if (!e)
@@ -105,6 +97,8 @@ bool mg_report_already(const struct mg_ledger_entry *e, struct mg_watch *w)
 		 e->acted ? "acted" : "reported", e->incident[0] ? e->incident : "(not written)");
 	mg_notice("domain %s: %s %s; no second incident, no second action", mg_watch_name(w),
 		  mg_phase_to_string(t->phase), text);
-	mg_status_track(w, mg_watch_name(w), mg_watch_uuid(w), (int)mg_watch_pid(w), t->direction, t->phase, text);
+	mg_watch_describe(w, &ev);
+	ev.ev.detail = text;
+	mg_notify_dispatch(env->notify, &ev);
 	return true;
 }

@@ -4,23 +4,24 @@
  * retention and logs the journal entry naming it, off the loop. */
 #pragma once
 
-#include "conf.h"
+#include "env.h"
 #include "incwriter.h"
 #include "ledger.h"
 #include "watch.h"
 
-/* Starts the incident of w's current verdict.  status_xml and qemu_log are
- * context files to copy (NULL when absent); pool is the incident pool (one
- * thread); ledger (may be NULL) is the record written before the incident.
+/* Starts the incident of w's current verdict, with env's conf (state_dir,
+ * retention, [snapshot] keys), its io pool (the incident is written there)
+ * and its sinks (the "incident" event).  status_xml and qemu_log are
+ * context files to copy (NULL when absent); ledger (may be NULL) is the record written before the incident.
  * *out gets the writer (a reference), for the actions; *lock_cycle (may
  * be NULL) whether the snapshot found a mutex cycle, which the ladder
  * must know (a yank cannot end one).  0 or a negative errno, already
  * logged. */
-int mg_report_incident(const struct mg_conf *conf, sd_event *loop, struct mg_worker_pool *pool, struct mg_watch *w,
-		       const char *status_xml, const char *qemu_log, const struct mg_ledger_entry *ledger,
-		       struct mg_incwriter **out, bool *lock_cycle);
+int mg_report_incident(const struct mg_env *env, struct mg_watch *w, const char *status_xml, const char *qemu_log,
+		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, bool *lock_cycle);
 
 /* A verdict on a migration this guard, or the instance before its
  * restart, already reported (see ledger.h): logs that it already acted and
- * says so in status.json.  Returns whether e is non-NULL. */
-bool mg_report_already(const struct mg_ledger_entry *e, struct mg_watch *w);
+ * says so to env's sinks (MG_EVENT_NOTE: status.json shows it).  Returns
+ * whether e is non-NULL. */
+bool mg_report_already(const struct mg_env *env, const struct mg_ledger_entry *e, struct mg_watch *w);

@@ -15,13 +15,11 @@
 
 
 struct mg_standalone {
-	sd_event *loop;
-	const struct mg_conf *conf;
+	struct mg_env env;		/* borrowed from the manager */
 	struct mg_watch *watch;
 	struct mg_procid id;
 	sd_event_source *alive;
 	struct mg_ladder *ladder;
-	struct mg_worker_pool *io;	/* incident files and ledger records: one thread */
 	struct mg_ledger *ledger;	/* what the guard did, across its restarts */
 	struct mg_incwriter *incident;
 	sd_event_source *drain;		/* exit once the incident's files are written */
@@ -53,7 +51,7 @@ static void on_untracked_status(struct mg_watch *w, const char *status, void *us
 		/* Ended while no guard ran: its record must not stand for the
 		 * next migration of this QEMU. */
 		if (status)
-			mg_ledger_forget_all(s->ledger, &s->id, NULL, s->io);
+			mg_ledger_forget_all(s->ledger, &s->id, NULL, s->env.io);
 		return;
 	}
 	snprintf(why, sizeof(why), "QEMU migration status %s", status);
@@ -71,20 +69,20 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	struct mg_standalone *s = userdata;
 	struct mg_ledger_entry rec = { .at = mg_now_real() };
 	struct mg_ladder_params p = {
-		.action = s->conf->action, .watch = w, .id = &s->id,
-		.step_timeout = s->conf->monitor_timeout, .recover_grace = s->conf->recover_grace,
-		.core_dump = s->conf->core_dump,
+		.action = s->env.conf->action, .watch = w, .notify = s->env.notify, .id = &s->id,
+		.step_timeout = s->env.conf->monitor_timeout, .recover_grace = s->env.conf->recover_grace,
+		.core_dump = s->env.conf->core_dump,
 	};
 
 	/* A guard restarted after its verdict re-finds the same migration. */
 	mg_ledger_key_init(&rec.key, &s->id, NULL, mg_watch_get_track(w)->direction);
-	if (mg_report_already(mg_ledger_find(s->ledger, &rec.key), w)) {
+	if (mg_report_already(&s->env, mg_ledger_find(s->ledger, &rec.key), w)) {
 		s->acted = true;
 		return;
 	}
 	rec.acted = !s->acted && p.action != MG_ACTION_NONE;
 	s->incident = mg_incwriter_unref(s->incident);
-	mg_report_incident(s->conf, s->loop, s->io, w, NULL, NULL, &rec, &s->incident, &p.lock_cycle);
+	mg_report_incident(&s->env, w, NULL, NULL, &rec, &s->incident, &p.lock_cycle);
 	mg_ledger_note(s->ledger, &rec.key, rec.acted, s->incident ? mg_incwriter_dir(s->incident) : NULL);
 	if (s->acted || p.action == MG_ACTION_NONE)
 		return;
@@ -93,7 +91,7 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	/* The ladder of an earlier migration of this QEMU, finished or not. */
 	mg_ladder_free(s->ladder);
 	s->ladder = NULL;
-	if (mg_ladder_start(s->loop, &p, on_ladder_done, s, &s->ladder) < 0)
+	if (mg_ladder_start(s->env.loop, &p, on_ladder_done, s, &s->ladder) < 0)
 		mg_error("standalone: cannot start the actions");
 }
 
@@ -105,19 +103,19 @@ static void on_ended(struct mg_watch *w, void *userdata)
 	/* A later migration is a new one: it may be acted on again. */
 	s->acted = false;
 	mg_ledger_key_init(&k, &s->id, NULL, mg_watch_get_track(w)->direction);
-	mg_ledger_forget(s->ledger, &k, s->io);
+	mg_ledger_forget(s->ledger, &k, s->env.io);
 }
 
 static int on_drain(sd_event_source *src, uint64_t usec, void *userdata)
 {
 	struct mg_standalone *s = userdata;
 
-	if (mg_worker_pool_n_pending(s->io) > 0 && mg_now_mono() < s->drain_until) {
+	if (mg_worker_pool_n_pending(s->env.io) > 0 && mg_now_mono() < s->drain_until) {
 		sd_event_source_set_time_relative(src, 20 * MG_USEC_PER_MSEC);
 		sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
 		return 0;
 	}
-	return sd_event_exit(s->loop, 0);
+	return sd_event_exit(s->env.loop, 0);
 }
 
 /* The process is watched through its pidfd: when it exits, so do we. */
@@ -131,37 +129,40 @@ static int on_exit_of_target(sd_event_source *src, int fd, uint32_t revents, voi
 		struct mg_ledger_key k;
 
 		mg_ledger_key_init(&k, &s->id, NULL, d);
-		mg_ledger_forget(s->ledger, &k, s->io);
+		mg_ledger_forget(s->ledger, &k, s->env.io);
 	}
 	/* The last steps (the kill that ended it) are still being written
 	 * off the loop: give them MG_INCWRITER_DRAIN, not forever (a full or
 	 * hung state directory). */
 	sd_event_source_set_enabled(src, SD_EVENT_OFF);
 	s->drain_until = mg_now_mono() + MG_INCWRITER_DRAIN;
-	if (sd_event_add_time_relative(s->loop, &s->drain, CLOCK_MONOTONIC, 0, 0, on_drain, s) < 0)
-		return sd_event_exit(s->loop, 0);
+	if (sd_event_add_time_relative(s->env.loop, &s->drain, CLOCK_MONOTONIC, 0, 0, on_drain, s) < 0)
+		return sd_event_exit(s->env.loop, 0);
 	return 0;
 }
 
-int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *qmp_path, pid_t pid,
-			const char *name, struct mg_standalone **out)
+int mg_standalone_start(const struct mg_env *env, const char *qmp_path, pid_t pid, const char *name,
+			struct mg_standalone **out)
 {
 	static const struct mg_watch_callbacks cb = {
 		.verdict = on_verdict, .ended = on_ended, .untracked_status = on_untracked_status,
 	};
-	struct mg_standalone *s = calloc(1, sizeof(*s));
+	const struct mg_conf *conf = env->conf;
+	struct mg_standalone *s;
 	char dflt[32];
 	struct mg_watch_params p = {
 		.pid = pid, .qmp_path = qmp_path, .probe_interval = conf->probe_interval,
 		.limits = { conf->finish_timeout, conf->monitor_timeout, conf->incoming_timeout },
-		.discover = true,
+		.discover = true, .notify = env->notify,
 	};
 	int r;
 
+	if (!env->io)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->loop = loop;
-	s->conf = conf;
+	s->env = *env;
 	mg_incident_recover(conf->state_dir);
 	s->id.pidfd = -1;
 	r = mg_procid_capture(pid, &s->id);
@@ -172,17 +173,14 @@ int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *
 	r = mg_ledger_open(conf->state_dir, &s->ledger);
 	if (r == -ENOMEM)
 		goto fail;
-	r = mg_worker_pool_new(loop, 1, 0, &s->io);
-	if (r < 0)
-		goto fail;
 	snprintf(dflt, sizeof(dflt), "pid-%d", (int)pid);
 	p.name = name ? name : dflt;
 	if (s->id.pidfd >= 0) {
-		r = sd_event_add_io(loop, &s->alive, s->id.pidfd, EPOLLIN, on_exit_of_target, s);
+		r = sd_event_add_io(env->loop, &s->alive, s->id.pidfd, EPOLLIN, on_exit_of_target, s);
 		if (r < 0)
 			goto fail;
 	}
-	r = mg_watch_new(loop, &p, &cb, s, &s->watch);
+	r = mg_watch_new(env->loop, &p, &cb, s, &s->watch);
 	if (r < 0)
 		goto fail;
 	mg_notice("standalone: guarding %s (pid %d) through %s", p.name, (int)pid, qmp_path);
@@ -201,14 +199,8 @@ void mg_standalone_free(struct mg_standalone *s)
 	mg_watch_free(s->watch);
 	sd_event_source_disable_unref(s->drain);
 	mg_incwriter_unref(s->incident);
-	mg_worker_pool_free(s->io);
 	mg_ledger_free(s->ledger);
 	sd_event_source_disable_unref(s->alive);
 	mg_procid_release(&s->id);
 	free(s);
-}
-
-size_t mg_standalone_n_writes_pending(const struct mg_standalone *s)
-{
-	return s && s->io ? mg_worker_pool_n_pending(s->io) : 0;
 }

@@ -7,13 +7,14 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#include "conf.h"
+#include "env.h"
 
 struct mg_standalone;
 
-/* name may be NULL ("pid-PID").  The loop exits when the process is gone. */
-int mg_standalone_start(sd_event *loop, const struct mg_conf *conf, const char *qmp_path, pid_t pid,
-			const char *name, struct mg_standalone **out);
+/* env (copied; what it points to is borrowed) needs io (pool is unused).
+ * name may be NULL ("pid-PID").  The loop exits when the process is gone,
+ * once the io pool has written what it holds (at most
+ * MG_INCWRITER_DRAIN). */
+int mg_standalone_start(const struct mg_env *env, const char *qmp_path, pid_t pid, const char *name,
+			struct mg_standalone **out);
 void mg_standalone_free(struct mg_standalone *s);
-/* Incident files and action records queued or being written (0 for NULL). */
-size_t mg_standalone_n_writes_pending(const struct mg_standalone *s);

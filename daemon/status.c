@@ -23,7 +23,7 @@ struct entry {
 	struct entry *next;
 };
 
-static struct {
+struct mg_status {
 	struct entry *entries;
 	char daemon[256];
 	uint64_t started;
@@ -32,82 +32,132 @@ static struct {
 	uint64_t start_time;
 	char boot_id[40];
 	struct mg_textfile *file;
-} st;
+};
 
-static void changed(void)
+int mg_status_new(struct mg_status **out)
 {
-	mg_textfile_changed(st.file);
+	struct mg_status *st = calloc(1, sizeof(*st));
+
+	if (!st)
+		return -ENOMEM;
+	st->started = mg_now_real();
+	/* Without them `migguard status` falls back to the process name. */
+	if (mg_proc_start_time(getpid(), &st->start_time) < 0)
+		st->start_time = 0;
+	mg_boot_id(st->boot_id, sizeof(st->boot_id));
+	*out = st;
+	return 0;
 }
 
-void mg_status_track(const void *key, const char *domain, const char *uuid, int pid, enum mg_direction dir,
-		     enum mg_phase phase, const char *detail)
+struct mg_status *mg_status_free(struct mg_status *st)
 {
+	if (!st)
+		return NULL;
+	mg_textfile_free(st->file, true);
+	while (st->entries) {
+		struct entry *e = st->entries;
+
+		st->entries = e->next;
+		free(e);
+	}
+	free(st);
+	return NULL;
+}
+
+static void track(struct mg_status *st, const struct mg_event *ev)
+{
+	const struct migguard_event *m = &ev->ev;
 	struct entry *e;
 
-	for (e = st.entries; e && e->key != key; e = e->next)
+	for (e = st->entries; e && e->key != ev->key; e = e->next)
 		;
 	if (!e) {
 		e = calloc(1, sizeof(*e));
 		if (!e)
 			return;
-		e->key = key;
+		e->key = ev->key;
 		e->tracked_at = mg_now_real();
 		e->since = e->tracked_at;
-		e->phase = phase;
-		e->next = st.entries;
-		st.entries = e;
+		e->phase = ev->phase;
+		e->next = st->entries;
+		st->entries = e;
 	}
-	snprintf(e->domain, sizeof(e->domain), "%s", domain ? domain : "");
-	snprintf(e->uuid, sizeof(e->uuid), "%s", uuid ? uuid : "");
-	snprintf(e->detail, sizeof(e->detail), "%s", detail ? detail : "");
-	e->pid = pid;
-	e->dir = dir;
-	if (e->phase != phase) {
-		e->phase = phase;
+	snprintf(e->domain, sizeof(e->domain), "%s", m->domain ? m->domain : "");
+	snprintf(e->uuid, sizeof(e->uuid), "%s", m->uuid ? m->uuid : "");
+	snprintf(e->detail, sizeof(e->detail), "%s", m->detail ? m->detail : "");
+	e->pid = m->pid;
+	e->dir = ev->dir;
+	if (e->phase != ev->phase) {
+		e->phase = ev->phase;
 		e->since = mg_now_real();
 	}
-	changed();
+	mg_textfile_changed(st->file);
 }
 
-void mg_status_untrack(const void *key)
+static void untrack(struct mg_status *st, const void *key)
 {
-	for (struct entry **p = &st.entries; *p; p = &(*p)->next) {
+	for (struct entry **p = &st->entries; *p; p = &(*p)->next) {
 		if ((*p)->key == key) {
 			struct entry *e = *p;
 
 			*p = e->next;
 			free(e);
-			changed();
+			mg_textfile_changed(st->file);
 			return;
 		}
 	}
 }
 
-void mg_status_set_daemon(const char *text)
+static void set_daemon(struct mg_status *st, const char *text)
 {
-	if (strcmp(st.daemon, text ? text : "") != 0) {
-		snprintf(st.daemon, sizeof(st.daemon), "%s", text ? text : "");
-		changed();
+	if (strcmp(st->daemon, text ? text : "") != 0) {
+		snprintf(st->daemon, sizeof(st->daemon), "%s", text ? text : "");
+		mg_textfile_changed(st->file);
 	}
 }
 
-static json_object *render_json(void)
+void mg_status_on_event(void *userdata, const struct mg_event *e)
+{
+	struct mg_status *st = userdata;
+
+	switch (e->kind) {
+	case MG_EVENT_PLUGIN:
+		if (e->ev.kind == MIGGUARD_EVENT_MIGRATION_ENDED)
+			untrack(st, e->key);
+		else if (e->ev.kind != MIGGUARD_EVENT_INCIDENT_WRITTEN && e->ev.kind != MIGGUARD_EVENT_ACTION_DONE)
+			track(st, e);
+		break;
+	case MG_EVENT_NOTE:
+		track(st, e);
+		break;
+	case MG_EVENT_FORGOTTEN:
+		untrack(st, e->key);
+		break;
+	case MG_EVENT_DAEMON:
+		set_daemon(st, e->ev.detail);
+		break;
+	case MG_EVENT_CONNECTION:
+		break;
+	}
+}
+
+static json_object *render_json(const struct mg_status *st)
 {
 	json_object *root = json_object_new_object(), *list = json_object_new_array();
 	char buf[64];
 
 	json_object_object_add(root, "version", json_object_new_int(1));
 	json_object_object_add(root, "pid", json_object_new_int((int)getpid()));
-	if (st.start_time)
-		json_object_object_add(root, "start_time", json_object_new_int64((int64_t)st.start_time));
-	if (st.boot_id[0])
-		json_object_object_add(root, "boot_id", json_object_new_string(st.boot_id));
+	if (st->start_time)
+		json_object_object_add(root, "start_time", json_object_new_int64((int64_t)st->start_time));
+	if (st->boot_id[0])
+		json_object_object_add(root, "boot_id", json_object_new_string(st->boot_id));
 	json_object_object_add(root, "package_version", json_object_new_string(PACKAGE_VERSION));
-	json_object_object_add(root, "started", json_object_new_string(mg_format_utc(st.started, buf, sizeof(buf))));
+	json_object_object_add(root, "started", json_object_new_string(mg_format_utc(st->started, buf, sizeof(buf))));
 	json_object_object_add(root, "updated",
 			       json_object_new_string(mg_format_utc(mg_now_real(), buf, sizeof(buf))));
-	json_object_object_add(root, "daemon", json_object_new_string(st.daemon));
-	for (struct entry *e = st.entries; e; e = e->next) {
+	json_object_object_add(root, "daemon", json_object_new_string(st->daemon));
+	for (struct entry *e = st->entries; e; e = e->next) {
 		json_object *m = json_object_new_object();
 
 		json_object_object_add(m, "domain", json_object_new_string(e->domain));
@@ -126,9 +176,9 @@ static json_object *render_json(void)
 	return root;
 }
 
-static char *render_text(void)
+static char *render_text(void *userdata)
 {
-	json_object *root = render_json();
+	json_object *root = render_json(userdata);
 	char *text = NULL;
 
 	if (asprintf(&text, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY)) < 0)
@@ -137,19 +187,12 @@ static char *render_text(void)
 	return text;
 }
 
-int mg_status_start(sd_event *loop, const char *state_dir)
+int mg_status_set_dir(struct mg_status *st, sd_event *loop, const char *state_dir)
 {
 	_cleanup_free_ char *path = NULL;
 	int r;
 
-	mg_status_stop();
-	if (!st.started) {
-		st.started = mg_now_real();
-		/* Without them `migguard status` falls back to the process name. */
-		if (mg_proc_start_time(getpid(), &st.start_time) < 0)
-			st.start_time = 0;
-		mg_boot_id(st.boot_id, sizeof(st.boot_id));
-	}
+	st->file = mg_textfile_free(st->file, true);
 	/* The state dir may not exist yet before the first incident. */
 	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST)
 		return mg_error_errno(-errno, "cannot create %s", state_dir);
@@ -157,13 +200,8 @@ int mg_status_start(sd_event *loop, const char *state_dir)
 		path = NULL;
 		return -ENOMEM;
 	}
-	r = mg_textfile_new(loop, "status file", path, 0600, render_text, &st.file);
+	r = mg_textfile_new(loop, "status file", path, 0600, render_text, st, &st->file);
 	if (r < 0)
 		return mg_error_errno(r, "cannot schedule status writes");
 	return 0;
-}
-
-void mg_status_stop(void)
-{
-	st.file = mg_textfile_free(st.file, true);
 }

@@ -10,14 +10,15 @@ struct mg_textfile {
 	sd_event_source *defer;
 	char *what, *path;
 	mode_t mode;
-	char *(*render)(void);
+	char *(*render)(void *userdata);
+	void *userdata;
 	bool failed;			/* logged once until a write works */
 };
 
 static int on_defer(sd_event_source *s, void *userdata)
 {
 	struct mg_textfile *f = userdata;
-	_cleanup_free_ char *text = f->render();
+	_cleanup_free_ char *text = f->render(f->userdata);
 	int r = text ? mg_write_file_atomic(f->path, text, strlen(text), f->mode, false) : -ENOMEM;
 
 	if (r < 0 && !f->failed)
@@ -28,8 +29,8 @@ static int on_defer(sd_event_source *s, void *userdata)
 	return 0;
 }
 
-int mg_textfile_new(sd_event *loop, const char *what, const char *path, mode_t mode, char *(*render)(void),
-		    struct mg_textfile **out)
+int mg_textfile_new(sd_event *loop, const char *what, const char *path, mode_t mode,
+		    char *(*render)(void *userdata), void *userdata, struct mg_textfile **out)
 {
 	struct mg_textfile *f = calloc(1, sizeof(*f));
 	int r = -ENOMEM;
@@ -40,6 +41,7 @@ int mg_textfile_new(sd_event *loop, const char *what, const char *path, mode_t m
 	f->path = strdup(path);
 	f->mode = mode;
 	f->render = render;
+	f->userdata = userdata;
 	if (!f->what || !f->path)
 		goto fail;
 	/* A defer source fires once per loop turn however many changes came

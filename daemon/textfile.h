@@ -11,11 +11,11 @@
 
 struct mg_textfile;
 
-/* what names the file in log lines ("metrics textfile"); render returns a
- * malloc'ed text or NULL (out of memory).  The first write is scheduled at
- * once.  0 or a negative errno. */
-int mg_textfile_new(sd_event *loop, const char *what, const char *path, mode_t mode, char *(*render)(void),
-		    struct mg_textfile **out);
+/* what names the file in log lines ("metrics textfile"); render(userdata)
+ * returns a malloc'ed text or NULL (out of memory).  The first write is
+ * scheduled at once.  0 or a negative errno. */
+int mg_textfile_new(sd_event *loop, const char *what, const char *path, mode_t mode,
+		    char *(*render)(void *userdata), void *userdata, struct mg_textfile **out);
 /* Schedules a rewrite; f may be NULL (no file configured). */
 void mg_textfile_changed(struct mg_textfile *f);
 /* Stops; with remove, the file goes too.  Returns NULL. */

@@ -1,9 +1,6 @@
 /* watch.c - see watch.h. */
 #include "watch.h"
 #include "log.h"
-#include "metrics.h"
-#include "plugin.h"
-#include "status.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -41,6 +38,7 @@ struct mg_watch {
 	uint64_t probe_interval;
 	struct mg_track_limits limits;
 	bool discover;
+	struct mg_notify *notify;
 	struct mg_watch_callbacks cb;
 	void *userdata;
 
@@ -118,23 +116,37 @@ static void arm_deadline(struct mg_watch *w)
 	sd_event_source_set_enabled(w->deadline, SD_EVENT_ONESHOT);
 }
 
-/* Tells everything that follows migrations (metrics, status.json, plugins)
- * about one change of the track. */
+void mg_watch_describe(const struct mg_watch *w, struct mg_event *e)
+{
+	e->key = w;
+	e->dir = w->track.direction;
+	e->phase = w->track.phase;
+	e->ev.domain = w->name;
+	e->ev.uuid = w->uuid;
+	e->ev.pid = (int)w->pid;
+	e->ev.direction = mg_direction_to_string(w->track.direction);
+	e->ev.phase = mg_phase_to_string(w->track.phase);
+}
+
+/* One change of the track, to every sink (metrics, status.json, plugins). */
 static void emit(struct mg_watch *w, enum migguard_event_kind kind, const char *name, const char *detail)
 {
-	switch (kind) {
-	case MIGGUARD_EVENT_MIGRATION_STARTED: mg_metrics_tracked(w->track.direction); break;
-	case MIGGUARD_EVENT_VERDICT: mg_metrics_verdict(w->track.phase); break;
-	case MIGGUARD_EVENT_MIGRATION_ENDED: mg_metrics_untracked(w->track.direction, w->track.phase); break;
-	default: break;
-	}
-	if (kind == MIGGUARD_EVENT_MIGRATION_ENDED)
-		mg_status_untrack(w);
-	else
-		mg_status_track(w, w->name, w->uuid, (int)w->pid, w->track.direction, w->track.phase, detail);
-	mg_plugins_emit_simple(kind, name, w->name, w->uuid, (int)w->pid,
-			       mg_direction_to_string(w->track.direction), mg_phase_to_string(w->track.phase),
-			       NULL, NULL, 0, detail);
+	struct mg_event e = mg_event_plugin(kind, name);
+
+	mg_watch_describe(w, &e);
+	e.ev.detail = detail;
+	mg_notify_dispatch(w->notify, &e);
+}
+
+/* The watch goes: its status.json entry with it, and a tracked migration
+ * whose end it never saw is no longer counted as tracked. */
+static void emit_forgotten(struct mg_watch *w)
+{
+	struct mg_event e = mg_event_make(MG_EVENT_FORGOTTEN);
+
+	mg_watch_describe(w, &e);
+	e.tracking = w->tracking;
+	mg_notify_dispatch(w->notify, &e);
 }
 
 static void handle_change(struct mg_watch *w, enum mg_track_change c)
@@ -626,6 +638,7 @@ int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct m
 	w->probe_interval = p->probe_interval;
 	w->limits = p->limits;
 	w->discover = p->discover;
+	w->notify = p->notify;
 	if (cb)
 		w->cb = *cb;
 	w->userdata = userdata;
@@ -657,9 +670,7 @@ void mg_watch_free(struct mg_watch *w)
 	/* A libvirt job still in flight reports to nobody from now on. */
 	if (w->lv_job)
 		w->lv_job->w = NULL;
-	if (w->tracking)
-		mg_metrics_forget(w->track.direction);
-	mg_status_untrack(w);
+	emit_forgotten(w);
 	sd_event_source_disable_unref(w->round);
 	sd_event_source_disable_unref(w->deadline);
 	sd_event_source_disable_unref(w->qmp_retry);

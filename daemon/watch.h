@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
+#include "notify.h"
 #include "probe.h"
 #include "qmp.h"
 #include "tracker.h"
@@ -29,6 +30,10 @@ struct mg_watch_params {
 	/* Poll query-migrate even when no migration is tracked (standalone
 	 * mode finds migrations by itself). */
 	bool discover;
+	/* Where the track's changes go (notify.h; borrowed, may be NULL):
+	 * migration-started, phase-changed, hung/stalled, migration-ended,
+	 * and MG_EVENT_FORGOTTEN when the watch is freed. */
+	struct mg_notify *notify;
 };
 
 struct mg_watch_callbacks {
@@ -44,7 +49,6 @@ struct mg_watch_callbacks {
 int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct mg_watch_callbacks *cb,
 		 void *userdata, struct mg_watch **out);
 void mg_watch_free(struct mg_watch *w);
-static inline void mg_watch_freep(struct mg_watch **w) { if (*w) mg_watch_free(*w); }
 
 /* Starts tracking a migration (no-op when one is tracked and not final). */
 int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why);
@@ -55,6 +59,10 @@ void mg_watch_end(struct mg_watch *w, enum mg_phase final, const char *why);
 
 bool mg_watch_tracking(const struct mg_watch *w);
 struct mg_track *mg_watch_get_track(struct mg_watch *w);
+/* Fills e's identity of the watched migration: key (the watch), domain,
+ * uuid, pid, direction and phase (strings valid while w lives and the
+ * track is unchanged), for events emitted about it by others. */
+void mg_watch_describe(const struct mg_watch *w, struct mg_event *e);
 const char *mg_watch_name(const struct mg_watch *w);
 const char *mg_watch_uuid(const struct mg_watch *w);
 pid_t mg_watch_pid(const struct mg_watch *w);

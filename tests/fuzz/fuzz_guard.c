@@ -24,9 +24,12 @@
  * a state directory that cannot be created (incident write failures),
  * bit 7 the guard stopped before the monitor closes (SIGTERM mid-ladder). */
 #include "conf.h"
+#include "env.h"
 #include "incident.h"
+#include "metrics.h"
 #include "snapshot/snapshot.h"
 #include "standalone.h"
+#include "status.h"
 #include "util.h"
 #include "fuzz.h"
 
@@ -237,6 +240,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct peer p = { .fd = -1 };
 	struct mg_standalone *s = NULL;
 	struct mg_conf conf;
+	/* The sinks the manager registers (no files): what they take in is
+	 * fuzzed too. */
+	struct mg_notify *notify = NULL;
+	struct mg_metrics *metrics = NULL;
+	struct mg_status *status = NULL;
+	struct mg_env env;
 	size_t off;
 	pid_t w;
 
@@ -254,7 +263,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mkdir(state_dir, 0700) < 0 || mg_conf_init_defaults(&conf) < 0 || sd_event_new(&p.loop) < 0)
 		abort();
 	configure(&conf, data[0]);
-	if (mg_standalone_start(p.loop, &conf, sock_path, child, "fuzz", &s) < 0)
+	env = (struct mg_env){ .loop = p.loop, .conf = &conf };
+	if (mg_notify_new(&notify) < 0 || mg_metrics_new(&metrics) < 0 || mg_status_new(&status) < 0 ||
+	    mg_notify_register(notify, "metrics", mg_metrics_on_event, metrics) < 0 ||
+	    mg_notify_register(notify, "status", mg_status_on_event, status) < 0 ||
+	    mg_worker_pool_new(p.loop, 1, 0, &env.io) < 0)
+		abort();
+	env.notify = notify;
+	if (mg_standalone_start(&env, sock_path, child, "fuzz", &s) < 0)
 		abort();
 	/* The guard connected from mg_standalone_start: the newest connection
 	 * is its (an older one would be a stale retry). */
@@ -297,6 +313,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pump(&p, 0);
 	}
 	mg_standalone_free(s);
+	/* As the manager: the pool after its users, the sinks after the pool. */
+	mg_worker_pool_free(env.io);
+	mg_status_free(status);
+	mg_metrics_free(metrics);
+	mg_notify_free(notify);
 	if (p.fd >= 0)
 		close(p.fd);
 	for (size_t i = 0; i < p.n_pending; i++)

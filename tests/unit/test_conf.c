@@ -37,6 +37,8 @@ static const struct bad_case bad_cases[] = {
 	{ "relative-state-dir.conf",
 	  "2: [daemon] state_dir: \"var/lib/migguard\" is not an absolute path" },
 	{ "empty-uri.conf", "2: [daemon] uri: must not be empty" },
+	{ "relative-debuginfo-path.conf",
+	  "2: [snapshot] debuginfo_path: \"debug\" is not an absolute path" },
 	{ "relative-metrics-textfile.conf",
 	  "2: [metrics] textfile: \"migguard.prom\" is not an absolute path" },
 	{ "template-without-domain.conf",
@@ -94,6 +96,11 @@ static void assert_defaults(const struct mg_conf *c)
 	ck_assert_uint_eq(c->max_count, 50);
 	ck_assert_uint_eq(c->max_age, S(30 * 86400));
 	ck_assert_str_eq(c->metrics_textfile, "");
+	ck_assert_str_eq(c->libvirt_run_dir, "/run/libvirt/qemu");
+	ck_assert_str_eq(c->libvirt_log_dir, "/var/log/libvirt/qemu");
+	ck_assert_str_eq(c->plugin_dir, PKGLIBDIR "/plugins");
+	ck_assert_str_eq(c->signatures_dir, PKGDATADIR "/signatures");
+	ck_assert_str_eq(c->debuginfo_path, "");
 	ck_assert_uint_eq(c->n_plugins, 0);
 }
 
@@ -114,7 +121,43 @@ static void assert_full(const struct mg_conf *c)
 	ck_assert_uint_eq(c->max_count, 7);
 	ck_assert_uint_eq(c->max_age, S(90 * 86400));
 	ck_assert_str_eq(c->metrics_textfile, "/var/lib/prometheus/node-exporter/migguard.prom");
+	ck_assert_str_eq(c->libvirt_run_dir, "/run/libvirt-alt/qemu");
+	ck_assert_str_eq(c->libvirt_log_dir, "/var/log/libvirt-alt/qemu");
+	ck_assert_str_eq(c->plugin_dir, "/usr/lib/migguard-alt/plugins");
+	ck_assert_str_eq(c->signatures_dir, "/srv/signatures");
+	ck_assert_str_eq(c->debuginfo_path, "/srv/debug:/opt/qemu/debug");
 }
+
+/* The environment's overrides (read once by main) win over the file, and
+ * only the keys they name change. */
+START_TEST(test_overrides_replace_only_their_keys)
+{
+	struct mg_conf_overrides o = { .libvirt_run_dir = "/tmp/run", .debuginfo_path = "/tmp/debug" };
+	struct mg_conf c;
+	char err[MG_CONF_ERROR_MAX];
+
+	ck_assert_int_eq(mg_conf_init_defaults(&c), 0);
+	ck_assert_int_eq(mg_conf_load(CONF_DIR "valid-full.conf", &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(mg_conf_overrides_apply(&o, &c), 0);
+	ck_assert_str_eq(c.libvirt_run_dir, "/tmp/run");
+	ck_assert_str_eq(c.debuginfo_path, "/tmp/debug");
+	ck_assert_str_eq(c.libvirt_log_dir, "/var/log/libvirt-alt/qemu");
+	ck_assert_str_eq(c.plugin_dir, "/usr/lib/migguard-alt/plugins");
+	ck_assert_str_eq(c.signatures_dir, "/srv/signatures");
+	mg_conf_clear(&c);
+
+	setenv("MIGGUARD_PLUGIN_DIR", "/tmp/plugins", 1);
+	setenv("MIGGUARD_SIGNATURES_DIR", "", 1);
+	unsetenv("MIGGUARD_LIBVIRT_RUN_DIR");
+	mg_conf_overrides_read(&o);
+	ck_assert_str_eq(o.plugin_dir, "/tmp/plugins");
+	/* Empty is unset: the key keeps its value. */
+	ck_assert_ptr_null(o.signatures_dir);
+	ck_assert_ptr_null(o.libvirt_run_dir);
+	unsetenv("MIGGUARD_PLUGIN_DIR");
+	unsetenv("MIGGUARD_SIGNATURES_DIR");
+}
+END_TEST
 
 START_TEST(test_defaults_are_documented_values)
 {
@@ -591,6 +634,7 @@ static Suite *conf_suite(void)
 
 	tcase_add_test(tc, test_defaults_are_documented_values);
 	tcase_add_test(tc, test_full_file_sets_every_key);
+	tcase_add_test(tc, test_overrides_replace_only_their_keys);
 	tcase_add_test(tc, test_empty_or_comment_only_file_gives_defaults);
 	tcase_add_test(tc, test_load_replaces_previous_values_with_defaults);
 	tcase_add_loop_test(tc, test_invalid_file_is_rejected_with_file_line_message, 0,

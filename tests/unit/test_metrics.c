@@ -1,5 +1,5 @@
-/* Unit tests of metrics.c: the figures, the text format, and the textfile
- * written from a real sd-event loop. */
+/* Unit tests of metrics.c: the figures, fed as the sink is fed (events),
+ * the text format, and the textfile written from a real sd-event loop. */
 #include "metrics.h"
 #include "util.h"
 
@@ -11,15 +11,57 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static struct mg_metrics *m;
+
+static void setup(void)
+{
+	ck_assert_int_eq(mg_metrics_new(&m), 0);
+}
+
+static void teardown(void)
+{
+	m = mg_metrics_free(m);
+}
+
 static char *render(void)
 {
 	char *buf = NULL;
 	size_t size = 0;
 	FILE *f = open_memstream(&buf, &size);
 
-	mg_metrics_render(f);
+	mg_metrics_render(m, f);
 	fclose(f);
 	return buf;
+}
+
+/* One plugin event as the watch, the ladder or the incident writer sends it. */
+static void feed(enum migguard_event_kind kind, enum mg_direction dir, enum mg_phase phase, const char *step,
+		 int result)
+{
+	struct mg_event e = mg_event_plugin(kind, "test");
+
+	e.dir = dir;
+	e.phase = phase;
+	e.ev.step = step;
+	e.ev.result = result;
+	mg_metrics_on_event(m, &e);
+}
+
+static void connected(bool yes)
+{
+	struct mg_event e = mg_event_make(MG_EVENT_CONNECTION);
+
+	e.connected = yes;
+	mg_metrics_on_event(m, &e);
+}
+
+static void forgotten(enum mg_direction dir, bool tracking)
+{
+	struct mg_event e = mg_event_make(MG_EVENT_FORGOTTEN);
+
+	e.dir = dir;
+	e.tracking = tracking;
+	mg_metrics_on_event(m, &e);
 }
 
 static void assert_line(const char *text, const char *line)
@@ -35,16 +77,16 @@ START_TEST(test_a_hung_migration_and_its_ladder_are_counted)
 {
 	char *t;
 
-	mg_metrics_reset();
-	mg_metrics_tracked(MG_DIR_OUT);
-	mg_metrics_tracked(MG_DIR_IN);
-	mg_metrics_verdict(MG_PHASE_HUNG);
-	mg_metrics_incident(0);
-	mg_metrics_action("cancel", -ETIMEDOUT);
-	mg_metrics_action("kill", 0);
-	mg_metrics_action("kill-check", 0);
-	mg_metrics_untracked(MG_DIR_OUT, MG_PHASE_FAILED);
-	mg_metrics_libvirt_connected(true);
+	feed(MIGGUARD_EVENT_MIGRATION_STARTED, MG_DIR_OUT, MG_PHASE_ACTIVE, NULL, 0);
+	feed(MIGGUARD_EVENT_MIGRATION_STARTED, MG_DIR_IN, MG_PHASE_ACTIVE, NULL, 0);
+	feed(MIGGUARD_EVENT_PHASE_CHANGED, MG_DIR_OUT, MG_PHASE_FINISHING, NULL, 0);
+	feed(MIGGUARD_EVENT_VERDICT, MG_DIR_OUT, MG_PHASE_HUNG, NULL, 0);
+	feed(MIGGUARD_EVENT_INCIDENT_WRITTEN, MG_DIR_OUT, MG_PHASE_HUNG, NULL, 0);
+	feed(MIGGUARD_EVENT_ACTION_DONE, MG_DIR_OUT, MG_PHASE_HUNG, "cancel", -ETIMEDOUT);
+	feed(MIGGUARD_EVENT_ACTION_DONE, MG_DIR_OUT, MG_PHASE_HUNG, "kill", 0);
+	feed(MIGGUARD_EVENT_ACTION_DONE, MG_DIR_OUT, MG_PHASE_HUNG, "kill-check", 0);
+	feed(MIGGUARD_EVENT_MIGRATION_ENDED, MG_DIR_OUT, MG_PHASE_FAILED, NULL, 0);
+	connected(true);
 	t = render();
 	assert_line(t, "migguard_migrations_tracked_total{direction=\"outgoing\"} 1");
 	assert_line(t, "migguard_migrations_tracked_total{direction=\"incoming\"} 1");
@@ -62,13 +104,31 @@ START_TEST(test_a_hung_migration_and_its_ladder_are_counted)
 }
 END_TEST
 
+/* A watch freed while it tracks (its domain went away): no longer tracked,
+ * not ended; one freed with nothing tracked changes nothing. */
+START_TEST(test_a_forgotten_migration_is_no_longer_tracking)
+{
+	char *t;
+
+	feed(MIGGUARD_EVENT_MIGRATION_STARTED, MG_DIR_IN, MG_PHASE_ACTIVE, NULL, 0);
+	forgotten(MG_DIR_IN, true);
+	forgotten(MG_DIR_IN, false);
+	forgotten(MG_DIR_OUT, false);
+	t = render();
+	assert_line(t, "migguard_migrations_tracked_total{direction=\"incoming\"} 1");
+	assert_line(t, "migguard_migrations_tracking{direction=\"incoming\"} 0");
+	assert_line(t, "migguard_migrations_tracking{direction=\"outgoing\"} 0");
+	assert_line(t, "migguard_migrations_ended_total{direction=\"incoming\",result=\"failed\"} 0");
+	free(t);
+}
+END_TEST
+
 START_TEST(test_every_sample_has_help_and_type)
 {
 	char *t, *save = NULL, *line;
 	char last_type[128] = "";
 
-	mg_metrics_reset();
-	mg_metrics_action("yank", 0);
+	feed(MIGGUARD_EVENT_ACTION_DONE, MG_DIR_OUT, MG_PHASE_HUNG, "yank", 0);
 	t = render();
 	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char name[128];
@@ -100,21 +160,20 @@ START_TEST(test_textfile_is_written_after_each_change_with_mode_0644)
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/migguard.prom", dir);
-	mg_metrics_reset();
 	ck_assert_int_ge(sd_event_new(&e), 0);
-	ck_assert_int_eq(mg_metrics_start(e, path), 0);
+	ck_assert_int_eq(mg_metrics_set_textfile(m, e, path), 0);
 	ck_assert_int_ge(run_once(e), 0);
 	ck_assert_int_gt(mg_read_file(path, buf, sizeof(buf)), 0);
 	ck_assert_ptr_nonnull(strstr(buf, "migguard_migrations_hung_total 0\n"));
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0644);
 
-	mg_metrics_verdict(MG_PHASE_HUNG);
-	mg_metrics_verdict(MG_PHASE_HUNG);
+	feed(MIGGUARD_EVENT_VERDICT, MG_DIR_OUT, MG_PHASE_HUNG, NULL, 0);
+	feed(MIGGUARD_EVENT_VERDICT, MG_DIR_OUT, MG_PHASE_HUNG, NULL, 0);
 	ck_assert_int_ge(run_once(e), 0);
 	ck_assert_int_gt(mg_read_file(path, buf, sizeof(buf)), 0);
 	ck_assert_ptr_nonnull(strstr(buf, "migguard_migrations_hung_total 2\n"));
-	mg_metrics_stop();
+	mg_metrics_set_textfile(m, e, NULL);
 	unlink(path);
 	rmdir(dir);
 	sd_event_unref(e);
@@ -130,19 +189,18 @@ START_TEST(test_unwritable_textfile_is_survived_and_retried)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(sub, sizeof(sub), "%s/later", dir);
 	snprintf(path, sizeof(path), "%s/migguard.prom", sub);
-	mg_metrics_reset();
 	ck_assert_int_ge(sd_event_new(&e), 0);
-	ck_assert_int_eq(mg_metrics_start(e, path), 0);
+	ck_assert_int_eq(mg_metrics_set_textfile(m, e, path), 0);
 	ck_assert_int_ge(run_once(e), 0);
 	ck_assert_int_eq(access(path, F_OK), -1);
 	/* The directory appears (node_exporter installed later): the next
 	 * change writes the file. */
 	ck_assert_int_eq(mkdir(sub, 0755), 0);
-	mg_metrics_incident(-ENOSPC);
+	feed(MIGGUARD_EVENT_INCIDENT_WRITTEN, MG_DIR_OUT, MG_PHASE_HUNG, NULL, -ENOSPC);
 	ck_assert_int_ge(run_once(e), 0);
 	ck_assert_int_gt(mg_read_file(path, buf, sizeof(buf)), 0);
 	ck_assert_ptr_nonnull(strstr(buf, "migguard_incident_errors_total 1\n"));
-	mg_metrics_stop();
+	mg_metrics_set_textfile(m, e, NULL);
 	unlink(path);
 	rmdir(sub);
 	rmdir(dir);
@@ -155,7 +213,9 @@ int main(void)
 	Suite *s = suite_create("metrics");
 	TCase *tc = tcase_create("core");
 
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_a_hung_migration_and_its_ladder_are_counted);
+	tcase_add_test(tc, test_a_forgotten_migration_is_no_longer_tracking);
 	tcase_add_test(tc, test_every_sample_has_help_and_type);
 	tcase_add_test(tc, test_textfile_is_written_after_each_change_with_mode_0644);
 	tcase_add_test(tc, test_unwritable_textfile_is_survived_and_retried);

@@ -320,8 +320,36 @@ static void run_until(sd_event *e, const char *path, bool exists)
 	ck_assert_msg((access(path, F_OK) == 0) == exists, "%s %s", path, exists ? "missing" : "still there");
 }
 
+/* The set start_exec loaded, behind the fan-out as the manager puts it. */
+static struct mg_plugins *loaded;
+static struct mg_notify *fanout;
+
+/* One event of d1's outgoing migration, through the fan-out. */
+static void emit(enum migguard_event_kind kind, const char *name, const char *uuid, int pid, const char *phase,
+		 const char *incident, const char *detail)
+{
+	struct mg_event e = mg_event_plugin(kind, name);
+
+	e.ev.domain = "d1";
+	e.ev.uuid = uuid;
+	e.ev.pid = pid;
+	e.ev.direction = "outgoing";
+	e.ev.phase = phase;
+	e.ev.incident = incident;
+	e.ev.detail = detail;
+	mg_notify_dispatch(fanout, &e);
+}
+
+static void stop_exec(sd_event *e)
+{
+	fanout = mg_notify_free(fanout);
+	mg_plugins_free(loaded);
+	loaded = NULL;
+	sd_event_unref(e);
+}
+
 /* Writes DIR/NAME as a shell script, loads exec with it (plus extra
- * options) on a new loop and makes that set current. */
+ * options) on a new loop and registers that set as the plugin sink. */
 static sd_event *start_exec(const char *name, const char *body, const char *extra)
 {
 	char script[256], text[512], err[MG_CONF_ERROR_MAX];
@@ -334,7 +362,9 @@ static sd_event *start_exec(const char *name, const char *body, const char *extr
 	ck_assert_int_ge(sd_event_new(&e), 0);
 	ck_assert_msg(load_text(text, &set, err, sizeof(err), e) == 0, "%s", err);
 	ck_assert_uint_eq(mg_plugins_count(set), 1);
-	mg_plugins_set_current(set);
+	loaded = set;
+	ck_assert_int_eq(mg_notify_new(&fanout), 0);
+	ck_assert_int_eq(mg_notify_register(fanout, "plugins", mg_plugins_on_event, loaded), 0);
 	return e;
 }
 
@@ -349,10 +379,8 @@ START_TEST(test_exec_runs_its_command_with_the_event_in_the_environment)
 	snprintf(done, sizeof(done), "%s/hung.done", dir);
 
 	/* Not in the default events: nothing runs. */
-	mg_plugins_emit_simple(MIGGUARD_EVENT_PHASE_CHANGED, "phase-changed", "d1", NULL, 1, "outgoing",
-			       "finishing", NULL, NULL, 0, "x");
-	mg_plugins_emit_simple(MIGGUARD_EVENT_VERDICT, "hung", "d1", "c6fdfea4-0000", 4242, "outgoing", "hung",
-			       NULL, NULL, 0, "finishing for 30 s");
+	emit(MIGGUARD_EVENT_PHASE_CHANGED, "phase-changed", NULL, 1, "finishing", NULL, "x");
+	emit(MIGGUARD_EVENT_VERDICT, "hung", "c6fdfea4-0000", 4242, "hung", NULL, "finishing for 30 s");
 	run_until(e, done, true);
 	ck_assert_int_gt(mg_read_file(out, buf, sizeof(buf)), 0);
 	ck_assert_msg(strstr(buf, "MIGGUARD_EVENT=hung\n") && strstr(buf, "MIGGUARD_DOMAIN=d1\n") &&
@@ -361,8 +389,7 @@ START_TEST(test_exec_runs_its_command_with_the_event_in_the_environment)
 	snprintf(out, sizeof(out), "%s/phase-changed.env", dir);
 	ck_assert_int_eq(access(out, F_OK), -1);
 
-	mg_plugins_free(mg_plugins_set_current(NULL));
-	sd_event_unref(e);
+	stop_exec(e);
 }
 END_TEST
 
@@ -387,8 +414,7 @@ START_TEST(test_exec_user_runs_the_command_as_that_user_without_capabilities)
 				  "  env | grep '^MIGGUARD_EVENT='; } > \"$o/$1.tmp\" && mv \"$o/$1.tmp\" \"$o/$1.txt\"\n",
 		       "user = nobody\n");
 	snprintf(out, sizeof(out), "%s/hung.txt", outdir);
-	mg_plugins_emit_simple(MIGGUARD_EVENT_VERDICT, "hung", "d1", NULL, 4242, "outgoing", "hung",
-			       NULL, NULL, 0, "finishing for 30 s");
+	emit(MIGGUARD_EVENT_VERDICT, "hung", NULL, 4242, "hung", NULL, "finishing for 30 s");
 	run_until(e, out, true);
 	ck_assert_int_gt(mg_read_file(out, buf, sizeof(buf)), 0);
 	len = (size_t)snprintf(want, sizeof(want), "%u\n%u\n", (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
@@ -398,8 +424,7 @@ START_TEST(test_exec_user_runs_the_command_as_that_user_without_capabilities)
 		 "\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n"
 		 "CapAmb:\t0000000000000000\nMIGGUARD_EVENT=hung\n");
 	ck_assert_str_eq(buf, want);
-	mg_plugins_free(mg_plugins_set_current(NULL));
-	sd_event_unref(e);
+	stop_exec(e);
 }
 END_TEST
 
@@ -412,16 +437,14 @@ START_TEST(test_exec_command_is_killed_at_its_timeout)
 	uint64_t t0 = mg_now_mono();
 
 	snprintf(pidfile, sizeof(pidfile), "%s/slow.pid", dir);
-	mg_plugins_emit_simple(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", "d1", NULL, 1, "outgoing", "hung",
-			       "/x", NULL, 0, "");
+	emit(MIGGUARD_EVENT_INCIDENT_WRITTEN, "incident", NULL, 1, "hung", "/x", "");
 	run_until(e, pidfile, true);
 	ck_assert_int_gt(mg_read_file(pidfile, buf, sizeof(buf)), 0);
 	snprintf(proc, sizeof(proc), "/proc/%d", atoi(buf));
 	/* Gone means killed and reaped by the loop. */
 	run_until(e, proc, false);
 	ck_assert_uint_ge(mg_now_mono() - t0, MG_USEC_PER_SEC);
-	mg_plugins_free(mg_plugins_set_current(NULL));
-	sd_event_unref(e);
+	stop_exec(e);
 }
 END_TEST
 
