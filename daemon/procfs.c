@@ -240,18 +240,37 @@ int mg_procfs_start_time(pid_t pid, uint64_t *start)
 	return 0;
 }
 
+/* Reads a "Key: value" file of pid and points *value after the key of the
+ * line that starts with key. */
+static int read_key(pid_t pid, const char *what, const char *key, char *buf, size_t size,
+		    const char **value)
+{
+	ssize_t n = read_task_file(pid, 0, what, buf, size);
+	size_t len = strlen(key);
+	const char *p = buf;
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ESRCH;
+	while (strncmp(p, key, len) != 0) {
+		p = strchr(p, '\n');
+		if (!p)
+			return -EINVAL;
+		p++;
+	}
+	*value = p + len;
+	return 0;
+}
+
 int mg_procfs_uids(pid_t pid, uid_t uids[4])
 {
 	char buf[4096];
 	const char *p;
-	ssize_t n = read_task_file(pid, 0, "status", buf, sizeof(buf));
+	int r = read_key(pid, "status", "Uid:", buf, sizeof(buf), &p);
 
-	if (n < 0)
-		return (int)n;
-	p = strstr(buf, "\nUid:");
-	if (!p)
-		return n == 0 ? -ESRCH : -EINVAL;
-	p += 5;
+	if (r < 0)
+		return r;
 	for (int i = 0; i < 4; i++) {
 		uint64_t v;
 
@@ -278,15 +297,9 @@ int mg_procfs_io_rchar(pid_t pid, uint64_t *out)
 {
 	char buf[1024];
 	const char *p;
-	ssize_t n = read_task_file(pid, 0, "io", buf, sizeof(buf));
+	int r = read_key(pid, "io", "rchar:", buf, sizeof(buf), &p);
 
-	if (n < 0)
-		return (int)n;
-	p = strstr(buf, "rchar:");
-	if (!p)
-		return n == 0 ? -ESRCH : -EINVAL;
-	p += 6;
-	return next_u64(&p, 10, out);
+	return r < 0 ? r : next_u64(&p, 10, out);
 }
 
 int mg_procfs_schedstat(pid_t pid, pid_t tid, struct mg_procfs_schedstat *out)
