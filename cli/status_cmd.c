@@ -73,22 +73,19 @@ static void print_table(struct mg_cli_doc *doc, json_object *list)
  * -ESTALE (another process, *why says which), -EACCES (/proc hides it). */
 static int same_daemon(struct mg_cli_doc *doc, pid_t pid, char *why, size_t size)
 {
-	char path[64], comm[64] = "?", boot[64];
+	char comm[64], boot[64];
 	const char *rec_boot = mg_cli_str(doc, doc->root, "boot_id", NULL);
 	uint64_t start;
 	int64_t rec_start;
-	ssize_t n;
-	int r = mg_proc_start_time(pid, &start);
+	int r = mg_procfs_start_time(pid, &start);
 
 	if (r == -ESRCH)
 		/* Mounted with hidepid=, /proc shows only our own processes. */
 		return kill(pid, 0) < 0 && errno == EPERM ? -EACCES : -ESRCH;
 	if (r == -EACCES || r == -EPERM)
 		return -EACCES;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-	n = mg_read_file(path, comm, sizeof(comm));
-	if (n > 0 && comm[n - 1] == '\n')
-		comm[n - 1] = '\0';
+	if (mg_procfs_comm(pid, 0, comm, sizeof(comm)) < 0)
+		snprintf(comm, sizeof(comm), "?");
 	snprintf(why, size, "pid %d is now %s", (int)pid, MG_ESC(comm));
 	if (r < 0)
 		return r;

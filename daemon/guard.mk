@@ -1,8 +1,9 @@
 # daemon build rules (owned by the area's author)
 
-# The probes' transports: QMP client, /proc BQL probe, worker pool for
-# blocking libvirt calls.
+# The probes' transports: QMP client, the /proc reader and the BQL probe,
+# worker pool for blocking libvirt calls.
 libmgcore_la_SOURCES += daemon/qmp.c daemon/qmp.h daemon/probe.c daemon/probe.h \
+	daemon/procfs.c daemon/procfs.h \
 	daemon/worker.c daemon/worker.h
 
 check_PROGRAMS += tests/unit/test_qmp tests/unit/test_probe tests/unit/test_worker
@@ -16,6 +17,13 @@ tests_unit_test_probe_LDADD = $(MG_UNIT_LDADD)
 tests_unit_test_worker_SOURCES = tests/unit/test_worker.c
 tests_unit_test_worker_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_worker_LDADD = $(MG_UNIT_LDADD)
+
+# The /proc reader on the test's own threads and on children that exit.
+check_PROGRAMS += tests/unit/test_procfs
+TESTS += tests/unit/test_procfs
+tests_unit_test_procfs_SOURCES = tests/unit/test_procfs.c
+tests_unit_test_procfs_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_procfs_LDADD = $(MG_UNIT_LDADD)
 
 # Runs the BQL probe once on a pid, for the QEMU integration tests.
 check_PROGRAMS += tests/unit/probe_cli

@@ -155,7 +155,7 @@ static bool process_lives(const struct mg_ledger_key *k)
 {
 	uint64_t start;
 
-	return mg_proc_start_time(k->pid, &start) == 0 && start == k->start_time;
+	return mg_procfs_start_time(k->pid, &start) == 0 && start == k->start_time;
 }
 
 int mg_ledger_open(const char *state_dir, struct mg_ledger **out)

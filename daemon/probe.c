@@ -18,15 +18,10 @@
 #include "probe.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <linux/futex.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 
 #ifndef FUTEX_LOCK_PI2			/* Linux 5.14 */
 #define FUTEX_LOCK_PI2 13
@@ -36,104 +31,33 @@
 #define LLL_LOCK_CONTENDED 2
 #define MUTEX_OWNER_OFFSET 8
 
-struct task_syscall {
-	long nr;			/* -1 blocked outside a syscall, -2 running */
-	uint64_t arg[3];
-};
-
-/* ENOENT on /proc means the process (or thread) went away; EACCES is the
- * ptrace access check. */
-static int proc_errno(int r)
+static bool is_futex_wait(const struct mg_procfs_syscall *sc)
 {
-	if (r == -ENOENT)
-		return -ESRCH;
-	if (r == -EACCES)
-		return -EPERM;
-	return r;
-}
-
-static int read_task_file(pid_t pid, pid_t tid, const char *what, char *buf, size_t size)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)pid, (int)tid, what);
-	n = mg_read_file(path, buf, size);
-	if (n < 0)
-		return proc_errno((int)n);
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-static int read_syscall(pid_t pid, pid_t tid, struct task_syscall *sc)
-{
-	char buf[256];
-	int r = read_task_file(pid, tid, "syscall", buf, sizeof(buf));
-
-	memset(sc, 0, sizeof(*sc));
-	if (r < 0)
-		return r;
-	if (strncmp(buf, "running", 7) == 0) {
-		sc->nr = -2;
-		return 0;
-	}
-	if (sscanf(buf, "%ld %" SCNx64 " %" SCNx64 " %" SCNx64, &sc->nr, &sc->arg[0], &sc->arg[1],
-		   &sc->arg[2]) < 1)
-		return -EIO;
-	return 0;
-}
-
-static bool is_futex_wait(const struct task_syscall *sc)
-{
-	int cmd = (int)(sc->arg[1] & FUTEX_CMD_MASK);
+	int cmd = (int)(sc->args[1] & FUTEX_CMD_MASK);
 
 	return sc->nr == SYS_futex &&
 	       (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET || cmd == FUTEX_LOCK_PI ||
 		cmd == FUTEX_LOCK_PI2);
 }
 
-static bool is_pi(const struct task_syscall *sc)
+static bool is_pi(const struct mg_procfs_syscall *sc)
 {
-	int cmd = (int)(sc->arg[1] & FUTEX_CMD_MASK);
+	int cmd = (int)(sc->args[1] & FUTEX_CMD_MASK);
 
 	return cmd == FUTEX_LOCK_PI || cmd == FUTEX_LOCK_PI2;
 }
 
-/* Reads size bytes at addr in pid: process_vm_readv, or /proc/PID/mem where
- * that syscall is filtered. */
-static int read_target(pid_t pid, uint64_t addr, void *buf, size_t size)
-{
-	struct iovec local = { buf, size }, remote = { (void *)(uintptr_t)addr, size };
-	_cleanup_close_ int fd = -1;
-	char path[32];
-	ssize_t n;
-
-	n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	if (n == (ssize_t)size)
-		return 0;
-	if (n < 0 && errno == ESRCH)
-		return -ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return proc_errno(-errno);
-	n = pread(fd, buf, size, (off_t)addr);
-	if (n < 0)
-		return proc_errno(-errno);
-	return n == (ssize_t)size ? 0 : -EIO;
-}
-
-/* Fills out's owner from the futex word when tid's wait looks like a
- * mutex; leaves held false otherwise. */
-static int find_owner(pid_t pid, const struct task_syscall *sc, struct mg_bql_result *out)
+/* Fills out's owner from the futex word when the wait looks like a mutex;
+ * leaves held false otherwise. */
+static int find_owner(pid_t pid, const struct mg_procfs_syscall *sc, struct mg_bql_result *out)
 {
 	struct { int32_t lock; uint32_t count; int32_t owner; } word;
 	pid_t owner;
 	int r;
 
-	if (!is_pi(sc) && sc->arg[2] != LLL_LOCK_CONTENDED)
+	if (!is_pi(sc) && sc->args[2] != LLL_LOCK_CONTENDED)
 		return 0;
-	r = read_target(pid, sc->arg[0], &word, sizeof(word));
+	r = mg_procfs_read_mem(pid, sc->args[0], &word, sizeof(word));
 	if (r < 0)
 		return r;
 	if (is_pi(sc))
@@ -146,107 +70,87 @@ static int find_owner(pid_t pid, const struct task_syscall *sc, struct mg_bql_re
 		return 0;
 	/* The owner must be a thread of this process: a stale or foreign
 	 * value is no evidence. */
-	r = read_task_file(pid, owner, "comm", out->owner_comm, sizeof(out->owner_comm));
+	r = mg_procfs_comm(pid, owner, out->owner_comm, sizeof(out->owner_comm));
 	if (r == -ESRCH)
 		return 0;
 	if (r < 0)
 		return r;
 	out->held = true;
-	out->futex_addr = sc->arg[0];
+	out->futex_addr = sc->args[0];
 	out->owner_tid = owner;
 	out->owner_is_migration = strcmp(out->owner_comm, MG_PROBE_MIGRATION_COMM) == 0;
 	return 0;
 }
 
-/* A vCPU thread waits for the BQL after every exit that needs it. */
-static bool is_vcpu(pid_t pid, pid_t tid)
+/* Looks for a vCPU thread ("CPU n/KVM": it waits for the BQL after every
+ * exit that needs it) waiting for a mutex with an owner. */
+static int find_vcpu_waiter(struct mg_procfs_scan *scan, struct mg_bql_result *out)
 {
-	char comm[MG_PROBE_COMM_MAX];
+	for (size_t i = 0; i < scan->n && !out->held; i++) {
+		const struct mg_procfs_syscall *sc;
+		const char *comm;
+		int r;
 
-	return read_task_file(pid, tid, "comm", comm, sizeof(comm)) == 0 &&
-	       strncmp(comm, "CPU ", 4) == 0;
-}
-
-/* Looks for a vCPU thread of pid waiting for a mutex with an owner. */
-static int find_vcpu_waiter(pid_t pid, struct mg_bql_result *out)
-{
-	char path[32];
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return proc_errno(-errno);
-	while (!out->held && (de = readdir(d))) {
-		struct task_syscall sc;
-		long long tid;
-
-		if (mg_parse_int(de->d_name, 1, INT32_MAX, &tid) < 0 || tid == pid)
+		if (scan->tasks[i].tid == scan->pid)
 			continue;
-		if (read_syscall(pid, (pid_t)tid, &sc) < 0 || !is_futex_wait(&sc) ||
-		    !is_vcpu(pid, (pid_t)tid))
+		sc = mg_procfs_scan_syscall(scan, i, NULL);
+		if (!sc || !is_futex_wait(sc))
 			continue;
-		r = find_owner(pid, &sc, out);
+		comm = mg_procfs_scan_comm(scan, i);
+		if (!comm || strncmp(comm, "CPU ", 4) != 0)
+			continue;
+		r = find_owner(scan->pid, sc, out);
 		if (r < 0 && r != -ESRCH)
-			break;
-		r = 0;
+			return r;
 	}
-	closedir(d);
-	return r;
+	return 0;
 }
 
-/* Counts the threads of pid in a futex wait on addr. */
-static unsigned count_waiters(pid_t pid, uint64_t addr)
+/* Counts the threads in a futex wait on addr. */
+static unsigned count_waiters(struct mg_procfs_scan *scan, uint64_t addr)
 {
-	char path[32];
-	DIR *d;
-	struct dirent *de;
 	unsigned n = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		struct task_syscall sc;
-		long long tid;
+	for (size_t i = 0; i < scan->n; i++) {
+		const struct mg_procfs_syscall *sc = mg_procfs_scan_syscall(scan, i, NULL);
 
-		if (mg_parse_int(de->d_name, 1, INT32_MAX, &tid) < 0)
-			continue;
-		if (read_syscall(pid, (pid_t)tid, &sc) == 0 && is_futex_wait(&sc) && sc.arg[0] == addr)
+		if (sc && is_futex_wait(sc) && sc->args[0] == addr)
 			n++;
 	}
-	closedir(d);
 	return n;
 }
 
-int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *out)
+int mg_probe_bql_scan(struct mg_procfs_scan *scan, struct mg_bql_state *state, struct mg_bql_result *out)
 {
-	struct task_syscall sc;
-	int r;
+	const struct mg_procfs_syscall *sc;
+	ssize_t main_idx;
+	int r = scan->err;
 
 	memset(out, 0, sizeof(*out));
-	if (pid <= 0)
-		return -EINVAL;
-	r = read_syscall(pid, pid, &sc);
 	if (r < 0)
 		goto out;
-	out->main_syscall = sc.nr;
-	if (is_futex_wait(&sc)) {
-		r = find_owner(pid, &sc, out);
+	main_idx = mg_procfs_scan_find(scan, scan->pid);
+	if (main_idx < 0) {
+		r = -ESRCH;
+		goto out;
+	}
+	sc = mg_procfs_scan_syscall(scan, (size_t)main_idx, &r);
+	if (!sc)
+		goto out;
+	out->main_syscall = sc->nr;
+	if (is_futex_wait(sc)) {
+		r = find_owner(scan->pid, sc, out);
 		if (r < 0)
 			goto out;
 		out->main_blocked = out->held;
 	}
 	if (!out->held) {
-		r = find_vcpu_waiter(pid, out);
+		r = find_vcpu_waiter(scan, out);
 		if (r < 0)
 			goto out;
 	}
 	if (out->held)
-		out->n_waiters = count_waiters(pid, out->futex_addr);
+		out->n_waiters = count_waiters(scan, out->futex_addr);
 	if (!out->held) {
 		memset(out->owner_comm, 0, sizeof(out->owner_comm));
 		if (state)
@@ -266,4 +170,12 @@ out:
 	if (state)
 		*state = (struct mg_bql_state){ 0 };
 	return r;
+}
+
+int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *out)
+{
+	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan scan = { 0 };
+
+	mg_procfs_scan(pid, &scan);
+	return mg_probe_bql_scan(&scan, state, out);
 }

@@ -6,7 +6,7 @@
  * (nested aio_poll), so the main thread may sit idle in ppoll while only
  * the vCPUs queue on the BQL (seen on QEMU 7.2 with virtio-blk dataplane).
  * Symbol-free: reads /proc/PID/task/TID/{syscall,comm} and the mutex word in
- * the target's memory; never stops or attaches to the target.  Needs the same access as
+ * the target's memory through procfs.h; never stops or attaches to the target.  Needs the same access as
  * ptrace (root, or the same user with ptrace_scope 0); works when QMP is
  * stuck. */
 #pragma once
@@ -15,7 +15,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MG_PROBE_COMM_MAX 16		/* TASK_COMM_LEN */
+#include "procfs.h"
+
+#define MG_PROBE_COMM_MAX MG_PROCFS_COMM_MAX
 /* The name QEMU gives the thread that runs a migration (with
  * -name debug-threads=on, which libvirt always passes). */
 #define MG_PROBE_MIGRATION_COMM "live_migration"
@@ -52,3 +54,7 @@ struct mg_bql_result {
  * process is gone, -EPERM when /proc or its memory may not be read, or
  * another -errno.  Does not log: the caller knows whether a failure matters. */
 int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *out);
+/* The same on a task list the caller read with mg_procfs_scan() (a probe
+ * round's one scan; its failure is returned as above).  Reads each task's
+ * syscall line at most once, through the scan's cache. */
+int mg_probe_bql_scan(struct mg_procfs_scan *scan, struct mg_bql_state *state, struct mg_bql_result *out);

@@ -1,5 +1,6 @@
 /* procid.c - see procid.h. */
 #include "procid.h"
+#include "procfs.h"
 #include "util.h"
 
 #include <errno.h>
@@ -30,33 +31,6 @@ int mg_boot_id(char *buf, size_t size)
 	return 0;
 }
 
-int mg_proc_start_time(pid_t pid, uint64_t *start)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long v;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = mg_read_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
-	/* comm (field 2) may hold spaces and ')': fields resume after the
-	 * last ')'.  Field 3 follows; starttime is field 22. */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EINVAL;
-	p++;
-	for (int field = 3; field < 22; field++) {
-		p = strchr(p + 1, ' ');
-		if (!p)
-			return -EINVAL;
-	}
-	if (sscanf(p, " %llu", &v) != 1)
-		return -EINVAL;
-	*start = v;
-	return 0;
-}
-
 int mg_procid_capture(pid_t pid, struct mg_procid *id)
 {
 	uint64_t before, after;
@@ -64,7 +38,7 @@ int mg_procid_capture(pid_t pid, struct mg_procid *id)
 
 	id->pid = pid;
 	id->pidfd = -1;
-	r = mg_proc_start_time(pid, &before);
+	r = mg_procfs_start_time(pid, &before);
 	if (r < 0)
 		return r;
 	id->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -72,7 +46,7 @@ int mg_procid_capture(pid_t pid, struct mg_procid *id)
 		return -ESRCH;
 	/* The pidfd must name the process whose start time we read: read it
 	 * again after opening, a reused pid would show a new start time. */
-	r = mg_proc_start_time(pid, &after);
+	r = mg_procfs_start_time(pid, &after);
 	if (r < 0 || after != before) {
 		mg_procid_release(id);
 		return r < 0 ? r : -ESTALE;
@@ -84,7 +58,7 @@ int mg_procid_capture(pid_t pid, struct mg_procid *id)
 int mg_procid_verify(const struct mg_procid *id)
 {
 	uint64_t now;
-	int r = mg_proc_start_time(id->pid, &now);
+	int r = mg_procfs_start_time(id->pid, &now);
 
 	if (r < 0)
 		return r;
@@ -120,47 +94,18 @@ void mg_procid_release(struct mg_procid *id)
 	id->pidfd = -1;
 }
 
-/* The four uids of /proc/PID/status ("Uid:\treal\teffective\tsaved\tfs"). */
-static int proc_uids(pid_t pid, uid_t uids[4])
-{
-	char path[64], buf[4096], *p;
-	unsigned long v[4];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	n = mg_read_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return n == -ENOENT ? -ESRCH : (int)n;
-	p = strstr(buf, "\nUid:");
-	if (!p || sscanf(p + 5, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4)
-		return -EINVAL;
-	for (int i = 0; i < 4; i++)
-		uids[i] = (uid_t)v[i];
-	return 0;
-}
-
-static bool is_thread_of(pid_t pid, pid_t tid)
-{
-	char path[64];
-
-	if (tid == pid)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d", (int)pid, (int)tid);
-	return access(path, F_OK) == 0;
-}
-
 int mg_procid_check_peer(pid_t pid, pid_t peer_pid, uid_t peer_uid, char *why, size_t size)
 {
 	uid_t uids[4];
 	int r;
 
 	snprintf(why, size, "%s", "");
-	r = proc_uids(pid, uids);
+	r = mg_procfs_uids(pid, uids);
 	if (r < 0) {
 		snprintf(why, size, "cannot read the uids of pid %d: %s", (int)pid, strerror(-r));
 		return r == -ESRCH ? r : -EPERM;
 	}
-	if (peer_pid <= 0 || !is_thread_of(pid, peer_pid)) {
+	if (peer_pid <= 0 || !mg_procfs_has_task(pid, peer_pid)) {
 		snprintf(why, size, "the socket is served by pid %d, not by pid %d or one of its threads",
 			 (int)peer_pid, (int)pid);
 		return -EPERM;

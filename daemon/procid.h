@@ -8,14 +8,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "procfs.h"		/* mg_procfs_start_time() */
+
 struct mg_procid {
 	pid_t pid;
 	uint64_t start_time;	/* clock ticks after boot */
 	int pidfd;		/* -1 when pidfd_open is unavailable */
 };
 
-/* Reads /proc/PID/stat's start time into *start; 0, -ESRCH, -EINVAL. */
-int mg_proc_start_time(pid_t pid, uint64_t *start);
 /* This boot's id (/proc/sys/kernel/random/boot_id, without its newline)
  * into buf: with a process's start time it names that process across
  * reboots.  0 or a negative errno (buf then empty). */

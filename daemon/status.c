@@ -42,7 +42,7 @@ int mg_status_new(struct mg_status **out)
 		return -ENOMEM;
 	st->started = mg_now_real();
 	/* Without them `migguard status` falls back to the process name. */
-	if (mg_proc_start_time(getpid(), &st->start_time) < 0)
+	if (mg_procfs_start_time(getpid(), &st->start_time) < 0)
 		st->start_time = 0;
 	mg_boot_id(st->boot_id, sizeof(st->boot_id));
 	*out = st;

@@ -3,7 +3,6 @@
 #include "log.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <signal.h>
@@ -58,6 +57,7 @@ struct mg_watch {
 	struct mg_bql_state bql_state;
 	struct mg_bql_result bql;
 	bool bql_ok;
+	struct mg_procfs_scan scan;	/* the round's task list, reused */
 };
 
 static void lv_shared_unref(struct lv_shared *s)
@@ -340,46 +340,18 @@ static void lv_query_status(struct mg_watch *w)
 
 /* --- probe rounds ------------------------------------------------------ */
 
-static int read_rchar(pid_t pid, uint64_t *out)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
-	n = mg_read_file(path, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	p = strstr(buf, "rchar:");
-	if (!p || sscanf(p, "rchar: %lu", (unsigned long *)out) != 1)
-		return -EINVAL;
-	return 0;
-}
-
 /* QEMU runs an outgoing migration in a thread named live_migration (with
  * debug-threads=on, which libvirt always sets): its presence is a migration
  * in progress even when the monitor no longer answers. */
-static bool has_migration_thread(pid_t pid)
+static bool has_migration_thread(struct mg_procfs_scan *scan)
 {
-	char path[64], comm[32];
-	struct dirent *de;
-	bool found = false;
-	DIR *d;
+	for (size_t i = 0; i < scan->n; i++) {
+		const char *comm = mg_procfs_scan_comm(scan, i);
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while (!found && (de = readdir(d))) {
-		char p[300];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "/proc/%d/task/%s/comm", (int)pid, de->d_name);
-		if (mg_read_file(p, comm, sizeof(comm)) > 0)
-			found = strcmp(comm, MG_PROBE_MIGRATION_COMM "\n") == 0;
+		if (comm && strcmp(comm, MG_PROBE_MIGRATION_COMM) == 0)
+			return true;
 	}
-	closedir(d);
-	return found;
+	return false;
 }
 
 static void send_requests(struct mg_watch *w)
@@ -409,7 +381,11 @@ static void probe_round(struct mg_watch *w)
 	struct mg_probe_sample s = { .at = mg_now_mono() };
 	int r;
 
-	if (!w->tracking && w->discover && has_migration_thread(w->pid)) {
+	/* One read of the task list per round; the discovery and the BQL
+	 * probe read each task's files at most once from it. */
+	if (w->tracking || w->discover)
+		mg_procfs_scan(w->pid, &w->scan);
+	if (!w->tracking && w->discover && has_migration_thread(&w->scan)) {
 		if (w->cb.untracked_status)
 			w->cb.untracked_status(w, "active", w->userdata);
 		if (w->tracking)
@@ -417,7 +393,7 @@ static void probe_round(struct mg_watch *w)
 	}
 	if (w->tracking) {
 		s.unresponsive_since = transport_unresponsive_since(w);
-		r = mg_probe_bql(w->pid, &w->bql_state, &w->bql);
+		r = mg_probe_bql_scan(&w->scan, &w->bql_state, &w->bql);
 		w->bql_ok = r == 0;
 		if (r == -ESRCH) {
 			handle_change(w, mg_track_end(&w->track, MG_PHASE_FAILED, s.at, "QEMU process exited"));
@@ -429,7 +405,7 @@ static void probe_round(struct mg_watch *w)
 			s.bql_owner = w->bql.owner_tid;
 			s.bql_since = w->bql.since_usec;
 		}
-		if (w->track.direction == MG_DIR_IN && read_rchar(w->pid, &s.io_bytes) == 0)
+		if (w->track.direction == MG_DIR_IN && mg_procfs_io_rchar(w->pid, &s.io_bytes) == 0)
 			s.io_valid = true;
 		feed(w, &s);
 	}
@@ -682,6 +658,7 @@ void mg_watch_free(struct mg_watch *w)
 	free(w->name);
 	free(w->uuid);
 	free(w->qmp_path);
+	mg_procfs_scan_clear(&w->scan);
 	free(w);
 }
 

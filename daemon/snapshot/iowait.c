@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
-#include "snapshot/proc.h"
+#include "procfs.h"
 #include "util.h"
 
 #define MG_MAX_POLLFDS 256
@@ -207,7 +207,7 @@ static int collect_thread(struct io_ctx *c, const struct mg_snap_thread *t)
 	case SYS_poll:
 	case SYS_ppoll:
 		n = t->args[1] < MG_MAX_POLLFDS ? t->args[1] : MG_MAX_POLLFDS;
-		if (n == 0 || mg_proc_read_mem(c->snap->pid, t->args[0], pfds, n * sizeof(*pfds)) < 0)
+		if (n == 0 || mg_procfs_read_mem(c->snap->pid, t->args[0], pfds, n * sizeof(*pfds)) < 0)
 			return 0;
 		for (size_t i = 0; i < n && r == 0; i++)
 			if (pfds[i].fd >= 0)
@@ -261,6 +261,39 @@ static void describe_peers(struct io_ctx *c, char (*wanted)[48])
 
 /* One scan of every process's fds for the wanted link targets.  A peer in
  * another process wins over one in the target itself (a socketpair). */
+static const char *state_name(char s)
+{
+	switch (s) {
+	case 'R': return "running";
+	case 'S': return "sleeping";
+	case 'D': return "disk sleep";
+	case 'T': return "stopped";
+	case 't': return "tracing stop";
+	case 'Z': return "zombie";
+	case 'X': return "dead";
+	case 'I': return "idle";
+	default: return "unknown";
+	}
+}
+
+/* The peer's name and "X (state name)", e.g. "T (stopped)"; left empty
+ * when the peer is gone. */
+static void describe(struct mg_io_wait *w)
+{
+	struct mg_procfs_stat st;
+	size_t n;
+	int r = mg_procfs_stat(w->peer_pid, 0, &st);
+
+	if (r < 0 && r != -EINVAL)
+		return;
+	if (mg_procfs_comm(w->peer_pid, 0, w->peer_comm, sizeof(w->peer_comm)) < 0)
+		snprintf(w->peer_comm, sizeof(w->peer_comm), "?");
+	n = strlen(w->peer_comm);
+	while (n && w->peer_comm[n - 1] == ' ')
+		w->peer_comm[--n] = '\0';
+	snprintf(w->peer_state, sizeof(w->peer_state), "%c (%s)", st.state, state_name(st.state));
+}
+
 static void find_holders(struct io_ctx *c, char (*wanted)[48])
 {
 	struct mg_snapshot *snap = c->snap;
@@ -315,8 +348,7 @@ static void find_holders(struct io_ctx *c, char (*wanted)[48])
 		struct mg_io_wait *w = &snap->io_waits[i];
 
 		if (w->peer_pid)
-			mg_proc_describe(w->peer_pid, w->peer_comm, sizeof(w->peer_comm), w->peer_state,
-					 sizeof(w->peer_state));
+			describe(w);
 	}
 }
 
@@ -340,15 +372,4 @@ int mg_iowait_collect(struct mg_snapshot *snap)
 	}
 	free(c.unix_peers);
 	return r;
-}
-
-void mg_iowait_clear(struct mg_snapshot *snap)
-{
-	for (size_t i = 0; i < snap->n_io_waits; i++) {
-		free(snap->io_waits[i].target);
-		free(snap->io_waits[i].detail);
-	}
-	free(snap->io_waits);
-	snap->io_waits = NULL;
-	snap->n_io_waits = 0;
 }

@@ -8,4 +8,3 @@
 /* Fills snap->io_waits from the classified threads (target runs).  0 or
  * -ENOMEM; unreadable details only shorten the chains. */
 int mg_iowait_collect(struct mg_snapshot *snap);
-void mg_iowait_clear(struct mg_snapshot *snap);

@@ -5,8 +5,9 @@
 noinst_LTLIBRARIES += libmgsnapshot.la
 libmgsnapshot_la_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 libmgsnapshot_la_SOURCES = \
-	daemon/snapshot/snapshot.c daemon/snapshot/snapshot.h daemon/snapshot/internal.h \
-	daemon/snapshot/proc.c daemon/snapshot/proc.h \
+	daemon/snapshot/snapshot.c daemon/snapshot/snapshot.h \
+	daemon/snapshot/model.c daemon/snapshot/model.h \
+	daemon/snapshot/procfacts.c daemon/snapshot/procfacts.h \
 	daemon/snapshot/unwind.c daemon/snapshot/unwind.h \
 	daemon/snapshot/inline.c daemon/snapshot/inline.h \
 	daemon/snapshot/lockgraph.c daemon/snapshot/lockgraph.h \

@@ -21,13 +21,12 @@
 #include "snapshot/lockgraph.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "snapshot/internal.h"
+#include "snapshot/model.h"
 #include "util.h"
 
 /* Physical frames (mg_snap_thread_has_frame): the lock call sits in the
@@ -53,22 +52,6 @@ static bool is_io_syscall(long nr)
 	}
 }
 
-static const struct mg_snap_thread *find_tid(const struct mg_snapshot *snap, pid_t tid, size_t *idx)
-{
-	for (size_t i = 0; i < snap->n_threads; i++)
-		if (snap->threads[i].tid == tid) {
-			if (idx)
-				*idx = i;
-			return &snap->threads[i];
-		}
-	return NULL;
-}
-
-const struct mg_snap_thread *mg_snapshot_thread(const struct mg_snapshot *snap, pid_t tid)
-{
-	return find_tid(snap, tid, NULL);
-}
-
 static enum mg_wait_kind kind_from_symbols(const struct mg_snap_thread *t)
 {
 	if (mg_snap_thread_has_frame(t, "*pthread_cond_*wait*", MG_SYMBOL_DEPTH))
@@ -82,7 +65,8 @@ static enum mg_wait_kind kind_from_symbols(const struct mg_snap_thread *t)
 static void classify_futex(const struct mg_snapshot *snap, struct mg_snap_thread *t)
 {
 	bool owner_live = t->word_valid && t->futex_owner_field > 0 &&
-			  t->futex_owner_field != t->tid && find_tid(snap, t->futex_owner_field, NULL);
+			  t->futex_owner_field != t->tid &&
+			  mg_snap_thread_index(snap, t->futex_owner_field) >= 0;
 	enum mg_wait_kind by_sym = kind_from_symbols(t);
 
 	if (t->futex_op == FUTEX_LOCK_PI) {
@@ -134,7 +118,7 @@ static uint64_t guess_bql(const struct mg_snapshot *snap, const char **source)
 {
 	uint64_t best = 0;
 	size_t best_n = 0;
-	const struct mg_snap_thread *main_thread = find_tid(snap, snap->pid, NULL);
+	const struct mg_snap_thread *main_thread = mg_snapshot_thread(snap, snap->pid);
 
 	for (size_t i = 0; i < snap->n_threads; i++) {
 		const struct mg_snap_thread *t = &snap->threads[i];
@@ -216,11 +200,9 @@ static int find_cycles(struct mg_lockgraph *g, const struct mg_snapshot *snap)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct mg_snap_thread *t = &snap->threads[i];
-		size_t k;
+		ssize_t k = is_mutex(t->wait) && t->owner > 0 ? mg_snap_thread_index(snap, t->owner) : -1;
 
-		next[i] = none;
-		if (is_mutex(t->wait) && t->owner > 0 && find_tid(snap, t->owner, &k))
-			next[i] = k;
+		next[i] = k >= 0 ? (size_t)k : none;
 	}
 	for (size_t i = 0; i < n; i++) {
 		size_t j = i;
@@ -241,7 +223,7 @@ int mg_lockgraph_build(struct mg_snapshot *snap, uint64_t bql_addr, pid_t bql_ow
 {
 	struct mg_lockgraph *g = &snap->locks;
 
-	mg_lockgraph_clear(g);
+	mg_snap_locks_clear(g);
 	for (size_t i = 0; i < snap->n_threads; i++) {
 		const struct mg_snap_thread *t = &snap->threads[i];
 		struct mg_lock_edge *ne;
@@ -269,42 +251,4 @@ int mg_lockgraph_build(struct mg_snapshot *snap, uint64_t bql_addr, pid_t bql_ow
 				g->bql_owner = g->edges[i].owner;
 	}
 	return find_cycles(g, snap);
-}
-
-void mg_lockgraph_clear(struct mg_lockgraph *g)
-{
-	for (size_t i = 0; i < g->n_cycles; i++) {
-		free(g->cycles[i].tids);
-		free(g->cycles[i].addrs);
-	}
-	free(g->cycles);
-	free(g->edges);
-	*g = (struct mg_lockgraph){ 0 };
-}
-
-const char *mg_wait_kind_to_string(enum mg_wait_kind kind)
-{
-	static const char *const names[] = {
-		[MG_WAIT_NONE] = "none", [MG_WAIT_MUTEX] = "mutex", [MG_WAIT_MUTEX_PI] = "mutex-pi",
-		[MG_WAIT_CONDVAR] = "condvar", [MG_WAIT_FUTEX] = "futex", [MG_WAIT_IO] = "io",
-		[MG_WAIT_OTHER] = "syscall",
-	};
-
-	return (unsigned)kind < MG_ARRAY_SIZE(names) ? names[kind] : "?";
-}
-
-bool mg_snap_thread_has_frame(const struct mg_snap_thread *t, const char *pattern, size_t depth)
-{
-	size_t physical = 0;
-
-	/* Depth counts physical frames: each ends with its one frame that is
-	 * not inlined (snapshot.h), so a depth chosen before inline frames
-	 * existed still reaches the same code. */
-	for (size_t i = 0; i < t->n_frames && physical < depth; i++) {
-		if (t->frames[i].symbol && fnmatch(pattern, t->frames[i].symbol, 0) == 0)
-			return true;
-		if (!t->frames[i].inlined)
-			physical++;
-	}
-	return false;
 }

@@ -15,4 +15,3 @@ void mg_lockgraph_classify(struct mg_snapshot *snap);
  * read from its __owner field (used when no thread waits for it).
  * 0 or -ENOMEM. */
 int mg_lockgraph_build(struct mg_snapshot *snap, uint64_t bql_addr, pid_t bql_owner_hint);
-void mg_lockgraph_clear(struct mg_lockgraph *g);

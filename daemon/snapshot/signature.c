@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "snapshot/internal.h"
 #include "snapshot/symname.h"
 #include "util.h"
 
@@ -485,18 +484,3 @@ int mg_signatures_match(const struct mg_signature *sigs, size_t n, struct mg_sna
 	return 0;
 }
 
-void mg_sig_results_clear(struct mg_snapshot *snap)
-{
-	for (size_t i = 0; i < snap->n_sigs; i++) {
-		struct mg_sig_result *r = &snap->sigs[i];
-
-		free(r->id);
-		free(r->title);
-		free(r->explanation);
-		free(r->fix);
-		free(r->reason);
-	}
-	free(snap->sigs);
-	snap->sigs = NULL;
-	snap->n_sigs = 0;
-}

@@ -17,4 +17,3 @@ void mg_signatures_free(struct mg_signature *sigs, size_t n);
 /* Matches each signature against snap (classified, with the lock graph)
  * and appends one result per signature to snap->sigs.  0 or -ENOMEM. */
 int mg_signatures_match(const struct mg_signature *sigs, size_t n, struct mg_snapshot *snap);
-void mg_sig_results_clear(struct mg_snapshot *snap);

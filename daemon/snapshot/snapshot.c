@@ -1,40 +1,21 @@
-/* snapshot.c - see snapshot.h: the order of the steps and their errors. */
+/* snapshot.c - see snapshot.h: mg_snapshot_take(), the order of the steps
+ * and their errors.  The top of snapshot/ (the layout: snapshot.h). */
 #include "snapshot/snapshot.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "snapshot/internal.h"
+#include "procfs.h"
 #include "snapshot/iowait.h"
 #include "snapshot/lockgraph.h"
-#include "snapshot/proc.h"
+#include "snapshot/model.h"
+#include "snapshot/procfacts.h"
 #include "snapshot/signature.h"
 #include "snapshot/unwind.h"
 #include "util.h"
-
-void mg_snap_note(struct mg_snapshot *snap, bool partial, const char *fmt, ...)
-{
-	va_list ap;
-	char *line, *all;
-
-	va_start(ap, fmt);
-	if (vasprintf(&line, fmt, ap) < 0)
-		line = NULL;
-	va_end(ap);
-	if (partial)
-		snap->partial = true;
-	if (!line)
-		return;
-	if (asprintf(&all, "%s%s\n", snap->errors ? snap->errors : "", line) >= 0) {
-		free(snap->errors);
-		snap->errors = all;
-	}
-	free(line);
-}
 
 /* Unwinds and symbolizes; returns the BQL's address when the executable
  * has the symbol (0 otherwise), or -EPERM through *err. */
@@ -85,7 +66,7 @@ static void match_signatures(struct mg_snapshot *snap, const char *dir)
 /* The promise "never left stopped", checked rather than assumed. */
 static void check_released(struct mg_snapshot *snap)
 {
-	char s = mg_proc_thread_state(snap->pid, snap->pid);
+	char s = mg_procfs_state(snap->pid, snap->pid);
 
 	if (s == '?') {
 		mg_snap_note(snap, true, "the target exited during the snapshot");
@@ -106,7 +87,7 @@ int mg_snapshot_take(pid_t pid, const struct mg_snapshot_opts *opts, struct mg_s
 		return -ENOMEM;
 	snap->pid = pid;
 	snap->captured_at = mg_now_real();
-	r = mg_proc_read_threads(snap);
+	r = mg_procfacts_read(snap);
 	if (r == -ESRCH)
 		return mg_error_errno(r, "process %d does not exist", pid);
 	if (r == -EPERM)
@@ -122,7 +103,7 @@ int mg_snapshot_take(pid_t pid, const struct mg_snapshot_opts *opts, struct mg_s
 			return r;	/* logged by mg_unwind_capture */
 	}
 	mg_lockgraph_classify(snap);
-	if (bql && mg_proc_read_mem(pid, bql + 8, &owner, sizeof(owner)) < 0)
+	if (bql && mg_procfs_read_mem(pid, bql + 8, &owner, sizeof(owner)) < 0)
 		owner = 0;
 	t1 = mg_now_mono();
 	if (mg_lockgraph_build(snap, bql, owner) < 0 || mg_iowait_collect(snap) < 0)
@@ -133,28 +114,4 @@ int mg_snapshot_take(pid_t pid, const struct mg_snapshot_opts *opts, struct mg_s
 	snap->wall_us = mg_now_mono() - t0;
 	*out = MG_TAKE_PTR(snap);
 	return 0;
-}
-
-void mg_snapshot_free(struct mg_snapshot *snap)
-{
-	if (!snap)
-		return;
-	for (size_t i = 0; i < snap->n_threads; i++) {
-		struct mg_snap_thread *t = &snap->threads[i];
-
-		for (size_t k = 0; k < t->n_frames; k++) {
-			free(t->frames[k].module);
-			free(t->frames[k].symbol);
-			free(t->frames[k].file);
-		}
-		free(t->frames);
-		free(t->kstack);
-		free(t->unwind_error);
-	}
-	free(snap->threads);
-	mg_lockgraph_clear(&snap->locks);
-	mg_iowait_clear(snap);
-	mg_sig_results_clear(snap);
-	free(snap->errors);
-	free(snap);
 }

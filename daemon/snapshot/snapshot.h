@@ -6,7 +6,25 @@
  * Order of work (DESIGN.md section 5): /proc facts and futex words are read
  * while the target runs; then every thread is stopped, unwound and released
  * (only PCs are kept); symbolization, the lock graph, I/O chains and
- * signatures are computed after the target runs again. */
+ * signatures are computed after the target runs again.
+ *
+ * The files of snapshot/, top to bottom; each includes and calls only
+ * files below it (checked with grep for #include "snapshot/ and mg_ calls):
+ *
+ *   snapshot.c   mg_snapshot_take: the order of the steps
+ *     -> procfacts.c  step 1: /proc facts and futex words (through procfs.h)
+ *     -> unwind.c     step 2: stop, unwind, release; symbolize
+ *          -> inline.c     inlined calls from DWARF
+ *     -> lockgraph.c  wait kinds, edges, cycles, the BQL
+ *     -> iowait.c     fd -> socket/file -> peer (through procfs.h)
+ *     -> signature.c  known-issue matches
+ *          -> symname.c    symbol name patterns
+ *   render.c     text and JSON of a finished snapshot (for cli/, report.c)
+ *   model.c      the data model below: free, thread by tid, notes, frame
+ *                match, wait kind names; includes only snapshot.h/model.h,
+ *                calls nothing of snapshot/.  Every file above may call it.
+ *
+ * Outside snapshot/ it uses only procfs.h, util.h, log.h and escape.h. */
 #pragma once
 
 #include <stdbool.h>
@@ -138,7 +156,7 @@ struct mg_snapshot {
 	bool partial;		/* something could not be read (see errors) */
 	char *errors;		/* newline-separated notes, NULL when none */
 
-	struct mg_snap_thread *threads;
+	struct mg_snap_thread *threads;	/* sorted by tid, ascending */
 	size_t n_threads;
 	struct mg_lockgraph locks;
 	struct mg_io_wait *io_waits;
@@ -182,5 +200,5 @@ json_object *mg_snapshot_to_json(const struct mg_snapshot *snap);
 /* Writes DIR/report.json and DIR/stacks.txt (DIR is created); 0 or -errno. */
 int mg_snapshot_write_dir(const struct mg_snapshot *snap, const char *dir);
 
-/* The thread with this tid, or NULL. */
+/* The thread with this tid, or NULL (threads are sorted by tid: model.h). */
 const struct mg_snap_thread *mg_snapshot_thread(const struct mg_snapshot *snap, pid_t tid);

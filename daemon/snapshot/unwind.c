@@ -39,9 +39,9 @@
 #include <time.h>
 
 #include "log.h"
+#include "procfs.h"
 #include "snapshot/inline.h"
-#include "snapshot/internal.h"
-#include "snapshot/proc.h"
+#include "snapshot/model.h"
 #include "util.h"
 
 /* How long we wait for seized threads to report their stop. */
@@ -151,7 +151,7 @@ static int seize_all(struct mg_snapshot *snap, struct stop_state *st)
 
 			/* The kernel refuses to attach an exiting task with
 			 * EPERM too: that is "gone", not "not allowed". */
-			if (err == EPERM && mg_proc_thread_exiting(snap->pid, t->tid))
+			if (err == EPERM && mg_procfs_exiting(snap->pid, t->tid))
 				err = ESRCH;
 			if ((err == EPERM || err == EACCES) && n_seized == 0)
 				return -EPERM;
@@ -249,26 +249,6 @@ static int frame_cb(Dwfl_Frame *state, void *arg)
 	return DWARF_CB_OK;
 }
 
-static struct mg_snap_thread *find_thread(struct unwind_ctx *c, pid_t tid, size_t *idx)
-{
-	size_t lo = 0, hi = c->snap->n_threads;
-
-	/* threads are sorted by tid (proc.c) */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (c->snap->threads[mid].tid == tid) {
-			*idx = mid;
-			return &c->snap->threads[mid];
-		}
-		if (c->snap->threads[mid].tid < tid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* A bounded frame callback: dwfl_thread_getframes has no limit of its own,
  * so the wrapper aborts at max_frames. */
 struct bounded {
@@ -290,8 +270,8 @@ static int bounded_frame_cb(Dwfl_Frame *state, void *arg)
 static int thread_cb(Dwfl_Thread *thread, void *arg)
 {
 	struct unwind_ctx *c = arg;
-	size_t idx;
-	struct mg_snap_thread *t = find_thread(c, dwfl_thread_tid(thread), &idx);
+	ssize_t idx = mg_snap_thread_index(c->snap, dwfl_thread_tid(thread));
+	struct mg_snap_thread *t = idx < 0 ? NULL : &c->snap->threads[idx];
 	struct bounded b;
 	int r;
 

@@ -112,7 +112,7 @@ static inline void fuzz_self_tokens_init(void)
 	uint64_t start = 0;
 
 	snprintf(fuzz_self_tokens[0].value, sizeof(fuzz_self_tokens[0].value), "%d", (int)getpid());
-	if (mg_proc_start_time(getpid(), &start) < 0)
+	if (mg_procfs_start_time(getpid(), &start) < 0)
 		abort();
 	snprintf(fuzz_self_tokens[1].value, sizeof(fuzz_self_tokens[1].value), "%llu", (unsigned long long)start);
 	mg_boot_id(fuzz_self_tokens[2].value, sizeof(fuzz_self_tokens[2].value));

@@ -6,6 +6,7 @@
  * of tests/unit/fake_snapshot.h) and rendered into
  * the summary and the JSON an incident carries. */
 #include "snapshot/lockgraph.h"
+#include "snapshot/model.h"
 #include "snapshot/signature.h"
 #include "../unit/fake_snapshot.h"
 #include "util.h"
@@ -45,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			j = mg_snapshot_to_json(snaps[i]);
 			json_object_to_json_string(j);
 			json_object_put(j);
-			mg_sig_results_clear(snaps[i]);
+			mg_snap_sigs_clear(snaps[i]);
 		}
 	}
 	mg_signatures_free(sigs, n);

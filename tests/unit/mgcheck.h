@@ -5,6 +5,8 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static inline int mg_check_run(Suite *s)
 {
@@ -32,4 +34,17 @@ static inline void mg_test_rm_rf(const char *path)
 	ck_assert_int_ge(asprintf(&cmd, "rm -rf '%s'", path), 0);
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
+}
+
+/* A pid that no process has now: a child that exited and was reaped (until
+ * the pid is reused, which no test waits long enough to see). */
+static inline pid_t mg_test_dead_pid(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	return pid;
 }

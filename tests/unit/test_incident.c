@@ -282,18 +282,6 @@ START_TEST(test_action_on_a_report_whose_actions_is_not_an_array)
 }
 END_TEST
 
-/* A pid that no process has now: a child that exited and was reaped. */
-static pid_t dead_pid(void)
-{
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(0);
-	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
-	return pid;
-}
-
 /* A guard killed mid-write leaves .tmp-NAME-PID: at the next start it
  * becomes a visible NAME-partial incident (listed, pruned, shown), its
  * report.json marked partial; a write still in progress (live writer) is
@@ -303,7 +291,7 @@ START_TEST(test_half_written_incident_is_kept_as_partial_at_start)
 	char base[300], path[600];
 	char **names;
 	size_t n;
-	pid_t dead = dead_pid();
+	pid_t dead = mg_test_dead_pid();
 	json_object *r, *v;
 	FILE *f;
 

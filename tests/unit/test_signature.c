@@ -2,6 +2,7 @@
  * file:line, and matching / unmatchable decisions on hand-built stacks in
  * the shapes real builds give (tests/unit/fake_snapshot.h). */
 #include "snapshot/lockgraph.h"
+#include "snapshot/model.h"
 #include "snapshot/signature.h"
 #include "snapshot/symname.h"
 
@@ -107,7 +108,7 @@ START_TEST(test_lock_facts_decide_over_frames)
 
 	/* Same frames, but live_migration's mutex is not the IOThread's. */
 	s->threads[1].futex_owner_field = 13;
-	mg_lockgraph_clear(&s->locks);
+	mg_snap_locks_clear(&s->locks);
 	mg_lockgraph_classify(s);
 	mg_lockgraph_build(s, 0xb, 0);
 	ck_assert_int_eq(mg_signatures_load(MG_SIGNATURES_DIR, &sigs, &n), 0);
