@@ -1,6 +1,6 @@
 /* domains.c - see domains.h. */
 #include "domains.h"
-#include "action.h"
+#include "ladder.h"
 #include "domxml.h"
 #include "incident.h"
 #include "incwriter.h"

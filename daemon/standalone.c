@@ -1,6 +1,6 @@
 /* standalone.c - see standalone.h. */
 #include "standalone.h"
-#include "action.h"
+#include "ladder.h"
 #include "incident.h"
 #include "incwriter.h"
 #include "ledger.h"

@@ -2,8 +2,10 @@
  * bounded file reads. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,33 @@ static inline void mg_fclosep(FILE **f) { if (*f) fclose(*f); }
 #define _cleanup_free_ _cleanup_(mg_freep)
 #define _cleanup_close_ _cleanup_(mg_closep)
 #define _cleanup_fclose_ _cleanup_(mg_fclosep)
+
+/* One table of names per enum (libvirt's VIR_ENUM_IMPL): the names are
+ * given once, in the enum's order, and the count is checked against last
+ * at build time, so a value added without a name does not compile.
+ * MG_ENUM_DECL in the header, MG_ENUM_IMPL in one .c file, give
+ *   const char *NAME_to_string(type v);  ("?" out of range, never NULL)
+ *   int NAME_from_string(const char *s, type *out);  (0 or -EINVAL) */
+#define MG_ENUM_DECL(name, type)					\
+	const char *name##_to_string(type v);				\
+	int name##_from_string(const char *s, type *out)
+#define MG_ENUM_IMPL(name, type, last, ...)				\
+	static const char *const name##_names[] = { __VA_ARGS__ };	\
+	_Static_assert(MG_ARRAY_SIZE(name##_names) == (size_t)(last),	\
+		       #name ": one name per value");			\
+	const char *name##_to_string(type v)				\
+	{								\
+		return (size_t)v < MG_ARRAY_SIZE(name##_names) ? name##_names[v] : "?"; \
+	}								\
+	int name##_from_string(const char *s, type *out)		\
+	{								\
+		for (size_t i = 0; s && i < MG_ARRAY_SIZE(name##_names); i++) \
+			if (strcmp(s, name##_names[i]) == 0) {		\
+				*out = (type)i;				\
+				return 0;				\
+			}						\
+		return -EINVAL;						\
+	}
 
 /* Returns the pointer and leaves NULL behind, to hand ownership out of a
  * _cleanup_ scope. */

@@ -71,6 +71,19 @@ const char *mg_watch_uuid(const struct mg_watch *w) { return w->uuid; }
 pid_t mg_watch_pid(const struct mg_watch *w) { return w->pid; }
 bool mg_watch_tracking(const struct mg_watch *w) { return w->tracking; }
 struct mg_track *mg_watch_get_track(struct mg_watch *w) { return &w->track; }
+enum mg_direction mg_watch_direction(const struct mg_watch *w) { return w->track.direction; }
+enum mg_phase mg_watch_phase(const struct mg_watch *w) { return w->track.phase; }
+
+void mg_watch_note(struct mg_watch *w, const char *fmt, ...)
+{
+	char text[MG_TRACK_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	mg_track_note(&w->track, mg_now_mono(), "%s", text);
+}
 const struct mg_bql_result *mg_watch_last_bql(const struct mg_watch *w) { return w->bql_ok ? &w->bql : NULL; }
 
 struct mg_qmp *mg_watch_qmp(struct mg_watch *w)

@@ -59,6 +59,12 @@ void mg_watch_end(struct mg_watch *w, enum mg_phase final, const char *why);
 
 bool mg_watch_tracking(const struct mg_watch *w);
 struct mg_track *mg_watch_get_track(struct mg_watch *w);
+/* The tracked (or last tracked) migration's direction and phase. */
+enum mg_direction mg_watch_direction(const struct mg_watch *w);
+enum mg_phase mg_watch_phase(const struct mg_watch *w);
+/* Adds a line, dated now, to the timeline (the evidence) of the tracked
+ * migration, or of the last one once it ended (the ladder's later steps). */
+void mg_watch_note(struct mg_watch *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Fills e's identity of the watched migration: key (the watch), domain,
  * uuid, pid, direction and phase (strings valid while w lives and the
  * track is unchanged), for events emitted about it by others. */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 
@@ -390,3 +391,87 @@ int mg_worker_submit(struct mg_worker_pool *p, const struct mg_work *w)
 
 unsigned mg_worker_pool_n_stuck(const struct mg_worker_pool *p) { return p->n_stuck; }
 size_t mg_worker_pool_n_pending(const struct mg_worker_pool *p) { return p->n_pending; }
+
+/* --- a call for an owner that may go away first ---------------------------
+ * Two holders: the owner (until mg_worker_call_cancel) and the job (until
+ * its free_arg, which may run on a worker thread when the pool went while
+ * the call was stuck): hence the atomics. */
+struct mg_worker_call {
+	atomic_uint refs;
+	atomic_bool busy;		/* run has not returned */
+	bool cancelled, delivered;	/* loop only */
+	struct mg_worker_call_spec s;
+};
+
+static void call_unref(struct mg_worker_call *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1)
+		free(c);
+}
+
+static int call_run(void *arg)
+{
+	struct mg_worker_call *c = arg;
+
+	return c->s.run(c->s.arg);
+}
+
+static void call_done(int result, void *arg)
+{
+	struct mg_worker_call *c = arg;
+
+	if (c->cancelled)
+		return;
+	c->delivered = true;
+	c->s.done(result, c->s.arg, c->s.userdata);
+}
+
+static void call_free(void *arg)
+{
+	struct mg_worker_call *c = arg;
+
+	if (c->s.free_arg)
+		c->s.free_arg(c->s.arg);
+	atomic_store(&c->busy, false);
+	call_unref(c);
+}
+
+int mg_worker_call(struct mg_worker_pool *p, const struct mg_worker_call_spec *s,
+		   struct mg_worker_call **out)
+{
+	struct mg_worker_call *c = calloc(1, sizeof(*c));
+	struct mg_work w;
+	int r;
+
+	if (!c || !s->run || !s->done) {
+		free(c);
+		if (s->free_arg)
+			s->free_arg(s->arg);
+		return c ? -EINVAL : -ENOMEM;
+	}
+	c->s = *s;
+	atomic_init(&c->refs, 2);
+	atomic_init(&c->busy, true);
+	w = (struct mg_work){ .what = s->what, .run = call_run, .done = call_done, .free_arg = call_free,
+			      .arg = c, .timeout_usec = s->timeout_usec };
+	r = mg_worker_submit(p, &w);
+	if (r < 0) {
+		call_free(c);
+		call_unref(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+bool mg_worker_call_busy(const struct mg_worker_call *c) { return atomic_load(&c->busy); }
+bool mg_worker_call_delivered(const struct mg_worker_call *c) { return c->delivered; }
+
+struct mg_worker_call *mg_worker_call_cancel(struct mg_worker_call *c)
+{
+	if (c) {
+		c->cancelled = true;
+		call_unref(c);
+	}
+	return NULL;
+}

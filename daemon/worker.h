@@ -10,6 +10,7 @@
  * (logged). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -55,3 +56,42 @@ int mg_worker_submit(struct mg_worker_pool *p, const struct mg_work *w);
 unsigned mg_worker_pool_n_stuck(const struct mg_worker_pool *p);
 /* Jobs submitted and not yet delivered to done. */
 size_t mg_worker_pool_n_pending(const struct mg_worker_pool *p);
+
+/* --- a call for an owner that may go away first ----------------------------
+ * What the watch (qemu-monitor-command) and the ladder (abort, destroy,
+ * create) need from the pool: a blocking call whose owner can be freed
+ * while the call is still inside libvirt.  The handle is the owner's;
+ * mg_worker_call_cancel() lets go of it, after which done never runs and
+ * a late result is dropped.  arg belongs to the call from submission on
+ * and is freed (free_arg) once run has returned or never ran: a call stuck
+ * past its deadline, or past its owner, still has its buffers. */
+struct mg_worker_call;
+
+struct mg_worker_call_spec {
+	const char *what;		/* for logs (copied) */
+	int (*run)(void *arg);		/* on a worker thread */
+	void *arg;
+	void (*free_arg)(void *arg);	/* may be NULL; see above for where it runs */
+	uint64_t timeout_usec;		/* from submission; 0 = no deadline */
+	/* On the loop, at most once, never after mg_worker_call_cancel: with
+	 * run's result, -ETIMEDOUT at the deadline (run may still be using
+	 * arg: read nothing it writes) or -ECANCELED when the pool goes.  It
+	 * may cancel (release) its own handle. */
+	void (*done)(int result, void *arg, void *userdata);
+	void *userdata;
+};
+
+/* Submits the call; *out is the owner's handle, to be released with
+ * mg_worker_call_cancel() (also after done ran).  0 or as mg_worker_submit;
+ * on failure free_arg has run and *out is untouched. */
+int mg_worker_call(struct mg_worker_pool *p, const struct mg_worker_call_spec *s,
+		   struct mg_worker_call **out);
+/* True while run has not returned (queued, running, or stuck past the
+ * deadline): an owner that must not pile calls onto a stuck QEMU waits
+ * for false before the next one. */
+bool mg_worker_call_busy(const struct mg_worker_call *c);
+/* True once done has run. */
+bool mg_worker_call_delivered(const struct mg_worker_call *c);
+/* The owner lets go: done does not run from now on; the call finishes (or
+ * stays stuck) on its own and frees itself.  NULL is fine.  Returns NULL. */
+struct mg_worker_call *mg_worker_call_cancel(struct mg_worker_call *c);

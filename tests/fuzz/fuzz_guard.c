@@ -1,6 +1,6 @@
 /* fuzz_guard - the consumers of QMP replies and events: the standalone
  * guard (daemon/standalone.c) in front of the real watch (daemon/watch.c),
- * tracker and ladder (daemon/action.c), with the real QMP client connected
+ * tracker and ladder (daemon/ladder.c), with the real QMP client connected
  * to a scripted in-process peer on a unix socket, as `migguardd --qmp SOCK
  * --pid PID` runs.  The guarded process is a child of the harness that
  * only sleeps.  A verdict goes through the real report.c, incident writer

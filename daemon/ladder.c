@@ -1,5 +1,5 @@
-/* action.c - see action.h. */
-#include "action.h"
+/* ladder.c - see ladder.h. */
+#include "ladder.h"
 #include "coredump.h"
 #include "incident.h"
 #include "log.h"
@@ -18,7 +18,9 @@
  * waits again (qemuProcessKill): give it that and some. */
 #define MG_ACTION_DESTROY_WAIT (30 * MG_USEC_PER_SEC)
 
-enum step { STEP_CANCEL, STEP_YANK, STEP_KILL, STEP_RESTART, STEP_DESTROY, STEP_DONE };
+MG_ENUM_IMPL(mg_ladder_step, enum mg_ladder_step, MG_LADDER_STEP_LAST,
+	     "cancel", "cancel-check", "yank", "yank-check", "recover-check", "kill", "kill-check",
+	     "core", "restart", "destroy", "destroy-check");
 
 struct mg_ladder {
 	sd_event *loop;
@@ -26,40 +28,41 @@ struct mg_ladder {
 	struct mg_incwriter *incident;
 	void (*done)(struct mg_ladder *a, void *userdata);
 	void *userdata;
-	enum step step;
+	enum mg_ladder_step step;	/* the rung being climbed */
 	sd_event_source *timer;
 	uint64_t wait_until;
 	bool (*wait_for)(struct mg_ladder *a);
 	void (*after_wait)(struct mg_ladder *a, bool reached);
 	char summary[2048];
 	bool finished;
-	struct lv_call *inflight;	/* libvirt call not yet delivered */
+	struct mg_worker_call *inflight;	/* libvirt call not yet delivered */
 	unsigned qmp_pending;		/* QMP requests whose reply has not run */
 	bool freed;			/* mg_ladder_free ran; the last reply frees */
 	bool aborted;			/* SIGABRT sent: look for the core */
 	struct mg_coredump core;
 };
 
-struct lv_call;
-static void next_step(struct mg_ladder *a, enum step s);
+static void next_step(struct mg_ladder *a, enum mg_ladder_step s);
+static void finish(struct mg_ladder *a);
 
 /* One step done, to every sink (metrics, plugins). */
-static void emit_action(struct mg_ladder *a, const char *step, int result, const char *detail)
+static void emit_action(struct mg_ladder *a, enum mg_ladder_step step, int result, const char *detail)
 {
 	struct mg_event e = mg_event_plugin(MIGGUARD_EVENT_ACTION_DONE, "action");
 
 	mg_watch_describe(a->p.watch, &e);
 	e.ev.incident = a->incident ? mg_incwriter_dir(a->incident) : NULL;
-	e.ev.step = step;
+	e.ev.step = mg_ladder_step_to_string(step);
 	e.ev.result = result;
 	e.ev.detail = detail;
 	mg_notify_dispatch(a->p.notify, &e);
 }
 
-static void record(struct mg_ladder *a, const char *step, int result, const char *fmt, ...)
+static void record(struct mg_ladder *a, enum mg_ladder_step s, int result, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static void record(struct mg_ladder *a, const char *step, int result, const char *fmt, ...)
+static void record(struct mg_ladder *a, enum mg_ladder_step s, int result, const char *fmt, ...)
 {
+	const char *step = mg_ladder_step_to_string(s);
 	char detail[512];
 	size_t len = strlen(a->summary);
 	va_list ap;
@@ -73,9 +76,8 @@ static void record(struct mg_ladder *a, const char *step, int result, const char
 	       mg_watch_name(a->p.watch), step, result == 0 ? "ok" : strerror(-result), detail);
 	if (a->incident)
 		mg_incwriter_add_action(a->incident, step, result, detail);
-	emit_action(a, step, result, detail);
-	mg_track_note(mg_watch_get_track(a->p.watch), mg_now_mono(), "action %s: %s: %s", step,
-		      result == 0 ? "ok" : strerror(-result), detail);
+	emit_action(a, s, result, detail);
+	mg_watch_note(a->p.watch, "action %s: %s: %s", step, result == 0 ? "ok" : strerror(-result), detail);
 }
 
 /* A QMP request of the ladder.  Its reply callback runs exactly once, also
@@ -147,11 +149,11 @@ static bool process_gone(struct mg_ladder *a)
 
 /* --- libvirt calls on the worker pool ---------------------------------- */
 
+/* One libvirt call's own state: it may outlive the ladder (stuck inside
+ * libvirt), so it never points at it; the ladder's handle does the rest. */
 struct lv_call {
-	struct mg_ladder *a;		/* NULL once the action is gone */
 	virDomainPtr dom;
 	int (*fn)(virDomainPtr);
-	const char *step;
 	char error[256];
 	void (*then)(struct mg_ladder *a, int result, const char *error);
 };
@@ -169,14 +171,13 @@ static int lv_call_run(void *arg)
 	return 0;
 }
 
-static void lv_call_done(int result, void *arg)
+static void lv_call_done(int result, void *arg, void *userdata)
 {
 	struct lv_call *c = arg;
+	struct mg_ladder *a = userdata;
 
-	if (c->a) {
-		c->a->inflight = NULL;
-		c->then(c->a, result, result == -ETIMEDOUT ? "no answer before the deadline" : c->error);
-	}
+	a->inflight = mg_worker_call_cancel(a->inflight);
+	c->then(a, result, result == -ETIMEDOUT ? "no answer before the deadline" : c->error);
 }
 
 static void lv_call_free(void *arg)
@@ -187,29 +188,22 @@ static void lv_call_free(void *arg)
 	free(c);
 }
 
-static int lv_submit(struct mg_ladder *a, const char *step, int (*fn)(virDomainPtr), uint64_t timeout,
+static int lv_submit(struct mg_ladder *a, const char *what, int (*fn)(virDomainPtr), uint64_t timeout,
 		     void (*then)(struct mg_ladder *, int, const char *))
 {
 	struct lv_call *c = calloc(1, sizeof(*c));
-	struct mg_work w;
-	int r;
+	struct mg_worker_call_spec spec = {
+		.what = what, .run = lv_call_run, .arg = c, .free_arg = lv_call_free,
+		.timeout_usec = timeout, .done = lv_call_done, .userdata = a,
+	};
 
 	if (!c)
 		return -ENOMEM;
-	c->a = a;
 	c->fn = fn;
-	c->step = step;
 	c->then = then;
 	virDomainRef(a->p.dom);
 	c->dom = a->p.dom;
-	w = (struct mg_work){ .what = step, .run = lv_call_run, .done = lv_call_done,
-			      .free_arg = lv_call_free, .arg = c, .timeout_usec = timeout };
-	r = mg_worker_submit(a->p.pool, &w);
-	if (r < 0)
-		lv_call_free(c);
-	else
-		a->inflight = c;
-	return r;
+	return mg_worker_call(a->p.pool, &spec, &a->inflight);
 }
 
 static int abort_job(virDomainPtr d) { return virDomainAbortJob(d); }
@@ -220,12 +214,12 @@ static int create(virDomainPtr d) { return virDomainCreate(d); }
 
 static void after_cancel(struct mg_ladder *a, bool over)
 {
-	record(a, "cancel-check", over ? 0 : -ETIMEDOUT, "%s", over ?
+	record(a, MG_LADDER_CANCEL_CHECK, over ? 0 : -ETIMEDOUT, "%s", over ?
 	       "the migration ended and QEMU answers" : "still hung after the cancel request");
 	if (over || a->p.action == MG_ACTION_CANCEL)
-		next_step(a, STEP_DONE);
+		finish(a);
 	else
-		next_step(a, STEP_YANK);
+		next_step(a, MG_LADDER_YANK);
 }
 
 static void on_cancel_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
@@ -234,14 +228,14 @@ static void on_cancel_reply(struct mg_qmp *q, int err, json_object *reply, void 
 
 	if (!ladder_reply(a))
 		return;
-	record(a, "cancel", err, "QMP migrate_cancel on the direct monitor%s",
+	record(a, MG_LADDER_CANCEL, err, "QMP migrate_cancel on the direct monitor%s",
 	       err == -ETIMEDOUT ? " (in-band: no answer while the BQL is held)" : "");
 	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
 }
 
 static void on_abort_done(struct mg_ladder *a, int result, const char *error)
 {
-	record(a, "cancel", result, "virDomainAbortJob%s%s", result ? ": " : "", result ? error : "");
+	record(a, MG_LADDER_CANCEL, result, "virDomainAbortJob%s%s", result ? ": " : "", result ? error : "");
 	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
 }
 
@@ -251,8 +245,10 @@ static void cancel_unsent(struct mg_ladder *a)
 {
 	if (migration_over(a))
 		after_cancel(a, true);
+	else if (a->p.action == MG_ACTION_CANCEL)
+		finish(a);
 	else
-		next_step(a, a->p.action == MG_ACTION_CANCEL ? STEP_DONE : STEP_YANK);
+		next_step(a, MG_LADDER_YANK);
 }
 
 static void do_cancel(struct mg_ladder *a)
@@ -264,15 +260,15 @@ static void do_cancel(struct mg_ladder *a)
 		r = ladder_qmp(a, q, "migrate_cancel", NULL, false, on_cancel_reply);
 		if (r == 0)
 			return;
-		record(a, "cancel", r, "cannot send migrate_cancel%s", r == -EBUSY ?
+		record(a, MG_LADDER_CANCEL, r, "cannot send migrate_cancel%s", r == -EBUSY ?
 		       ": earlier in-band requests are still unanswered (the monitor is held)" : "");
 	} else if (a->p.dom && a->p.pool) {
 		r = lv_submit(a, "virDomainAbortJob", abort_job, a->p.step_timeout, on_abort_done);
 		if (r == 0)
 			return;
-		record(a, "cancel", r, "cannot submit virDomainAbortJob");
+		record(a, MG_LADDER_CANCEL, r, "cannot submit virDomainAbortJob");
 	} else {
-		record(a, "cancel", -ENOTCONN, "no direct monitor and no libvirt domain");
+		record(a, MG_LADDER_CANCEL, -ENOTCONN, "no direct monitor and no libvirt domain");
 	}
 	cancel_unsent(a);
 }
@@ -292,13 +288,16 @@ static const char *cycle_note(const struct mg_ladder *a)
 static void after_grace(struct mg_ladder *a, bool over)
 {
 	if (!over && a->p.lock_cycle)
-		record(a, "yank-check", -ETIMEDOUT,
+		record(a, MG_LADDER_YANK_CHECK, -ETIMEDOUT,
 		       "the hang persists: a lock cycle inside QEMU is not ended by a yank");
 	else
-		record(a, "recover-check", over ? 0 : -ETIMEDOUT, "%s", over ?
+		record(a, MG_LADDER_RECOVER_CHECK, over ? 0 : -ETIMEDOUT, "%s", over ?
 		       "the migration ended and QEMU answers: no kill needed" :
 		       "still hung after recover_grace");
-	next_step(a, over ? STEP_DONE : STEP_KILL);
+	if (over)
+		finish(a);
+	else
+		next_step(a, MG_LADDER_KILL);
 }
 
 static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
@@ -307,7 +306,7 @@ static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *u
 
 	if (!ladder_reply(a))
 		return;
-	record(a, "yank", err, "out-of-band yank of the migration channel and NBD block nodes%s%s%s",
+	record(a, MG_LADDER_YANK, err, "out-of-band yank of the migration channel and NBD block nodes%s%s%s",
 	       err == -EREMOTEIO ? ": " : "", err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "",
 	       cycle_note(a));
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
@@ -366,13 +365,13 @@ static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *u
 		return;
 
 	if (err != 0) {
-		record(a, "yank", err, "query-yank failed%s%s%s", err == -EREMOTEIO ? ": " : "",
+		record(a, MG_LADDER_YANK, err, "query-yank failed%s%s%s", err == -EREMOTEIO ? ": " : "",
 		       err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "", cycle_note(a));
 		goto wait;
 	}
 	r = yank_instances(a, reply, &list);
 	if (r < 0) {
-		record(a, "yank", r, "query-yank answered %s, not a list%s",
+		record(a, MG_LADDER_YANK, r, "query-yank answered %s, not a list%s",
 		       r == -EBADMSG ? json_type_to_name(json_object_get_type(reply)) : "something",
 		       cycle_note(a));
 		goto wait;
@@ -381,17 +380,17 @@ static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *u
 	args = json_object_new_object();
 	if (!args || json_object_object_add(args, "instances", list) < 0) {
 		json_object_put(list);
-		record(a, "yank", -ENOMEM, "cannot build the yank request");
+		record(a, MG_LADDER_YANK, -ENOMEM, "cannot build the yank request");
 		goto wait;
 	}
 	if (n == 0) {
-		record(a, "yank", -ENOENT, "nothing to yank: no migration or block-node instance%s",
+		record(a, MG_LADDER_YANK, -ENOENT, "nothing to yank: no migration or block-node instance%s",
 		       cycle_note(a));
 		goto wait;
 	}
 	r = ladder_qmp(a, q, "yank", args, true, on_yank_reply);
 	if (r < 0) {
-		record(a, "yank", r, "cannot send yank (%zu instance(s))%s", n, cycle_note(a));
+		record(a, MG_LADDER_YANK, r, "cannot send yank (%zu instance(s))%s", n, cycle_note(a));
 		goto wait;
 	}
 	json_object_put(args);
@@ -408,7 +407,7 @@ static void do_yank(struct mg_ladder *a)
 	if (q && mg_qmp_oob_enabled(q) &&
 	    ladder_qmp(a, q, "query-yank", NULL, true, on_query_yank) == 0)
 		return;
-	record(a, "yank", -ENOTSUP, "needs a direct monitor with out-of-band commands%s", cycle_note(a));
+	record(a, MG_LADDER_YANK, -ENOTSUP, "needs a direct monitor with out-of-band commands%s", cycle_note(a));
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
 }
 
@@ -422,18 +421,21 @@ static void after_exit(struct mg_ladder *a, bool gone)
 	if (!gone && a->p.core_dump) {
 		/* The core took too long: finish the job. */
 		r = mg_procid_signal(a->p.id, SIGKILL);
-		record(a, "kill", r, "SIGKILL after SIGABRT did not end pid %d", (int)a->p.id->pid);
+		record(a, MG_LADDER_KILL, r, "SIGKILL after SIGABRT did not end pid %d", (int)a->p.id->pid);
 		wait_for(a, MG_ACTION_EXIT_WAIT, process_gone, after_exit);
 		a->p.core_dump = false;
 		return;
 	}
-	record(a, "kill-check", gone ? 0 : -ETIMEDOUT, "QEMU pid %d %s", (int)a->p.id->pid,
+	record(a, MG_LADDER_KILL_CHECK, gone ? 0 : -ETIMEDOUT, "QEMU pid %d %s", (int)a->p.id->pid,
 	       gone ? "has exited" : "still exists");
 	if (a->aborted && gone) {
 		r = mg_coredump_locate(&a->core, where, sizeof(where));
-		record(a, "core", r, "%s", where);
+		record(a, MG_LADDER_CORE, r, "%s", where);
 	}
-	next_step(a, gone && a->p.restart && a->p.dom ? STEP_RESTART : STEP_DONE);
+	if (gone && a->p.restart && a->p.dom)
+		next_step(a, MG_LADDER_RESTART);
+	else
+		finish(a);
 }
 
 static void do_kill(struct mg_ladder *a)
@@ -449,20 +451,20 @@ static void do_kill(struct mg_ladder *a)
 	if (r == 0)
 		r = mg_procid_signal(a->p.id, sig);
 	if (r == -ESTALE) {
-		record(a, "kill", r, "refused: pid %d now names another process (start time differs)",
+		record(a, MG_LADDER_KILL, r, "refused: pid %d now names another process (start time differs)",
 		       (int)a->p.id->pid);
-		next_step(a, STEP_DONE);
+		finish(a);
 		return;
 	}
 	if (sig == SIGABRT) {
 		a->aborted = r == 0;
-		record(a, "kill", r, "SIGABRT (core dump) to QEMU pid %d; %s; core_pattern '%s'",
+		record(a, MG_LADDER_KILL, r, "SIGABRT (core dump) to QEMU pid %d; %s; core_pattern '%s'",
 		       (int)a->p.id->pid, a->core.limit, a->core.pattern);
 	} else {
-		record(a, "kill", r, "SIGKILL to QEMU pid %d", (int)a->p.id->pid);
+		record(a, MG_LADDER_KILL, r, "SIGKILL to QEMU pid %d", (int)a->p.id->pid);
 	}
 	if (r < 0 && r != -ESRCH) {
-		next_step(a, STEP_DONE);
+		finish(a);
 		return;
 	}
 	wait_for(a, MG_ACTION_EXIT_WAIT, process_gone, after_exit);
@@ -470,9 +472,9 @@ static void do_kill(struct mg_ladder *a)
 
 static void on_restart_done(struct mg_ladder *a, int result, const char *error)
 {
-	record(a, "restart", result, "virDomainCreate from the persistent definition%s%s",
+	record(a, MG_LADDER_RESTART, result, "virDomainCreate from the persistent definition%s%s",
 	       result ? ": " : "", result ? error : "");
-	next_step(a, STEP_DONE);
+	finish(a);
 }
 
 static bool domain_inactive(struct mg_ladder *a)
@@ -491,53 +493,59 @@ static bool domain_inactive(struct mg_ladder *a)
 static void after_inactive(struct mg_ladder *a, bool inactive)
 {
 	if (!inactive || virDomainIsPersistent(a->p.dom) != 1) {
-		record(a, "restart", -EINVAL, "%s", inactive ? "transient domain: nothing to start again"
+		record(a, MG_LADDER_RESTART, -EINVAL, "%s", inactive ? "transient domain: nothing to start again"
 							      : "libvirt still reports the domain active");
-		next_step(a, STEP_DONE);
+		finish(a);
 		return;
 	}
 	if (lv_submit(a, "virDomainCreate", create, MG_ACTION_RESTART_WAIT, on_restart_done) < 0) {
-		record(a, "restart", -EBUSY, "cannot submit virDomainCreate");
-		next_step(a, STEP_DONE);
+		record(a, MG_LADDER_RESTART, -EBUSY, "cannot submit virDomainCreate");
+		finish(a);
 	}
 }
 
 static void after_destroy(struct mg_ladder *a, bool inactive)
 {
-	record(a, "destroy-check", inactive ? 0 : -ETIMEDOUT, "%s", inactive ?
+	record(a, MG_LADDER_DESTROY_CHECK, inactive ? 0 : -ETIMEDOUT, "%s", inactive ?
 	       "the incoming domain is gone: it can be started again" :
 	       "libvirt still reports the incoming domain active");
-	next_step(a, STEP_DONE);
+	finish(a);
 }
 
 static void on_destroy_done(struct mg_ladder *a, int result, const char *error)
 {
-	record(a, "destroy", result, "virDomainDestroy of the stalled incoming domain%s%s",
+	record(a, MG_LADDER_DESTROY, result, "virDomainDestroy of the stalled incoming domain%s%s",
 	       result ? ": " : "", result ? error : "");
 	wait_for(a, MG_ACTION_DESTROY_WAIT, domain_inactive, after_destroy);
 }
 
-static void next_step(struct mg_ladder *a, enum step s)
+static void finish(struct mg_ladder *a)
+{
+	if (a->finished)
+		return;
+	a->finished = true;
+	if (a->done)
+		a->done(a, a->userdata);
+}
+
+/* Climbs to rung s (the checks are recorded on the way, never climbed). */
+static void next_step(struct mg_ladder *a, enum mg_ladder_step s)
 {
 	a->step = s;
 	switch (s) {
-	case STEP_CANCEL: do_cancel(a); break;
-	case STEP_YANK: do_yank(a); break;
-	case STEP_KILL: do_kill(a); break;
-	case STEP_RESTART: wait_for(a, MG_ACTION_RESTART_WAIT, domain_inactive, after_inactive); break;
-	case STEP_DESTROY:
+	case MG_LADDER_CANCEL: do_cancel(a); break;
+	case MG_LADDER_YANK: do_yank(a); break;
+	case MG_LADDER_KILL: do_kill(a); break;
+	case MG_LADDER_RESTART: wait_for(a, MG_ACTION_RESTART_WAIT, domain_inactive, after_inactive); break;
+	case MG_LADDER_DESTROY:
 		if (!a->p.dom || lv_submit(a, "virDomainDestroy", destroy, MG_ACTION_DESTROY_WAIT,
 					   on_destroy_done) < 0) {
-			record(a, "destroy", -ENOTCONN, "no libvirt domain to destroy");
-			next_step(a, STEP_DONE);
+			record(a, MG_LADDER_DESTROY, -ENOTCONN, "no libvirt domain to destroy");
+			finish(a);
 		}
 		break;
-	case STEP_DONE:
-		if (!a->finished) {
-			a->finished = true;
-			if (a->done)
-				a->done(a, a->userdata);
-		}
+	default:
+		finish(a);
 		break;
 	}
 }
@@ -546,11 +554,11 @@ int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
 		    void (*done)(struct mg_ladder *a, void *userdata), void *userdata,
 		    struct mg_ladder **out)
 {
-	const struct mg_track *t = mg_watch_get_track(p->watch);
+	enum mg_direction dir = mg_watch_direction(p->watch);
 	struct mg_ladder *a;
 	int r;
 
-	if (p->action == MG_ACTION_NONE || t->phase == MG_PHASE_POSTCOPY)
+	if (p->action == MG_ACTION_NONE || mg_watch_phase(p->watch) == MG_PHASE_POSTCOPY)
 		return -ECANCELED;
 	a = calloc(1, sizeof(*a));
 	if (!a)
@@ -570,10 +578,12 @@ int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
 	}
 	sd_event_source_set_enabled(a->timer, SD_EVENT_OFF);
 	*out = a;
-	if (t->direction == MG_DIR_IN)
-		next_step(a, p->action == MG_ACTION_RECOVER ? STEP_DESTROY : STEP_DONE);
+	if (dir == MG_DIR_IN && p->action == MG_ACTION_RECOVER)
+		next_step(a, MG_LADDER_DESTROY);
+	else if (dir == MG_DIR_IN)
+		finish(a);
 	else
-		next_step(a, STEP_CANCEL);
+		next_step(a, MG_LADDER_CANCEL);
 	return 0;
 }
 
@@ -581,8 +591,8 @@ void mg_ladder_free(struct mg_ladder *a)
 {
 	if (!a)
 		return;
-	if (a->inflight)
-		a->inflight->a = NULL;
+	/* A libvirt call still in flight reports to nobody from now on. */
+	a->inflight = mg_worker_call_cancel(a->inflight);
 	sd_event_source_disable_unref(a->timer);
 	sd_event_unref(a->loop);
 	if (a->p.dom)

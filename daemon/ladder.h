@@ -1,4 +1,4 @@
-/* action.h - the escalation ladder of DESIGN.md section 6, run once per
+/* ladder.h - the escalation ladder of DESIGN.md section 6, run once per
  * migration after its incident is written:
  *   cancel  - QMP migrate_cancel on the direct monitor, else
  *             virDomainAbortJob on a worker;
@@ -20,6 +20,7 @@
 #include <systemd/sd-event.h>
 
 #include "conf.h"
+#include "util.h"
 #include "incwriter.h"
 #include "notify.h"
 #include "procid.h"
@@ -28,9 +29,32 @@
 
 struct mg_ladder;
 
+/* What the ladder records, one name each (the incident's "step", the
+ * metrics' step label, the plugins' event step, the log): the rungs and
+ * the checks after them. */
+enum mg_ladder_step {
+	MG_LADDER_CANCEL,
+	MG_LADDER_CANCEL_CHECK,
+	MG_LADDER_YANK,
+	MG_LADDER_YANK_CHECK,		/* a lock cycle outlasted the yank */
+	MG_LADDER_RECOVER_CHECK,	/* the hang after recover_grace */
+	MG_LADDER_KILL,
+	MG_LADDER_KILL_CHECK,
+	MG_LADDER_CORE,
+	MG_LADDER_RESTART,
+	MG_LADDER_DESTROY,
+	MG_LADDER_DESTROY_CHECK,
+	MG_LADDER_STEP_LAST
+};
+MG_ENUM_DECL(mg_ladder_step, enum mg_ladder_step);
+
 struct mg_ladder_params {
 	enum mg_action action;		/* none does nothing */
-	struct mg_watch *watch;		/* borrowed; must outlive the action */
+	/* The watched migration acted on (borrowed; must outlive the ladder):
+	 * its direction and phase at the start, whether it is still tracked,
+	 * its identity for events, its timeline for notes (watch.h), and its
+	 * direct monitor when connected. */
+	struct mg_watch *watch;
 	virDomainPtr dom;		/* may be NULL (standalone) */
 	struct mg_worker_pool *pool;	/* required with dom */
 	const struct mg_procid *id;	/* the QEMU process as first seen */
@@ -47,7 +71,8 @@ struct mg_ladder_params {
 };
 
 /* Starts the ladder for the watch's current verdict; done runs once at the
- * end (from the loop).  0 or a negative errno. */
+ * end (from the loop).  0, -ECANCELED when there is nothing to do (action
+ * none, or a post-copy migration: never acted on), or a negative errno. */
 int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
 		    void (*done)(struct mg_ladder *a, void *userdata), void *userdata,
 		    struct mg_ladder **out);
