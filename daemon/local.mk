@@ -4,7 +4,7 @@ libmgcore_la_SOURCES += daemon/tracker.c daemon/tracker.h daemon/incident.c daem
 	daemon/notify.c daemon/notify.h \
 	daemon/metrics.c daemon/metrics.h daemon/plugin.c daemon/plugin.h \
 	daemon/status.c daemon/status.h daemon/textfile.c daemon/textfile.h \
-	daemon/watch.c daemon/watch.h
+	daemon/watch.c daemon/watch.h daemon/monitor.c daemon/monitor.h daemon/backoff.c daemon/backoff.h
 # Incidents written off the loop, and what the guard did across its restarts.
 libmgcore_la_SOURCES += daemon/incwriter.c daemon/incwriter.h daemon/ledger.c daemon/ledger.h
 

@@ -1,5 +1,6 @@
 /* virt.c - see virt.h. */
 #include "virt.h"
+#include "backoff.h"
 #include "log.h"
 #include "qmp.h"
 #include "util.h"
@@ -29,8 +30,7 @@ struct mg_virt {
 	int iteration_id;
 	int job_completed_id;
 	int qemu_event_id;
-	uint64_t backoff;
-	sd_event_source *retry;		/* time source while in BACKOFF */
+	struct mg_backoff retry;	/* armed while in BACKOFF */
 	sd_event_source *teardown;	/* defer source after a close callback */
 	char status[512];
 	char last_error[256];
@@ -189,7 +189,6 @@ static int retry_cb(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct mg_virt *v = userdata;
 
-	v->retry = sd_event_source_disable_unref(v->retry);
 	try_connect(v);
 	return 0;
 }
@@ -201,14 +200,17 @@ static int schedule_retry(struct mg_virt *v)
 
 	v->state = MG_VIRT_BACKOFF;
 	snprintf(v->status, sizeof(v->status), "reconnecting to %s in %s (%s)", v->uri,
-		 mg_format_duration(v->backoff, d, sizeof(d)), v->last_error);
+		 mg_format_duration(mg_backoff_delay(&v->retry), d, sizeof(d)), v->last_error);
 	mg_warn("libvirt %s: %s; retrying in %s", v->uri, v->last_error, d);
-	r = sd_event_add_time_relative(v->loop, &v->retry, CLOCK_MONOTONIC, v->backoff, 0,
-				       retry_cb, v);
-	if (r < 0)
-		return mg_error_errno(r, "cannot schedule libvirt reconnect");
-	v->backoff = v->backoff * 2 > MG_VIRT_BACKOFF_MAX ? MG_VIRT_BACKOFF_MAX : v->backoff * 2;
-	return 0;
+	/* Logged there; no timer, no retry: the state says so, and a reload
+	 * with another URI or a restart tries again. */
+	r = mg_backoff_schedule(&v->retry);
+	if (r < 0) {
+		v->state = MG_VIRT_DISCONNECTED;
+		snprintf(v->status, sizeof(v->status), "disconnected from %s: cannot schedule a reconnect (%s)",
+			 v->uri, v->last_error);
+	}
+	return r;
 }
 
 static const char *close_reason(int reason)
@@ -306,7 +308,7 @@ static int try_connect(struct mg_virt *v)
 	if (v->qemu_event_id < 0)
 		goto fail;
 	v->state = MG_VIRT_CONNECTED;
-	v->backoff = MG_VIRT_BACKOFF_MIN;
+	mg_backoff_reset(&v->retry);
 	mg_notice("libvirt %s: connected", v->uri);
 	log_active_domains(v);
 	if (v->cb.connected)
@@ -322,6 +324,7 @@ int mg_virt_new(sd_event *loop, const char *uri, const struct mg_virt_callbacks 
 		void *userdata, struct mg_virt **out)
 {
 	struct mg_virt *v = calloc(1, sizeof(*v));
+	int r;
 
 	if (!v)
 		return -ENOMEM;
@@ -335,7 +338,12 @@ int mg_virt_new(sd_event *loop, const char *uri, const struct mg_virt_callbacks 
 		v->cb = *cb;
 	v->userdata = userdata;
 	v->lifecycle_id = v->iteration_id = v->job_completed_id = v->qemu_event_id = -1;
-	v->backoff = MG_VIRT_BACKOFF_MIN;
+	r = mg_backoff_init(&v->retry, loop, "libvirt reconnect", MG_VIRT_BACKOFF_MIN, MG_VIRT_BACKOFF_MAX,
+			    retry_cb, v);
+	if (r < 0) {
+		mg_virt_free(v);
+		return r;
+	}
 	snprintf(v->status, sizeof(v->status), "connecting to %s", uri);
 	*out = v;
 	return 0;
@@ -359,11 +367,11 @@ int mg_virt_set_uri(struct mg_virt *v, const char *uri)
 	if (v->state == MG_VIRT_CONNECTED && v->cb.disconnected)
 		v->cb.disconnected(v, v->userdata);
 	close_conn(v);
-	v->retry = sd_event_source_disable_unref(v->retry);
+	mg_backoff_cancel(&v->retry);
 	v->teardown = sd_event_source_disable_unref(v->teardown);
 	free(v->uri);
 	v->uri = copy;
-	v->backoff = MG_VIRT_BACKOFF_MIN;
+	mg_backoff_reset(&v->retry);
 	return try_connect(v);
 }
 
@@ -372,7 +380,7 @@ void mg_virt_free(struct mg_virt *v)
 	if (!v)
 		return;
 	close_conn(v);
-	sd_event_source_disable_unref(v->retry);
+	mg_backoff_done(&v->retry);
 	sd_event_source_disable_unref(v->teardown);
 	sd_event_unref(v->loop);
 	free(v->uri);

@@ -1,39 +1,16 @@
 /* watch.c - see watch.h. */
 #include "watch.h"
 #include "log.h"
+#include "monitor.h"
 #include "util.h"
 
 #include <errno.h>
-#include <stdatomic.h>
-#include <signal.h>
 #include <string.h>
-#include <libvirt/libvirt-qemu.h>
-#include <libvirt/virterror.h>
-
-#define MG_WATCH_QMP_BACKOFF_MIN (1 * MG_USEC_PER_SEC)
-#define MG_WATCH_QMP_BACKOFF_MAX (30 * MG_USEC_PER_SEC)
-
-/* Shared by a watch and its libvirt monitor job: the job may outlive the
- * watch while stuck inside libvirt, so it must not point at the watch. */
-struct lv_shared {
-	atomic_int refs;
-	atomic_bool busy;		/* a libvirt call has not returned yet */
-};
-
-struct lv_job {
-	struct lv_shared *shared;
-	struct mg_watch *w;		/* only used by done, on the loop */
-	virDomainPtr dom;
-	char *reply;
-	uint64_t sent_at;
-};
 
 struct mg_watch {
 	sd_event *loop;
-	char *name, *uuid, *qmp_path;
+	char *name, *uuid;
 	pid_t pid;
-	virDomainPtr dom;
-	struct mg_worker_pool *pool;
 	uint64_t probe_interval;
 	struct mg_track_limits limits;
 	bool discover;
@@ -41,14 +18,7 @@ struct mg_watch {
 	struct mg_watch_callbacks cb;
 	void *userdata;
 
-	struct mg_qmp *qmp;
-	sd_event_source *qmp_retry;
-	uint64_t qmp_backoff;
-	bool status_pending, migrate_pending;
-
-	struct lv_shared *lv;
-	struct lv_job *lv_job;		/* in flight and not yet done */
-	uint64_t lv_unresponsive_since;
+	struct mg_monitor *mon;		/* direct QMP or libvirt's (monitor.h) */
 
 	bool tracking;
 	struct mg_track track;
@@ -59,12 +29,6 @@ struct mg_watch {
 	bool bql_ok;
 	struct mg_procfs_scan scan;	/* the round's task list, reused */
 };
-
-static void lv_shared_unref(struct lv_shared *s)
-{
-	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
-		free(s);
-}
 
 const char *mg_watch_name(const struct mg_watch *w) { return w->name; }
 const char *mg_watch_uuid(const struct mg_watch *w) { return w->uuid; }
@@ -86,10 +50,7 @@ void mg_watch_note(struct mg_watch *w, const char *fmt, ...)
 }
 const struct mg_bql_result *mg_watch_last_bql(const struct mg_watch *w) { return w->bql_ok ? &w->bql : NULL; }
 
-struct mg_qmp *mg_watch_qmp(struct mg_watch *w)
-{
-	return w->qmp && mg_qmp_get_state(w->qmp) == MG_QMP_READY ? w->qmp : NULL;
-}
+struct mg_qmp *mg_watch_qmp(struct mg_watch *w) { return mg_monitor_qmp(w->mon); }
 
 static void log_watch(struct mg_watch *w, int level, const char *message_id, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -201,17 +162,6 @@ static void feed(struct mg_watch *w, const struct mg_probe_sample *s)
 		handle_change(w, mg_track_on_sample(&w->track, s));
 }
 
-static uint64_t transport_unresponsive_since(struct mg_watch *w)
-{
-	uint64_t q = w->qmp ? mg_qmp_unresponsive_since(w->qmp) : 0;
-
-	if (!q)
-		return w->lv_unresponsive_since;
-	if (!w->lv_unresponsive_since)
-		return q;
-	return q < w->lv_unresponsive_since ? q : w->lv_unresponsive_since;
-}
-
 /* The peer's JSON, shortened, for a warning about it. */
 static const char *json_text(json_object *o)
 {
@@ -231,31 +181,22 @@ static void status_from_reply(struct mg_watch *w, json_object *reply)
 		return;
 	}
 	snprintf(s.run_state, sizeof(s.run_state), "%s", st);
-	s.unresponsive_since = transport_unresponsive_since(w);
+	s.unresponsive_since = mg_monitor_unresponsive_since(w->mon);
 	feed(w, &s);
 }
 
-static void on_status_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
+static void on_status(struct mg_monitor *m, json_object *reply, void *userdata)
 {
-	struct mg_watch *w = userdata;
-
-	w->status_pending = false;
-	if (err == 0)
-		status_from_reply(w, reply);
-	else if (err != -ETIMEDOUT && err != -ECANCELED)
-		mg_debug("domain %s: query-status failed: %s", w->name, strerror(-err));
+	status_from_reply(userdata, reply);
 }
 
-static void on_migrate_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
+static void on_migrate(struct mg_monitor *m, json_object *reply, void *userdata)
 {
 	struct mg_watch *w = userdata;
 	struct mg_probe_sample s = { .at = mg_now_mono(), .migrate_valid = true };
 	const char *st;
 	json_object *o;
 
-	w->migrate_pending = false;
-	if (err != 0)
-		return;
 	/* query-migrate returns a MigrationInfo object, {} before the first
 	 * migration (qapi/migration.json); its status is a MigrationStatus. */
 	st = mg_qmp_member_enum(reply, "status");
@@ -273,82 +214,8 @@ static void on_migrate_reply(struct mg_qmp *q, int err, json_object *reply, void
 			w->cb.untracked_status(w, s.migration_status, w->userdata);
 		return;
 	}
-	s.unresponsive_since = transport_unresponsive_since(w);
+	s.unresponsive_since = mg_monitor_unresponsive_since(w->mon);
 	feed(w, &s);
-}
-
-/* --- libvirt's monitor transport (source side only: libvirt refuses it
- * on the destination during an incoming migration) ------------------- */
-
-static int lv_run(void *arg)
-{
-	struct lv_job *j = arg;
-
-	if (virDomainQemuMonitorCommand(j->dom, "{\"execute\":\"query-status\"}", &j->reply, 0) < 0)
-		return -EIO;
-	return 0;
-}
-
-static void lv_done(int result, void *arg)
-{
-	struct lv_job *j = arg;
-	struct mg_watch *w = j->w;
-	json_object *root, *ret;
-
-	if (!w)
-		return;
-	w->lv_job = NULL;
-	if (result == -ETIMEDOUT) {
-		if (!w->lv_unresponsive_since)
-			w->lv_unresponsive_since = j->sent_at;
-		return;
-	}
-	if (result < 0)
-		return;
-	w->lv_unresponsive_since = 0;
-	root = j->reply ? json_tokener_parse(j->reply) : NULL;
-	if (root && json_object_object_get_ex(root, "return", &ret))
-		status_from_reply(w, ret);
-	json_object_put(root);
-}
-
-static void lv_free(void *arg)
-{
-	struct lv_job *j = arg;
-
-	atomic_store(&j->shared->busy, false);
-	lv_shared_unref(j->shared);
-	virDomainFree(j->dom);
-	free(j->reply);
-	free(j);
-}
-
-static void lv_query_status(struct mg_watch *w)
-{
-	struct lv_job *j;
-	struct mg_work work;
-	char what[300];
-
-	if (!w->dom || !w->pool || atomic_load(&w->lv->busy) || w->track.direction != MG_DIR_OUT)
-		return;
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		return;
-	j->shared = w->lv;
-	atomic_fetch_add(&w->lv->refs, 1);
-	atomic_store(&w->lv->busy, true);
-	virDomainRef(w->dom);
-	j->dom = w->dom;
-	j->w = w;
-	j->sent_at = mg_now_mono();
-	snprintf(what, sizeof(what), "qemu-monitor-command query-status %s", w->name);
-	work = (struct mg_work){ .what = what, .run = lv_run, .done = lv_done, .free_arg = lv_free,
-				 .arg = j, .timeout_usec = w->limits.monitor_timeout };
-	if (mg_worker_submit(w->pool, &work) < 0) {
-		lv_free(j);
-		return;
-	}
-	w->lv_job = j;
 }
 
 /* --- probe rounds ------------------------------------------------------ */
@@ -369,24 +236,12 @@ static bool has_migration_thread(struct mg_procfs_scan *scan)
 
 static void send_requests(struct mg_watch *w)
 {
-	struct mg_qmp *q = mg_watch_qmp(w);
-
 	/* An incoming QEMU is judged by the bytes it reads (/proc/PID/io):
-	 * our own requests would count as progress, so none are sent to it. */
+	 * our own requests would count as progress, so none are sent to it
+	 * (nor would libvirt run qemu-monitor-command there). */
 	if (w->tracking && w->track.direction == MG_DIR_IN)
 		return;
-	if (q) {
-		if (w->tracking && !w->status_pending &&
-		    mg_qmp_execute(q, "query-status", NULL, false, w->limits.monitor_timeout,
-				   on_status_reply, w) == 0)
-			w->status_pending = true;
-		if ((w->tracking || w->discover) && !w->migrate_pending &&
-		    mg_qmp_execute(q, "query-migrate", NULL, false, w->limits.monitor_timeout,
-				   on_migrate_reply, w) == 0)
-			w->migrate_pending = true;
-	} else if (w->tracking) {
-		lv_query_status(w);
-	}
+	mg_monitor_probe(w->mon, w->tracking, w->tracking || w->discover);
 }
 
 static void probe_round(struct mg_watch *w)
@@ -405,7 +260,7 @@ static void probe_round(struct mg_watch *w)
 			mg_track_note(&w->track, mg_now_mono(), "found by its %s thread", MG_PROBE_MIGRATION_COMM);
 	}
 	if (w->tracking) {
-		s.unresponsive_since = transport_unresponsive_since(w);
+		s.unresponsive_since = mg_monitor_unresponsive_since(w->mon);
 		r = mg_probe_bql_scan(&w->scan, &w->bql_state, &w->bql);
 		w->bql_ok = r == 0;
 		if (r == -ESRCH) {
@@ -452,60 +307,30 @@ static void start_rounds(struct mg_watch *w)
 	sd_event_source_set_enabled(w->round, SD_EVENT_ONESHOT);
 }
 
-/* --- the direct monitor ------------------------------------------------ */
+/* --- the monitor's news ------------------------------------------------ */
 
-static void qmp_connect(struct mg_watch *w);
-
-static int on_qmp_retry(sd_event_source *s, uint64_t usec, void *userdata)
+static void on_monitor_ready(struct mg_monitor *m, bool oob, void *userdata)
 {
 	struct mg_watch *w = userdata;
 
-	w->qmp_retry = sd_event_source_disable_unref(w->qmp_retry);
-	qmp_connect(w);
-	return 0;
-}
-
-static void qmp_schedule_retry(struct mg_watch *w)
-{
-	if (w->qmp_retry)
-		return;
-	sd_event_add_time_relative(w->loop, &w->qmp_retry, CLOCK_MONOTONIC, w->qmp_backoff, 0,
-				   on_qmp_retry, w);
-	w->qmp_backoff = w->qmp_backoff * 2 > MG_WATCH_QMP_BACKOFF_MAX ? MG_WATCH_QMP_BACKOFF_MAX
-								     : w->qmp_backoff * 2;
-}
-
-static void on_qmp_ready(struct mg_qmp *q, void *userdata)
-{
-	struct mg_watch *w = userdata;
-
-	w->qmp_backoff = MG_WATCH_QMP_BACKOFF_MIN;
-	log_watch(w, LOG_INFO, NULL, "direct monitor %s connected (oob %s)", w->qmp_path,
-		  mg_qmp_oob_enabled(q) ? "on" : "off");
+	log_watch(w, LOG_INFO, NULL, "direct monitor %s connected (oob %s)", mg_monitor_path(m),
+		  oob ? "on" : "off");
 	if (w->tracking || w->discover)
 		start_rounds(w);
 }
 
-/* A monitor served by another process than the QEMU (qmp.c logged who):
- * the evidence of the migration says so too, and the watch keeps trying
- * with backoff, for a QEMU that may serve the path again. */
-static void note_refused(struct mg_watch *w)
-{
-	if (w->tracking)
-		mg_track_note(&w->track, mg_now_mono(), "direct monitor %s refused: not served by pid %d",
-			      w->qmp_path, (int)w->pid);
-}
-
-static void on_qmp_closed(struct mg_qmp *q, int reason, void *userdata)
+/* The direct monitor went or could not be reached; the monitor retries.
+ * One served by another process than the QEMU (qmp.c logged who): the
+ * evidence of the migration says so too. */
+static void on_monitor_down(struct mg_monitor *m, int reason, bool connected, void *userdata)
 {
 	struct mg_watch *w = userdata;
 
-	w->status_pending = w->migrate_pending = false;
-	log_watch(w, LOG_DEBUG, NULL, "direct monitor %s closed: %s", w->qmp_path, strerror(-reason));
-	if (reason == -EPERM)
-		note_refused(w);
-	if (kill(w->pid, 0) == 0 || errno != ESRCH)
-		qmp_schedule_retry(w);
+	log_watch(w, LOG_DEBUG, NULL, "direct monitor %s%s: %s", mg_monitor_path(m), connected ? " closed" : "",
+		  strerror(-reason));
+	if (reason == -EPERM && w->tracking)
+		mg_track_note(&w->track, mg_now_mono(), "direct monitor %s refused: not served by pid %d",
+			      mg_monitor_path(m), (int)w->pid);
 }
 
 /* QEMU's MIGRATION event is {"status": MigrationStatus} (qapi/migration.json,
@@ -527,7 +352,7 @@ static void on_migration_event(struct mg_watch *w, json_object *data)
 		w->cb.untracked_status(w, status, w->userdata);
 }
 
-static void on_qmp_event(struct mg_qmp *q, const char *event, json_object *data, uint64_t ts, void *userdata)
+static void on_monitor_event(struct mg_monitor *m, const char *event, json_object *data, void *userdata)
 {
 	struct mg_watch *w = userdata;
 	bool stop = strcmp(event, "STOP") == 0;
@@ -545,30 +370,6 @@ static void on_qmp_event(struct mg_qmp *q, const char *event, json_object *data,
 	}
 }
 
-static void qmp_connect(struct mg_watch *w)
-{
-	static const struct mg_qmp_callbacks cb = {
-		.on_ready = on_qmp_ready, .on_closed = on_qmp_closed, .on_event = on_qmp_event,
-	};
-	int r;
-
-	if (!w->qmp) {
-		if (mg_qmp_new(w->loop, w->name, &w->qmp) < 0)
-			return;
-		mg_qmp_set_callbacks(w->qmp, &cb, w);
-		/* Only the QEMU being watched may answer for it. */
-		mg_qmp_expect_peer(w->qmp, w->pid);
-	}
-	r = mg_qmp_connect_unix(w->qmp, w->qmp_path);
-	if (r < 0 && r != -EALREADY) {
-		log_watch(w, LOG_DEBUG, NULL, "direct monitor %s: %s", w->qmp_path, strerror(-r));
-		if (r == -EPERM)
-			note_refused(w);
-		if (kill(w->pid, 0) == 0 || errno != ESRCH)
-			qmp_schedule_retry(w);
-	}
-}
-
 /* --- public ------------------------------------------------------------ */
 
 int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
@@ -577,7 +378,7 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 		return 0;
 	mg_track_init(&w->track, dir, &w->limits, mg_now_mono(), why);
 	memset(&w->bql_state, 0, sizeof(w->bql_state));
-	w->lv_unresponsive_since = 0;
+	mg_monitor_restart_clock(w->mon);
 	w->tracking = true;
 	log_watch(w, LOG_INFO, NULL, "%s migration tracked (%s)", mg_direction_to_string(dir), why);
 	emit(w, MIGGUARD_EVENT_MIGRATION_STARTED, "migration-started", why);
@@ -597,33 +398,39 @@ void mg_watch_end(struct mg_watch *w, enum mg_phase final, const char *why)
 		handle_change(w, mg_track_end(&w->track, final, mg_now_mono(), why));
 }
 
+static int new_monitor(struct mg_watch *w, const struct mg_watch_params *p)
+{
+	static const struct mg_monitor_callbacks cb = {
+		.ready = on_monitor_ready, .down = on_monitor_down, .event = on_monitor_event,
+		.status = on_status, .migrate = on_migrate,
+	};
+	struct mg_monitor_params mp = {
+		.name = p->name, .pid = p->pid, .qmp_path = p->qmp_path, .dom = p->dom, .pool = p->pool,
+		.timeout = p->limits.monitor_timeout,
+	};
+
+	return mg_monitor_new(w->loop, &mp, &cb, w, &w->mon);
+}
+
 int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct mg_watch_callbacks *cb,
 		 void *userdata, struct mg_watch **out)
 {
-	struct mg_watch *w = calloc(1, sizeof(*w));
-	int r = -ENOMEM;
+	struct mg_watch *w;
+	int r;
 
+	/* A direct monitor is trusted only when its peer is this pid. */
+	if (p->qmp_path && p->pid <= 0)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	/* A direct monitor is trusted only when its peer is this pid. */
-	if (p->qmp_path && p->pid <= 0) {
-		free(w);
-		return -EINVAL;
-	}
 	w->loop = sd_event_ref(loop);
 	w->name = strdup(p->name);
 	w->uuid = p->uuid ? strdup(p->uuid) : NULL;
-	w->qmp_path = p->qmp_path ? strdup(p->qmp_path) : NULL;
-	w->lv = calloc(1, sizeof(*w->lv));
-	if (!w->name || (p->uuid && !w->uuid) || (p->qmp_path && !w->qmp_path) || !w->lv)
+	r = -ENOMEM;
+	if (!w->name || (p->uuid && !w->uuid))
 		goto fail;
-	atomic_init(&w->lv->refs, 1);
 	w->pid = p->pid;
-	if (p->dom) {
-		virDomainRef(p->dom);
-		w->dom = p->dom;
-	}
-	w->pool = p->pool;
 	w->probe_interval = p->probe_interval;
 	w->limits = p->limits;
 	w->discover = p->discover;
@@ -631,7 +438,9 @@ int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct m
 	if (cb)
 		w->cb = *cb;
 	w->userdata = userdata;
-	w->qmp_backoff = MG_WATCH_QMP_BACKOFF_MIN;
+	r = new_monitor(w, p);
+	if (r < 0)
+		goto fail;
 	r = sd_event_add_time(loop, &w->round, CLOCK_MONOTONIC, 0, 1000, on_round, w);
 	if (r < 0)
 		goto fail;
@@ -641,8 +450,8 @@ int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct m
 	if (r < 0)
 		goto fail;
 	sd_event_source_set_enabled(w->deadline, SD_EVENT_OFF);
-	if (w->qmp_path)
-		qmp_connect(w);
+	if (p->qmp_path)
+		mg_monitor_start(w->mon);
 	else if (w->discover)
 		start_rounds(w);
 	*out = w;
@@ -656,30 +465,18 @@ void mg_watch_free(struct mg_watch *w)
 {
 	if (!w)
 		return;
-	/* A libvirt job still in flight reports to nobody from now on. */
-	if (w->lv_job)
-		w->lv_job->w = NULL;
 	emit_forgotten(w);
 	sd_event_source_disable_unref(w->round);
 	sd_event_source_disable_unref(w->deadline);
-	sd_event_source_disable_unref(w->qmp_retry);
-	mg_qmp_unref(w->qmp);
-	if (w->dom)
-		virDomainFree(w->dom);
-	lv_shared_unref(w->lv);
+	mg_monitor_free(w->mon);
 	sd_event_unref(w->loop);
 	free(w->name);
 	free(w->uuid);
-	free(w->qmp_path);
 	mg_procfs_scan_clear(&w->scan);
 	free(w);
 }
 
 void mg_watch_set_domain(struct mg_watch *w, virDomainPtr dom)
 {
-	if (dom)
-		virDomainRef(dom);
-	if (w->dom)
-		virDomainFree(w->dom);
-	w->dom = dom;
+	mg_monitor_set_domain(w->mon, dom);
 }
