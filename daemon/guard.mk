@@ -8,13 +8,13 @@ libmgcore_la_SOURCES += daemon/qmp.c daemon/qmp.h daemon/probe.c daemon/probe.h 
 
 check_PROGRAMS += tests/unit/test_qmp tests/unit/test_probe tests/unit/test_worker
 TESTS += tests/unit/test_qmp tests/unit/test_probe tests/unit/test_worker
-tests_unit_test_qmp_SOURCES = tests/unit/test_qmp.c
+tests_unit_test_qmp_SOURCES = tests/unit/test_qmp.c tests/unit/qmppeer.c tests/unit/qmppeer.h tests/unit/mgloop.h
 tests_unit_test_qmp_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_qmp_LDADD = $(MG_UNIT_LDADD)
 tests_unit_test_probe_SOURCES = tests/unit/test_probe.c
 tests_unit_test_probe_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_probe_LDADD = $(MG_UNIT_LDADD)
-tests_unit_test_worker_SOURCES = tests/unit/test_worker.c
+tests_unit_test_worker_SOURCES = tests/unit/test_worker.c tests/unit/mgloop.h
 tests_unit_test_worker_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_worker_LDADD = $(MG_UNIT_LDADD)
 

@@ -1,5 +1,6 @@
-/* Unit tests of the QMP client (qmp.c) against a scripted peer: the test
- * plays QEMU on the other end of a socketpair (or a listening unix socket)
+/* Unit tests of the QMP client (qmp.c) against a scripted peer (qmppeer.h,
+ * driven step by step): the test plays QEMU on the other end of a
+ * socketpair (or a listening unix socket)
  * while the client runs on a real sd-event loop.  Each misbehaving-peer test
  * must end in a clean close with the right reason, never a crash or a stuck
  * loop (Check's per-test timeout catches the latter). */
@@ -9,6 +10,7 @@
 #include "util.h"
 
 #include "mgcheck.h"
+#include "qmppeer.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -22,14 +24,11 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#define GREETING "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " \
-	"\"package\": \"Debian\"}, \"capabilities\": [%s]}}\r\n"
+#define GREETING MG_QMPPEER_GREETING
 
 static sd_event *loop;
 static struct mg_qmp *q;
-static int srv = -1;			/* the test's end: plays QEMU */
-static char srv_buf[4096];
-static size_t srv_len;
+static struct mg_qmppeer *peer;		/* the test's end: plays QEMU */
 
 static struct {
 	int ready, closed, close_reason, events;
@@ -77,116 +76,34 @@ static void setup(void)
 	mg_log_setup(MG_LOG_STDERR, LOG_DEBUG, "test_qmp");
 	signal(SIGPIPE, SIG_IGN);
 	memset(&seen, 0, sizeof(seen));
-	srv_len = 0;
 	ck_assert_int_eq(sd_event_new(&loop), 0);
 	ck_assert_int_eq(mg_qmp_new(loop, "peer-under-test", &q), 0);
 	mg_qmp_set_callbacks(q, &callbacks, NULL);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	srv = sv[1];
+	peer = mg_qmppeer_new(loop, sv[1]);
 	ck_assert_int_eq(mg_qmp_connect_fd(q, sv[0]), 0);
 }
 
 static void teardown(void)
 {
 	q = mg_qmp_unref(q);
-	if (srv >= 0)
-		close(srv);
-	srv = -1;
+	mg_qmppeer_free(peer);
+	peer = NULL;
 	loop = sd_event_unref(loop);
 }
 
-/* Runs the loop until *flag >= want or ms pass; returns whether it got there. */
 static bool run_until(const int *flag, int want, unsigned ms)
 {
-	uint64_t deadline = mg_now_mono() + ms * MG_USEC_PER_MSEC;
-
-	for (uint64_t now = mg_now_mono(); (!flag || *flag < want) && now < deadline;
-	     now = mg_now_mono())
-		ck_assert_int_ge(sd_event_run(loop, deadline - now), 0);
-	return !flag || *flag >= want;
-}
-
-static void srv_send(const char *s)
-{
-	size_t len = strlen(s);
-
-	ck_assert_int_eq(send(srv, s, len, MSG_NOSIGNAL), (ssize_t)len);
-}
-
-/* Reads the client's next message (one line) while running the loop. */
-static json_object *srv_recv(void)
-{
-	uint64_t deadline = mg_now_mono() + 2 * MG_USEC_PER_SEC;
-
-	for (;;) {
-		char *nl = memchr(srv_buf, '\n', srv_len);
-
-		if (nl) {
-			json_object *o;
-
-			*nl = '\0';
-			o = json_tokener_parse(srv_buf);
-			ck_assert_msg(o, "client sent invalid JSON: %s", srv_buf);
-			srv_len -= (size_t)(nl + 1 - srv_buf);
-			memmove(srv_buf, nl + 1, srv_len);
-			return o;
-		}
-		ck_assert_msg(mg_now_mono() < deadline, "client sent nothing");
-		ck_assert_int_ge(sd_event_run(loop, 10 * MG_USEC_PER_MSEC), 0);
-		ssize_t n = recv(srv, srv_buf + srv_len, sizeof(srv_buf) - 1 - srv_len, MSG_DONTWAIT);
-		if (n > 0)
-			srv_len += (size_t)n;
-	}
-}
-
-static const char *str_field(json_object *o, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
-}
-
-/* Expects command cmd (execute or exec-oob) and returns its id (static). */
-static const char *srv_expect(const char *cmd, bool oob, json_object **args)
-{
-	static char id[64];
-	json_object *o = srv_recv();
-	json_object *a;
-
-	ck_assert_str_eq(str_field(o, oob ? "exec-oob" : "execute"), cmd);
-	snprintf(id, sizeof(id), "%s", str_field(o, "id"));
-	if (args)
-		*args = json_object_object_get_ex(o, "arguments", &a) ? json_object_get(a) : NULL;
-	json_object_put(o);
-	return id;
-}
-
-static void srv_reply(const char *id, const char *ret)
-{
-	char buf[1024];
-
-	snprintf(buf, sizeof(buf), "{\"return\": %s, \"id\": \"%s\"}\r\n", ret, id);
-	srv_send(buf);
+	return mg_test_run_until(loop, flag, want, ms);
 }
 
 /* Plays QEMU's greeting and answers qmp_capabilities. */
 static void handshake(bool offer_oob)
 {
-	char buf[512];
-	json_object *args = NULL;
-	const char *id;
+	const char *id = mg_qmppeer_greet(peer, offer_oob);
 
-	snprintf(buf, sizeof(buf), GREETING, offer_oob ? "\"oob\"" : "");
-	srv_send(buf);
-	id = srv_expect("qmp_capabilities", false, &args);
-	if (offer_oob)
-		ck_assert_str_eq(json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
-				 "{\"enable\":[\"oob\"]}");
-	else
-		ck_assert_ptr_null(args);
-	json_object_put(args);
 	ck_assert_int_eq(seen.ready, 0);
-	srv_reply(id, "{}");
+	mg_qmppeer_reply(peer, id, "{}");
 	ck_assert(run_until(&seen.ready, 1, 1000));
 	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_READY);
 }
@@ -203,9 +120,9 @@ START_TEST(test_handshake_then_query_status_returns_status)
 	ck_assert_int_eq(major * 10000 + minor * 100 + micro, 70222);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, MG_USEC_PER_SEC, on_reply, &res), 0);
 	ck_assert_int_eq(res.done, 0);	/* never from inside execute */
-	id = srv_expect("query-status", false, NULL);
+	id = mg_qmppeer_expect(peer, "query-status", false, NULL);
 	ck_assert_str_eq(id, "mg-2");
-	srv_reply(id, "{\"status\": \"running\", \"singlestep\": false, \"running\": true}");
+	mg_qmppeer_reply(peer, id, "{\"status\": \"running\", \"singlestep\": false, \"running\": true}");
 	ck_assert(run_until(&res.done, 1, 1000));
 	ck_assert_int_eq(res.err, 0);
 	ck_assert_str_eq(res.json, "{\"status\":\"running\",\"singlestep\":false,\"running\":true}");
@@ -233,8 +150,8 @@ START_TEST(test_oob_negotiated_when_offered_and_exec_oob_sent)
 	json_object_object_add(args, "uri", json_object_new_string("unix:/x"));
 	ck_assert_int_eq(mg_qmp_execute(q, "migrate-recover", args, true, MG_USEC_PER_SEC, on_reply, &res), 0);
 	json_object_put(args);
-	id = srv_expect("migrate-recover", true, NULL);
-	srv_reply(id, "{}");
+	id = mg_qmppeer_expect(peer, "migrate-recover", true, NULL);
+	mg_qmppeer_reply(peer, id, "{}");
 	ck_assert(run_until(&res.done, 1, 1000));
 	ck_assert_int_eq(res.err, 0);
 }
@@ -243,7 +160,7 @@ END_TEST
 START_TEST(test_events_delivered_with_name_data_and_timestamp)
 {
 	handshake(false);
-	srv_send("{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 250000}, "
+	mg_qmppeer_send(peer, "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 250000}, "
 		 "\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}\r\n");
 	ck_assert(run_until(&seen.events, 1, 1000));
 	ck_assert_str_eq(seen.event, "MIGRATION");
@@ -260,10 +177,10 @@ START_TEST(test_error_reply_reported_as_eremoteio_with_class_and_desc)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "migrate_cancel", NULL, false, 0, on_reply, &res), 0);
-	id = srv_expect("migrate_cancel", false, NULL);
+	id = mg_qmppeer_expect(peer, "migrate_cancel", false, NULL);
 	snprintf(buf, sizeof(buf), "{\"id\": \"%s\", \"error\": {\"class\": \"GenericError\", "
 		 "\"desc\": \"no migration\"}}\r\n", id);
-	srv_send(buf);
+	mg_qmppeer_send(peer, buf);
 	ck_assert(run_until(&res.done, 1, 1000));
 	ck_assert_int_eq(res.err, -EREMOTEIO);
 	ck_assert_str_eq(res.json, "{\"class\":\"GenericError\",\"desc\":\"no migration\"}");
@@ -281,14 +198,13 @@ START_TEST(test_no_greeting_times_out_and_closes_cleanly)
 	mg_qmp_close(q);
 	mg_qmp_set_handshake_timeout(q, 200 * MG_USEC_PER_MSEC);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	close(srv);
-	srv = sv[1];
+	mg_qmppeer_attach(peer, sv[1]);
 	ck_assert_int_eq(mg_qmp_connect_fd(q, sv[0]), 0);
 	ck_assert(run_until(&seen.closed, 1, 2000));
 	ck_assert_int_eq(seen.close_reason, -ETIMEDOUT);
 	ck_assert_int_eq(seen.ready, 0);
 	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_DISCONNECTED);
-	ck_assert_int_eq(recv(srv, &c, 1, 0), 0);	/* the client closed its end */
+	ck_assert_int_eq(recv(mg_qmppeer_fd(peer), &c, 1, 0), 0);	/* the client closed its end */
 }
 END_TEST
 
@@ -302,12 +218,11 @@ START_TEST(test_capabilities_never_answered_times_out)
 	mg_qmp_close(q);
 	mg_qmp_set_handshake_timeout(q, 300 * MG_USEC_PER_MSEC);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	close(srv);
-	srv = sv[1];
+	mg_qmppeer_attach(peer, sv[1]);
 	ck_assert_int_eq(mg_qmp_connect_fd(q, sv[0]), 0);
 	snprintf(buf, sizeof(buf), GREETING, "\"oob\"");
-	srv_send(buf);
-	srv_expect("qmp_capabilities", false, NULL);
+	mg_qmppeer_send(peer, buf);
+	mg_qmppeer_expect(peer, "qmp_capabilities", false, NULL);
 	ck_assert_int_eq(mg_qmp_get_state(q), MG_QMP_NEGOTIATING);
 	ck_assert(run_until(&seen.closed, 1, 2000));
 	ck_assert_int_eq(seen.close_reason, -ETIMEDOUT);
@@ -321,8 +236,8 @@ START_TEST(test_garbage_json_closes_and_fails_pending_request)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &res), 0);
-	srv_expect("query-status", false, NULL);
-	srv_send("{\"return\": }garbage\r\n");
+	mg_qmppeer_expect(peer, "query-status", false, NULL);
+	mg_qmppeer_send(peer, "{\"return\": }garbage\r\n");
 	ck_assert(run_until(&seen.closed, 1, 1000));
 	ck_assert_int_eq(seen.close_reason, -EBADMSG);
 	ck_assert_int_eq(res.done, 1);
@@ -333,7 +248,7 @@ END_TEST
 
 START_TEST(test_garbage_instead_of_greeting_closes)
 {
-	srv_send("SSH-2.0-OpenSSH_9.2\r\n");
+	mg_qmppeer_send(peer, "SSH-2.0-OpenSSH_9.2\r\n");
 	ck_assert(run_until(&seen.closed, 1, 1000));
 	ck_assert_int_eq(seen.close_reason, -EBADMSG);
 }
@@ -342,7 +257,7 @@ END_TEST
 START_TEST(test_message_that_is_not_an_object_closes)
 {
 	handshake(false);
-	srv_send("[1, 2, 3]\r\n");
+	mg_qmppeer_send(peer, "[1, 2, 3]\r\n");
 	ck_assert(run_until(&seen.closed, 1, 1000));
 	ck_assert_int_eq(seen.close_reason, -EBADMSG);
 }
@@ -356,10 +271,10 @@ static void *oversized_writer(void *arg)
 	size_t total = 0;
 
 	memset(chunk, 'A', sizeof(chunk));
-	if (send(srv, "{\"return\": \"", 12, MSG_NOSIGNAL) < 0)
+	if (send(mg_qmppeer_fd(peer), "{\"return\": \"", 12, MSG_NOSIGNAL) < 0)
 		return NULL;
 	while (total < 17u * 1024 * 1024) {
-		ssize_t n = send(srv, chunk, sizeof(chunk), MSG_NOSIGNAL);
+		ssize_t n = send(mg_qmppeer_fd(peer), chunk, sizeof(chunk), MSG_NOSIGNAL);
 		if (n <= 0)
 			break;
 		total += (size_t)n;
@@ -374,7 +289,7 @@ START_TEST(test_oversized_message_closes_with_emsgsize)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-qmp-schema", NULL, false, 0, on_reply, &res), 0);
-	srv_expect("query-qmp-schema", false, NULL);
+	mg_qmppeer_expect(peer, "query-qmp-schema", false, NULL);
 	ck_assert_int_eq(pthread_create(&t, NULL, oversized_writer, NULL), 0);
 	ck_assert(run_until(&seen.closed, 1, 10000));
 	pthread_join(t, NULL);
@@ -394,12 +309,12 @@ START_TEST(test_reply_trickled_one_byte_at_a_time_is_parsed)
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 5 * MG_USEC_PER_SEC,
 					on_reply, &res), 0);
-	id = srv_expect("query-status", false, NULL);
+	id = mg_qmppeer_expect(peer, "query-status", false, NULL);
 	snprintf(reply, sizeof(reply), "{\"return\": {\"status\": \"finish-migrate\", "
 		 "\"running\": false}, \"id\": \"%s\"}\r\n", id);
 	last = (size_t)(strrchr(reply, '}') - reply);
 	for (size_t i = 0; reply[i]; i++) {
-		ck_assert_int_eq(send(srv, reply + i, 1, MSG_NOSIGNAL), 1);
+		ck_assert_int_eq(send(mg_qmppeer_fd(peer), reply + i, 1, MSG_NOSIGNAL), 1);
 		ck_assert_int_ge(sd_event_run(loop, 20 * MG_USEC_PER_MSEC), 0);
 		if (i < last)
 			ck_assert_int_eq(res.done, 0);
@@ -418,12 +333,12 @@ START_TEST(test_pretty_printed_messages_in_one_write)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &a), 0);
-	snprintf(ida, sizeof(ida), "%s", srv_expect("query-status", false, NULL));
+	snprintf(ida, sizeof(ida), "%s", mg_qmppeer_expect(peer, "query-status", false, NULL));
 	ck_assert_int_eq(mg_qmp_execute(q, "query-migrate", NULL, false, 0, on_reply, &b), 0);
 	snprintf(buf, sizeof(buf), "{\n    \"return\": {\n        \"status\": \"running\"\n    },\n"
 		 "    \"id\": \"%s\"\n}\r\n{\"return\": {}, \"id\": \"%s\"}\r\n", ida,
-		 srv_expect("query-migrate", false, NULL));
-	srv_send(buf);
+		 mg_qmppeer_expect(peer, "query-migrate", false, NULL));
+	mg_qmppeer_send(peer, buf);
 	ck_assert(run_until(&b.done, 1, 1000));
 	ck_assert_int_eq(a.done, 1);
 	ck_assert_int_eq(a.err, 0);
@@ -438,11 +353,11 @@ START_TEST(test_reply_with_unknown_id_ignored_and_real_reply_matched)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &res), 0);
-	id = srv_expect("query-status", false, NULL);
-	srv_reply("mg-999", "{\"status\": \"bogus\"}");
-	srv_send("{\"return\": {}}\r\n");	/* no id at all */
-	srv_send("{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n");
-	srv_reply(id, "{\"status\": \"running\"}");
+	id = mg_qmppeer_expect(peer, "query-status", false, NULL);
+	mg_qmppeer_reply(peer, "mg-999", "{\"status\": \"bogus\"}");
+	mg_qmppeer_send(peer, "{\"return\": {}}\r\n");	/* no id at all */
+	mg_qmppeer_send(peer, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n");
+	mg_qmppeer_reply(peer, id, "{\"status\": \"running\"}");
 	ck_assert(run_until(&res.done, 1, 1000));
 	ck_assert_int_eq(res.err, 0);
 	ck_assert_str_eq(res.json, "{\"status\":\"running\"}");
@@ -456,10 +371,9 @@ START_TEST(test_peer_closes_mid_request_fails_pending_with_econnreset)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, on_reply, &res), 0);
-	srv_expect("query-status", false, NULL);
-	srv_send("{\"return\": {\"sta");
-	close(srv);
-	srv = -1;
+	mg_qmppeer_expect(peer, "query-status", false, NULL);
+	mg_qmppeer_send(peer, "{\"return\": {\"sta");
+	mg_qmppeer_attach(peer, -1);
 	ck_assert(run_until(&seen.closed, 1, 1000));
 	ck_assert_int_eq(seen.close_reason, -ECONNRESET);
 	ck_assert_int_eq(res.done, 1);
@@ -476,7 +390,7 @@ START_TEST(test_timeout_marks_unresponsive_and_late_reply_clears_it)
 	handshake(true);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 200 * MG_USEC_PER_MSEC,
 					on_reply, &res), 0);
-	snprintf(id, sizeof(id), "%s", srv_expect("query-status", false, NULL));
+	snprintf(id, sizeof(id), "%s", mg_qmppeer_expect(peer, "query-status", false, NULL));
 	ck_assert(run_until(&res.done, 1, 2000));
 	ck_assert_int_eq(res.err, -ETIMEDOUT);
 	ck_assert_uint_ge(mg_qmp_unresponsive_since(q), before);
@@ -486,13 +400,13 @@ START_TEST(test_timeout_marks_unresponsive_and_late_reply_clears_it)
 	/* An out-of-band reply comes from QEMU's monitor thread, not the
 	 * main loop: it does not clear the mark. */
 	ck_assert_int_eq(mg_qmp_execute(q, "query-yank", NULL, true, MG_USEC_PER_SEC, on_reply, &next), 0);
-	srv_reply(srv_expect("query-yank", true, NULL), "[]");
+	mg_qmppeer_reply(peer, mg_qmppeer_expect(peer, "query-yank", true, NULL), "[]");
 	ck_assert(run_until(&next.done, 1, 1000));
 	ck_assert_int_eq(next.err, 0);
 	ck_assert_uint_ne(mg_qmp_unresponsive_since(q), 0);
 
 	/* The late in-band reply: consumed silently, the mark cleared. */
-	srv_reply(id, "{\"status\": \"running\"}");
+	mg_qmppeer_reply(peer, id, "{\"status\": \"running\"}");
 	run_until(NULL, 0, 100);
 	ck_assert_int_eq(res.done, 1);
 	ck_assert_uint_eq(mg_qmp_unresponsive_since(q), 0);
@@ -534,11 +448,11 @@ START_TEST(test_close_from_reply_callback_stops_processing)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, 0, close_from_callback, &a), 0);
-	snprintf(ida, sizeof(ida), "%s", srv_expect("query-status", false, NULL));
+	snprintf(ida, sizeof(ida), "%s", mg_qmppeer_expect(peer, "query-status", false, NULL));
 	ck_assert_int_eq(mg_qmp_execute(q, "query-migrate", NULL, false, 0, on_reply, &b), 0);
 	snprintf(buf, sizeof(buf), "{\"return\": {}, \"id\": \"%s\"}\r\n{\"return\": {}, \"id\": \"%s\"}\r\n",
-		 ida, srv_expect("query-migrate", false, NULL));
-	srv_send(buf);
+		 ida, mg_qmppeer_expect(peer, "query-migrate", false, NULL));
+	mg_qmppeer_send(peer, buf);
 	ck_assert(run_until(&b.done, 1, 1000));
 	ck_assert_int_eq(a.err, 0);
 	ck_assert_int_eq(b.err, -ECANCELED);
@@ -575,18 +489,15 @@ START_TEST(test_connect_unix_socket_and_reconnect)
 	for (int round = 1; round <= 2; round++) {
 		ck_assert_int_eq(mg_qmp_connect_unix(q, path), 0);
 		ck_assert_int_eq(mg_qmp_connect_unix(q, path), -EALREADY);
-		close(srv);
-		srv = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		ck_assert_int_ge(srv, 0);
-		srv_len = 0;
+		mg_qmppeer_attach(peer, accept4(lfd, NULL, NULL, SOCK_CLOEXEC));
+		ck_assert_int_ge(mg_qmppeer_fd(peer), 0);
 		snprintf(buf, sizeof(buf), GREETING, "\"oob\"");
-		srv_send(buf);
-		srv_reply(srv_expect("qmp_capabilities", false, NULL), "{}");
+		mg_qmppeer_send(peer, buf);
+		mg_qmppeer_reply(peer, mg_qmppeer_expect(peer, "qmp_capabilities", false, NULL), "{}");
 		ck_assert(run_until(&seen.ready, round, 1000));
 		ck_assert(mg_qmp_oob_enabled(q));
 		/* QEMU goes away; the owner reconnects. */
-		close(srv);
-		srv = -1;
+		mg_qmppeer_attach(peer, -1);
 		ck_assert(run_until(&seen.closed, round, 1000));
 	}
 	close(lfd);
@@ -631,17 +542,17 @@ START_TEST(test_error_member_that_is_not_an_object_fails_request_with_ebadmsg)
 
 	handshake(false);
 	ck_assert_int_eq(mg_qmp_execute(q, "query-status", NULL, false, MG_USEC_PER_SEC, on_reply, &res), 0);
-	id = srv_expect("query-status", false, NULL);
+	id = mg_qmppeer_expect(peer, "query-status", false, NULL);
 	/* Not a success with no value: a broken reply. */
 	snprintf(buf, sizeof(buf), "{\"error\": null, \"id\": \"%s\"}\r\n", id);
-	srv_send(buf);
+	mg_qmppeer_send(peer, buf);
 	ck_assert(run_until(&res.done, 1, 1000));
 	ck_assert_int_eq(res.err, -EBADMSG);
 	ck_assert_str_eq(res.json, "");
 	/* A null return is a success whose value the owner type-checks. */
 	ck_assert_int_eq(mg_qmp_execute(q, "query-yank", NULL, false, MG_USEC_PER_SEC, on_reply, &res2), 0);
-	id = srv_expect("query-yank", false, NULL);
-	srv_reply(id, "null");
+	id = mg_qmppeer_expect(peer, "query-yank", false, NULL);
+	mg_qmppeer_reply(peer, id, "null");
 	ck_assert(run_until(&res2.done, 1, 1000));
 	ck_assert_int_eq(res2.err, 0);
 	ck_assert_str_eq(res2.json, "");
@@ -655,10 +566,10 @@ START_TEST(test_capabilities_answered_with_null_error_closes_instead_of_ready)
 	const char *id;
 
 	snprintf(buf, sizeof(buf), GREETING, "");
-	srv_send(buf);
-	id = srv_expect("qmp_capabilities", false, NULL);
+	mg_qmppeer_send(peer, buf);
+	id = mg_qmppeer_expect(peer, "qmp_capabilities", false, NULL);
 	snprintf(buf, sizeof(buf), "{\"error\": null, \"id\": \"%s\"}\r\n", id);
-	srv_send(buf);
+	mg_qmppeer_send(peer, buf);
 	ck_assert(run_until(&seen.closed, 1, 1000));
 	ck_assert_int_eq(seen.close_reason, -EPROTO);
 	ck_assert_int_eq(seen.ready, 0);
@@ -674,7 +585,7 @@ START_TEST(test_event_data_that_is_not_an_object_reaches_owner_as_null)
 		char buf[256];
 
 		snprintf(buf, sizeof(buf), "{\"event\": \"MIGRATION\", \"data\": %s}\r\n", bad[i]);
-		srv_send(buf);
+		mg_qmppeer_send(peer, buf);
 		ck_assert(run_until(&seen.events, (int)i + 1, 1000));
 		ck_assert_str_eq(seen.event, "MIGRATION");
 		ck_assert_msg(strcmp(seen.event_data, "") == 0, "data %s reached the owner as %s", bad[i],
@@ -699,7 +610,7 @@ START_TEST(test_timestamp_of_wrong_type_or_out_of_range_is_zero)
 		char buf[256];
 
 		snprintf(buf, sizeof(buf), "{\"event\": \"STOP\", \"timestamp\": %s}\r\n", bad[i]);
-		srv_send(buf);
+		mg_qmppeer_send(peer, buf);
 		ck_assert(run_until(&seen.events, (int)i + 1, 1000));
 		ck_assert_msg(seen.event_ts == 0, "timestamp %s read as %" PRIu64, bad[i], seen.event_ts);
 	}

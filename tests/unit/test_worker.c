@@ -7,6 +7,7 @@
 #include "worker.h"
 
 #include "mgcheck.h"
+#include "mgloop.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -97,12 +98,7 @@ static void teardown(void)
 /* Runs the loop until *flag >= want or ms pass. */
 static bool run_until(const int *flag, int want, unsigned ms)
 {
-	uint64_t deadline = mg_now_mono() + ms * MG_USEC_PER_MSEC;
-
-	for (uint64_t now = mg_now_mono(); (!flag || *flag < want) && now < deadline;
-	     now = mg_now_mono())
-		ck_assert_int_ge(sd_event_run(loop, deadline - now), 0);
-	return !flag || *flag >= want;
+	return mg_test_run_until(loop, flag, want, ms);
 }
 
 static bool wait_atomic(atomic_int *v, int want, unsigned ms)
