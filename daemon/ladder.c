@@ -28,7 +28,6 @@ struct mg_ladder {
 	struct mg_incwriter *incident;
 	void (*done)(struct mg_ladder *a, void *userdata);
 	void *userdata;
-	enum mg_ladder_step step;	/* the rung being climbed */
 	sd_event_source *timer;
 	uint64_t wait_until;
 	bool (*wait_for)(struct mg_ladder *a);
@@ -531,7 +530,6 @@ static void finish(struct mg_ladder *a)
 /* Climbs to rung s (the checks are recorded on the way, never climbed). */
 static void next_step(struct mg_ladder *a, enum mg_ladder_step s)
 {
-	a->step = s;
 	switch (s) {
 	case MG_LADDER_CANCEL: do_cancel(a); break;
 	case MG_LADDER_YANK: do_yank(a); break;

@@ -1,7 +1,9 @@
-/* watch.h - one watched QEMU process: its monitor transport (a direct QMP
- * socket, or libvirt's qemu-monitor-command on a worker), the probe rounds
- * while a migration is tracked, the verdict timer, and the tracker they
- * feed.  Used by the libvirt-driven daemon and by standalone mode. */
+/* watch.h - one watched QEMU process: the probe rounds while a migration is
+ * tracked (its monitor through monitor.h, a direct QMP socket or libvirt's
+ * qemu-monitor-command on a worker; its tasks through procfs.h, one scan a
+ * round), the verdict timer, and the tracker they feed; its changes go to
+ * the sinks (notify.h).  Used by the libvirt-driven daemon and by
+ * standalone mode. */
 #pragma once
 
 #include <libvirt/libvirt.h>
