@@ -251,6 +251,67 @@ START_TEST(test_free_cancels_pending_and_stuck_thread_frees_its_job_later)
 }
 END_TEST
 
+/* --- mg_worker_call: an owner that may go first ------------------------ */
+
+static void call_done(int result, void *arg, void *userdata)
+{
+	job_done(result, arg);
+}
+
+static bool arg_freed(void *arg)
+{
+	return atomic_load(&((struct job_arg *)arg)->freed) > 0;
+}
+
+static int call(struct job_arg *a, uint64_t timeout_ms, struct mg_worker_call **c)
+{
+	struct mg_worker_call_spec s = {
+		.what = "test call", .run = job_run, .arg = a, .free_arg = job_free_arg,
+		.timeout_usec = timeout_ms * MG_USEC_PER_MSEC, .done = call_done,
+	};
+
+	return mg_worker_call(pool, &s, c);
+}
+
+/* The watch's rule: no second call while the first is stuck; the handle
+ * says so past the deadline, until the call really returns. */
+START_TEST(test_call_stays_busy_past_its_deadline_until_it_returns)
+{
+	static struct job_arg a;
+	struct mg_worker_call *c = NULL;
+
+	arg_init(&a, true, 3);
+	ck_assert_int_eq(call(&a, 50, &c), 0);
+	ck_assert(run_until(&a.done, 1, 2000));
+	ck_assert_int_eq(a.result, -ETIMEDOUT);
+	ck_assert(mg_worker_call_delivered(c));
+	ck_assert(mg_worker_call_busy(c));
+	release(&a);
+	ck_assert(mg_test_run_until_cond(loop, arg_freed, &a, 2000));
+	ck_assert(!mg_worker_call_busy(c));
+	ck_assert_int_eq(a.done, 1);	/* the late result is dropped */
+	c = mg_worker_call_cancel(c);
+}
+END_TEST
+
+/* The owner goes first (a ladder or watch freed while libvirt blocks):
+ * done never reaches it, and the call still frees its arg when it ends. */
+START_TEST(test_call_cancelled_by_its_owner_never_reports)
+{
+	static struct job_arg a;
+	struct mg_worker_call *c = NULL;
+
+	arg_init(&a, true, 4);
+	ck_assert_int_eq(call(&a, 5000, &c), 0);
+	ck_assert(wait_atomic(&a.ran, 1, 2000));
+	c = mg_worker_call_cancel(c);
+	release(&a);
+	ck_assert(mg_test_run_until_cond(loop, arg_freed, &a, 2000));
+	ck_assert_int_eq(a.done, 0);
+	ck_assert_uint_eq(mg_worker_pool_n_pending(pool), 0);
+}
+END_TEST
+
 static Suite *worker_suite(void)
 {
 	Suite *s = suite_create("worker");
@@ -264,6 +325,8 @@ static Suite *worker_suite(void)
 	tcase_add_test(tc, test_queued_job_times_out_without_running);
 	tcase_add_test(tc, test_stuck_thread_replaced_so_queued_job_runs);
 	tcase_add_test(tc, test_free_cancels_pending_and_stuck_thread_frees_its_job_later);
+	tcase_add_test(tc, test_call_stays_busy_past_its_deadline_until_it_returns);
+	tcase_add_test(tc, test_call_cancelled_by_its_owner_never_reports);
 	suite_add_tcase(s, tc);
 	return s;
 }
