@@ -8,15 +8,17 @@
  * (domains.h) and standalone mode (standalone.h) map events and discovery
  * to guards; nothing else in them knows about verdicts.
  *
- * One domain's outgoing migration, top down (each file entered once):
- *   manager.c   libvirt's MIGRATION_ITERATION event (virt.c) -> the registry
- *   domains.c   the guard of the domain's QEMU pid (status XML), found or made
- *   guard.c     mg_guard_track: a new migration (flags reset) -> the watch
- *   watch.c     probe rounds (qmp.c, probe.c) feed tracker.c; HUNG -> verdict
- *   guard.c     (callback) ledger.c, report.c -> snapshot/, incwriter.c
- *   action.c    the ladder, once; its steps appended to the incident
- * The end comes the same way down: domains.c mg_guard_end -> watch.c, whose
- * "ended" callback has guard.c forget the ledger record. */
+ * One domain's outgoing migration through the code, each file entered once
+ * on the way down (the verdict is the one call back up, watch -> guard):
+ *   manager.c  libvirt's MIGRATION_ITERATION event (virt.c) to the registry
+ *   domains.c  mg_domains_iteration: the guard of the QEMU pid in the status
+ *              XML (domxml.c), made when new; mg_guard_track
+ *   guard.c    a new migration (flags reset); mg_watch_track
+ *   watch.c    probe rounds (qmp.c, probe.c) -> tracker.c; HUNG -> on_verdict
+ *   guard.c    ledger.c (reported before a restart?), the policy, report.c
+ *              (snapshot/, incwriter.c), then action.c's ladder, once
+ * The end: domains.c (JOB_COMPLETED, STOPPED) mg_guard_end -> watch.c ->
+ * "ended" -> guard.c resets the flags and forgets the ledger record. */
 #pragma once
 
 #include <libvirt/libvirt.h>
