@@ -28,10 +28,15 @@ static ssize_t find(struct mg_domains *ds, const char *uuid)
 	return -1;
 }
 
-static void forget(struct mg_domains *ds, size_t i)
+static void forget(struct mg_domains *ds, struct mg_guard *g)
 {
-	mg_guard_free(ds->guards[i]);
-	ds->guards[i] = ds->guards[--ds->n_guards];
+	for (size_t i = 0; i < ds->n_guards; i++) {
+		if (ds->guards[i] != g)
+			continue;
+		mg_guard_free(g);
+		ds->guards[i] = ds->guards[--ds->n_guards];
+		return;
+	}
 }
 
 /* The direct monitor, when the domain was given one (see [qmp]
@@ -81,7 +86,7 @@ static struct mg_guard *ensure_guard(struct mg_domains *ds, virDomainPtr dom, st
 	}
 	i = find(ds, uuid);
 	if (i >= 0 && mg_guard_pid(ds->guards[i]) != x->pid) {
-		forget(ds, (size_t)i);
+		forget(ds, ds->guards[i]);
 		i = -1;
 	}
 	if (i < 0 && x->pid > 0)
@@ -184,7 +189,7 @@ void mg_domains_lifecycle(struct mg_domains *ds, virDomainPtr dom, int event, in
 									 : MG_PHASE_FAILED, why);
 		/* The actions go on (restart follows the kill's STOPPED). */
 		if (!mg_guard_acting(g))
-			forget(ds, (size_t)find(ds, mg_guard_uuid(g)));
+			forget(ds, g);
 	}
 }
 
