@@ -303,11 +303,9 @@ END_TEST
 START_TEST(test_no_guard_for_a_process_that_is_gone)
 {
 	struct mg_env env = { .loop = loop, .conf = &conf, .notify = notify, .io = io };
-	struct mg_guard_params p = { .name = "gone", .pid = child, .ledger = ledger };
+	struct mg_guard_params p = { .name = "gone", .pid = mg_test_dead_pid(), .ledger = ledger };
 	struct mg_guard *g = NULL;
 
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
 	ck_assert_int_eq(mg_guard_new(&env, &p, NULL, NULL, &g), -ESRCH);
 	ck_assert_ptr_null(g);
 }
