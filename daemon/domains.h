@@ -1,8 +1,8 @@
-/* domains.h - the daemon's per-domain registry: turns libvirt's events
- * into migration tracks (DESIGN.md section 4) and watches (watch.c), finds
- * jobs already running at start-up and after every reconnect
- * (virDomainGetControlInfo, which takes no job), and writes the incident on
- * a verdict. */
+/* domains.h - the daemon's libvirt registry: maps libvirt's events to
+ * guards (guard.h), one per domain's QEMU process (the pid in libvirt's
+ * status XML: a restarted QEMU gets a new guard), and finds jobs already
+ * running at start-up and after every reconnect (virDomainGetControlInfo,
+ * which takes no job).  What happens on a verdict is the guard's. */
 #pragma once
 
 #include <libvirt/libvirt.h>
@@ -18,8 +18,8 @@ struct mg_domains;
  * Recovers half-written incidents and opens the ledger in the state
  * directory.  0, -EINVAL or -ENOMEM. */
 int mg_domains_new(const struct mg_env *env, struct mg_domains **out);
-/* Frees every domain's watch, ladder and incident reference; jobs still
- * on env's pools report to nobody. */
+/* Frees every guard (its watch, ladder and incident reference); jobs
+ * still on env's pools report to nobody. */
 void mg_domains_free(struct mg_domains *ds);
 
 /* Callbacks for virt.c (see struct mg_virt_callbacks). */

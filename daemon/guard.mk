@@ -46,3 +46,12 @@ INTEGRATION_TESTS += tests/integration/guard_survives_malformed_migration_event.
 	tests/integration/guard_survives_malformed_query_yank.sh \
 	tests/integration/guard_refuses_monitor_of_another_process.sh
 EXTRA_DIST += tests/lib/fakeqmp.py tests/lib/fakeqmp.sh
+
+# The guard's verdict handling (report once, act once, the ledger, the
+# policy) on a real watch of a sleeping child, with report.c and ladder.c
+# replaced by the test's stubs.
+check_PROGRAMS += tests/unit/test_guard
+TESTS += tests/unit/test_guard
+tests_unit_test_guard_SOURCES = tests/unit/test_guard.c tests/unit/mgsink.h daemon/guard.c daemon/guard.h
+tests_unit_test_guard_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_guard_LDADD = $(MG_UNIT_LDADD)

@@ -1,7 +1,8 @@
 /* standalone.h - `migguardd --qmp SOCKET --pid PID`: guards one QEMU
- * process without libvirt.  It finds outgoing migrations itself (QMP
- * MIGRATION events and query-migrate polls), tracks them with the same
- * tracker, and writes an incident on HUNG. */
+ * process without libvirt.  Its one guard (guard.h) finds outgoing
+ * migrations by itself (QMP MIGRATION events and query-migrate polls);
+ * this module starts tracking them, and stops the loop when the process
+ * exits. */
 #pragma once
 
 #include <sys/types.h>

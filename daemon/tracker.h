@@ -2,7 +2,7 @@
  * Pure logic: it is fed probe samples and libvirt/QMP migration signals with
  * their (monotonic) times, keeps the phase and a timeline of evidence, and
  * says when a migration is HUNG (source) or STALLED (destination).  The
- * timers and the probes that feed it live in guard.c. */
+ * timers and the probes that feed it live in watch.c. */
 #pragma once
 
 #include <stdbool.h>

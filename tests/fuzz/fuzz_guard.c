@@ -1,12 +1,13 @@
 /* fuzz_guard - the consumers of QMP replies and events: the standalone
- * guard (daemon/standalone.c) in front of the real watch (daemon/watch.c),
- * tracker and ladder (daemon/ladder.c), with the real QMP client connected
- * to a scripted in-process peer on a unix socket, as `migguardd --qmp SOCK
- * --pid PID` runs.  The guarded process is a child of the harness that
- * only sleeps.  A verdict goes through the real report.c, incident writer
- * (daemon/incwriter.c, its own thread) and ledger into a scratch state
- * directory emptied before each input, so the ladder's action records are
- * appended to a real report.json; only the stack snapshot is a stub.
+ * guard (daemon/standalone.c, daemon/guard.c) in front of the real watch
+ * (daemon/watch.c), tracker and ladder (daemon/ladder.c), with the real QMP
+ * client connected to a scripted in-process peer on a unix socket, as
+ * `migguardd --qmp SOCK --pid PID` runs.  The guarded process is a child
+ * of the harness that only sleeps.  A verdict goes through the real
+ * report.c, incident writer (daemon/incwriter.c, its own thread) and
+ * ledger into a scratch state directory emptied before each input, so the
+ * ladder's action records are appended to a real report.json; only the
+ * stack snapshot is a stub.
  *
  * The input is a script, one item per line (libvirt's qemuMonitorTest
  * idea, as data):

@@ -29,7 +29,7 @@ tests_fuzz_fuzz_qmp_LDFLAGS = $(MG_FUZZ_LINK)
 tests_fuzz_fuzz_qmp_LDADD = $(MG_FUZZ_LDADD)
 
 # The consumers are compiled in: they live in migguardd, not libmgcore.
-tests_fuzz_fuzz_guard_SOURCES = tests/fuzz/fuzz_guard.c daemon/standalone.c daemon/ladder.c daemon/report.c
+tests_fuzz_fuzz_guard_SOURCES = tests/fuzz/fuzz_guard.c daemon/standalone.c daemon/guard.c daemon/ladder.c daemon/report.c
 tests_fuzz_fuzz_guard_CFLAGS = $(MG_FUZZ_CFLAGS)
 tests_fuzz_fuzz_guard_LDFLAGS = $(MG_FUZZ_LINK)
 tests_fuzz_fuzz_guard_LDADD = $(MG_FUZZ_LDADD)

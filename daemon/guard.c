@@ -1,0 +1,289 @@
+/* guard.c - see guard.h. */
+#include "guard.h"
+#include "ladder.h"
+#include "domxml.h"
+#include "incwriter.h"
+#include "log.h"
+#include "report.h"
+#include "util.h"
+#include "watch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mg_guard {
+	struct mg_env env;		/* borrowed from the manager */
+	struct mg_ledger *ledger;	/* borrowed from the owner */
+	struct mg_guard_callbacks cb;
+	void *userdata;
+	char name[256];
+	char uuid[VIR_UUID_STRING_BUFLEN];	/* "" in standalone mode */
+	bool libvirt;
+	struct mg_procid id;		/* the QEMU process as first seen */
+	struct mg_watch *watch;
+	virDomainPtr dom;		/* NULL while disconnected, and in standalone mode */
+	/* Per migration: reset when one starts and when it ends. */
+	bool reported;			/* the verdict was handled (incident, or the ledger's record) */
+	bool acted;			/* never act twice on one migration */
+	struct mg_incwriter *incident;	/* the last verdict's incident, for its ladder */
+	struct mg_ladder *ladder;	/* the last verdict's actions (may outlive its migration) */
+};
+
+static const char *uuid_or_null(const struct mg_guard *g)
+{
+	return g->uuid[0] ? g->uuid : NULL;
+}
+
+static void ledger_key(const struct mg_guard *g, enum mg_direction dir, struct mg_ledger_key *k)
+{
+	mg_ledger_key_init(k, &g->id, uuid_or_null(g), dir);
+}
+
+static void on_ladder_done(struct mg_ladder *l, void *userdata)
+{
+	struct mg_guard *g = userdata;
+
+	mg_notice("domain %s: actions finished", g->name);
+}
+
+/* The policy, and the incident's context files for a libvirt domain: its
+ * status XML and QEMU log, and its <metadata> (migguard:action) over the
+ * file's [guard] action. */
+static enum mg_action policy(const struct mg_guard *g, char *xml, char *log, size_t size)
+{
+	const struct mg_conf *conf = g->env.conf;
+	struct mg_domxml x;
+	char err[256];
+
+	if (!g->libvirt)
+		return conf->action;
+	snprintf(xml, size, "%s/%s.xml", conf->libvirt_run_dir, g->name);
+	snprintf(log, size, "%s/%s.log", conf->libvirt_log_dir, g->name);
+	if (mg_domxml_parse_file(xml, &x, err, sizeof(err)) == 0 && x.has_action)
+		return x.action;
+	return conf->action;
+}
+
+/* Starts the ladder, once per migration; the ladder of an earlier
+ * migration of this QEMU, finished or not, goes. */
+static void act(struct mg_guard *g, enum mg_action action, bool lock_cycle)
+{
+	const struct mg_conf *conf = g->env.conf;
+	struct mg_ladder_params p = {
+		.action = action, .watch = g->watch, .dom = g->dom, .pool = g->env.pool,
+		.notify = g->env.notify, .id = &g->id, .incident = g->incident,
+		.step_timeout = conf->monitor_timeout, .recover_grace = conf->recover_grace,
+		.core_dump = conf->core_dump, .restart = conf->restart, .lock_cycle = lock_cycle,
+	};
+	int r;
+
+	if (g->acted || action == MG_ACTION_NONE)
+		return;
+	g->acted = true;
+	mg_ladder_free(g->ladder);
+	g->ladder = NULL;
+	mg_notice("domain %s: action %s", g->name, mg_action_to_string(action));
+	r = mg_ladder_start(g->env.loop, &p, on_ladder_done, g, &g->ladder);
+	/* -ECANCELED: a post-copy migration is never acted on. */
+	if (r < 0 && r != -ECANCELED)
+		mg_error_errno(r, "domain %s: cannot start the actions", g->name);
+}
+
+/* HUNG or STALLED: report once, act once (also across the guard's
+ * restarts: the ledger). */
+static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
+{
+	struct mg_guard *g = userdata;
+	struct mg_ledger_entry rec = { .at = mg_now_real() };
+	char xml[1024] = "", log[1024] = "";
+	enum mg_action action;
+	bool lock_cycle = false;
+
+	if (g->reported)
+		return;
+	g->reported = true;
+	/* A guard restarted after its verdict re-finds the same migration. */
+	ledger_key(g, mg_watch_get_track(w)->direction, &rec.key);
+	if (mg_report_already(&g->env, mg_ledger_find(g->ledger, &rec.key), w)) {
+		g->acted = true;
+		return;
+	}
+	action = policy(g, xml, log, sizeof(xml));
+	rec.acted = !g->acted && action != MG_ACTION_NONE;
+	g->incident = mg_incwriter_unref(g->incident);
+	mg_report_incident(&g->env, w, xml[0] ? xml : NULL, log[0] ? log : NULL, &rec, &g->incident,
+			   &lock_cycle);
+	mg_ledger_note(g->ledger, &rec.key, rec.acted, g->incident ? mg_incwriter_dir(g->incident) : NULL);
+	act(g, action, lock_cycle);
+}
+
+/* A later migration is a new one: it may be reported and acted on again. */
+static void on_ended(struct mg_watch *w, void *userdata)
+{
+	struct mg_guard *g = userdata;
+	struct mg_ledger_key k;
+
+	g->reported = false;
+	g->acted = false;
+	ledger_key(g, mg_watch_get_track(w)->direction, &k);
+	mg_ledger_forget(g->ledger, &k, g->env.io);
+}
+
+static void on_untracked_status(struct mg_watch *w, const char *status, void *userdata)
+{
+	struct mg_guard *g = userdata;
+
+	if (g->cb.untracked_status)
+		g->cb.untracked_status(g, status, g->userdata);
+}
+
+static int make_watch(struct mg_guard *g, const struct mg_guard_params *p)
+{
+	static const struct mg_watch_callbacks cb = {
+		.verdict = on_verdict, .ended = on_ended, .untracked_status = on_untracked_status,
+	};
+	const struct mg_conf *conf = g->env.conf;
+	struct mg_watch_params wp = {
+		.name = g->name, .uuid = uuid_or_null(g), .pid = g->id.pid, .qmp_path = p->qmp_path,
+		.dom = g->dom, .pool = g->env.pool, .notify = g->env.notify,
+		.probe_interval = conf->probe_interval,
+		.limits = { conf->finish_timeout, conf->monitor_timeout, conf->incoming_timeout },
+		.discover = p->discover,
+	};
+
+	return mg_watch_new(g->env.loop, &wp, &cb, g, &g->watch);
+}
+
+int mg_guard_new(const struct mg_env *env, const struct mg_guard_params *p, const struct mg_guard_callbacks *cb,
+		 void *userdata, struct mg_guard **out)
+{
+	struct mg_guard *g;
+	int r;
+
+	if (!env->io || !p->name || (p->dom && !env->pool))
+		return -EINVAL;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->env = *env;
+	g->ledger = p->ledger;
+	if (cb)
+		g->cb = *cb;
+	g->userdata = userdata;
+	snprintf(g->name, sizeof(g->name), "%s", p->name);
+	snprintf(g->uuid, sizeof(g->uuid), "%s", p->uuid ? p->uuid : "");
+	g->libvirt = p->libvirt;
+	g->id.pidfd = -1;
+	r = mg_procid_capture(p->pid, &g->id);
+	if (r < 0) {
+		mg_warn_errno(r, "domain %s: QEMU pid %d", g->name, (int)p->pid);
+		free(g);
+		return r;
+	}
+	if (p->dom) {
+		virDomainRef(p->dom);
+		g->dom = p->dom;
+	}
+	r = make_watch(g, p);
+	if (r < 0) {
+		mg_error_errno(r, "domain %s: cannot watch it", g->name);
+		mg_guard_free(g);
+		return r;
+	}
+	*out = g;
+	return 0;
+}
+
+void mg_guard_free(struct mg_guard *g)
+{
+	if (!g)
+		return;
+	mg_ladder_free(g->ladder);
+	mg_watch_free(g->watch);
+	if (g->dom)
+		virDomainFree(g->dom);
+	mg_procid_release(&g->id);
+	mg_incwriter_unref(g->incident);
+	free(g);
+}
+
+int mg_guard_track(struct mg_guard *g, enum mg_direction dir, const char *why)
+{
+	if (mg_watch_tracking(g->watch))
+		return 0;
+	g->reported = false;
+	g->acted = false;
+	return mg_watch_track(g->watch, dir, why);
+}
+
+void mg_guard_on_status(struct mg_guard *g, const char *status, const char *source)
+{
+	mg_watch_on_status(g->watch, status, source);
+}
+
+void mg_guard_end(struct mg_guard *g, enum mg_phase final, const char *why)
+{
+	mg_watch_end(g->watch, final, why);
+}
+
+void mg_guard_note(struct mg_guard *g, const char *why)
+{
+	if (mg_watch_tracking(g->watch))
+		mg_track_note(mg_watch_get_track(g->watch), mg_now_mono(), "%s", why);
+}
+
+bool mg_guard_tracking(const struct mg_guard *g)
+{
+	return mg_watch_tracking(g->watch);
+}
+
+enum mg_direction mg_guard_direction(const struct mg_guard *g)
+{
+	return mg_watch_get_track(g->watch)->direction;
+}
+
+bool mg_guard_acting(const struct mg_guard *g)
+{
+	return g->ladder && !mg_ladder_finished(g->ladder);
+}
+
+pid_t mg_guard_pid(const struct mg_guard *g)
+{
+	return g->id.pid;
+}
+
+const char *mg_guard_uuid(const struct mg_guard *g)
+{
+	return g->uuid;
+}
+
+const struct mg_procid *mg_guard_id(const struct mg_guard *g)
+{
+	return &g->id;
+}
+
+void mg_guard_set_domain(struct mg_guard *g, virDomainPtr dom)
+{
+	mg_watch_set_domain(g->watch, dom);
+	if (dom)
+		virDomainRef(dom);
+	if (g->dom)
+		virDomainFree(g->dom);
+	g->dom = dom;
+}
+
+void mg_guard_forget_records(struct mg_guard *g)
+{
+	mg_ledger_forget_all(g->ledger, &g->id, NULL, g->env.io);
+}
+
+void mg_guard_exited(struct mg_guard *g)
+{
+	for (enum mg_direction d = MG_DIR_OUT; d <= MG_DIR_IN; d++) {
+		struct mg_ledger_key k;
+
+		ledger_key(g, d, &k);
+		mg_ledger_forget(g->ledger, &k, g->env.io);
+	}
+}
