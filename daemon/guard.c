@@ -104,7 +104,7 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 		return;
 	g->reported = true;
 	/* A guard restarted after its verdict re-finds the same migration. */
-	ledger_key(g, mg_watch_get_track(w)->direction, &rec.key);
+	ledger_key(g, mg_watch_direction(w), &rec.key);
 	if (mg_report_already(&g->env, mg_ledger_find(g->ledger, &rec.key), w)) {
 		g->acted = true;
 		return;
@@ -126,7 +126,7 @@ static void on_ended(struct mg_watch *w, void *userdata)
 
 	g->reported = false;
 	g->acted = false;
-	ledger_key(g, mg_watch_get_track(w)->direction, &k);
+	ledger_key(g, mg_watch_direction(w), &k);
 	mg_ledger_forget(g->ledger, &k, g->env.io);
 }
 
@@ -230,7 +230,7 @@ void mg_guard_end(struct mg_guard *g, enum mg_phase final, const char *why)
 void mg_guard_note(struct mg_guard *g, const char *why)
 {
 	if (mg_watch_tracking(g->watch))
-		mg_track_note(mg_watch_get_track(g->watch), mg_now_mono(), "%s", why);
+		mg_watch_note(g->watch, "%s", why);
 }
 
 bool mg_guard_tracking(const struct mg_guard *g)
@@ -240,7 +240,7 @@ bool mg_guard_tracking(const struct mg_guard *g)
 
 enum mg_direction mg_guard_direction(const struct mg_guard *g)
 {
-	return mg_watch_get_track(g->watch)->direction;
+	return mg_watch_direction(g->watch);
 }
 
 bool mg_guard_acting(const struct mg_guard *g)

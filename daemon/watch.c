@@ -48,6 +48,7 @@ void mg_watch_note(struct mg_watch *w, const char *fmt, ...)
 	va_end(ap);
 	mg_track_note(&w->track, mg_now_mono(), "%s", text);
 }
+
 const struct mg_bql_result *mg_watch_last_bql(const struct mg_watch *w) { return w->bql_ok ? &w->bql : NULL; }
 
 struct mg_qmp *mg_watch_qmp(struct mg_watch *w) { return mg_monitor_qmp(w->mon); }
