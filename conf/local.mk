@@ -1,5 +1,5 @@
-# conf build rules (owned by the area's author): the shipped configuration,
-# the systemd unit, the tmpfiles.d entry and the man pages.
+# conf: the shipped configuration, the systemd unit, the tmpfiles.d entry,
+# the known-issue signatures and the man pages.
 
 sysconf_migguarddir = $(sysconfdir)/migguard
 # Made by make: its documented defaults name this build's directories
@@ -49,3 +49,11 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-tmpfilesdir='$$(prefix)/lib/tmpfiles.d'
 
 INTEGRATION_TESTS += tests/integration/conf_unit_verify.sh
+
+# Known-issue signatures (format: conf/signatures/README).
+signaturesdir = $(pkgdatadir)/signatures
+dist_signatures_DATA = conf/signatures/README \
+	conf/signatures/qemu-bfa36802d170-virtio-blk-irqfd.sig \
+	conf/signatures/storage-stall-switchover.sig
+
+dist_man_MANS += man/migguard.1

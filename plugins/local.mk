@@ -14,4 +14,4 @@ tests_unit_test_plugin_SOURCES = tests/unit/test_plugin.c
 tests_unit_test_plugin_CPPFLAGS = $(AM_CPPFLAGS) -DMG_TEST_PLUGINDIR=\"$(abs_top_builddir)/plugins/.libs\"
 tests_unit_test_plugin_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_plugin_LDADD = $(MG_UNIT_LDADD)
-tests_unit_test_plugin_DEPENDENCIES = libmgcore.la plugins/exec.la
+tests_unit_test_plugin_DEPENDENCIES = libmgcore.la libmgsnapshot.la libmgbase.la plugins/exec.la

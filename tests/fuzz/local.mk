@@ -1,4 +1,4 @@
-# tests/fuzz build rules (owned by the area's author): libFuzzer targets,
+# tests/fuzz: libFuzzer targets,
 # built only with ./configure --enable-fuzzing (clang), and `make fuzz-smoke`.
 # The sources, seed corpora and regression inputs are always distributed.
 
@@ -17,7 +17,7 @@ EXTRA_DIST += tests/fuzz/README.md tests/fuzz/fuzz.h tests/fuzz/smoke.sh tests/f
 if MG_FUZZING
 MG_FUZZ_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS) -I$(top_srcdir)/cli -I$(top_srcdir)/tests/fuzz
 MG_FUZZ_LINK = $(AM_LDFLAGS) $(FUZZ_LDFLAGS)
-MG_FUZZ_LDADD = libmgcore.la $(DEPS_LIBS)
+MG_FUZZ_LDADD = $(MG_DAEMON_LIBS)
 
 noinst_PROGRAMS += tests/fuzz/fuzz_qmp tests/fuzz/fuzz_guard tests/fuzz/fuzz_conf \
 	tests/fuzz/fuzz_signature tests/fuzz/fuzz_domxml tests/fuzz/fuzz_incidents \
@@ -42,7 +42,7 @@ tests_fuzz_fuzz_conf_LDADD = $(MG_FUZZ_LDADD)
 tests_fuzz_fuzz_signature_SOURCES = tests/fuzz/fuzz_signature.c
 tests_fuzz_fuzz_signature_CFLAGS = $(MG_FUZZ_CFLAGS)
 tests_fuzz_fuzz_signature_LDFLAGS = $(MG_FUZZ_LINK)
-tests_fuzz_fuzz_signature_LDADD = libmgsnapshot.la $(MG_FUZZ_LDADD)
+tests_fuzz_fuzz_signature_LDADD = $(MG_FUZZ_LDADD)
 
 tests_fuzz_fuzz_domxml_SOURCES = tests/fuzz/fuzz_domxml.c
 tests_fuzz_fuzz_domxml_CFLAGS = $(MG_FUZZ_CFLAGS)

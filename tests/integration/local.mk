@@ -1,4 +1,46 @@
-# tests/integration build rules (owned by the area's author)
+# tests/integration: the tests on real parts (QEMU, libvirt), run by
+# `make check-integration` (tests/run-integration.sh).
+
+# The daemon and the guard: lifecycle, configuration, standalone guards on a
+# real QEMU, and both hosts' guards end to end on the libvirt bed.
+INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon_lifecycle.sh
+EXTRA_DIST += tests/lib/migguardd.sh
+INTEGRATION_TESTS += tests/integration/guard_healthy_migration.sh \
+	tests/integration/guard_pause_before_switchover.sh \
+	tests/integration/guard_storage_stall.sh
+INTEGRATION_TESTS += tests/integration/e2e_storage_stall.sh
+EXTRA_DIST += tests/lib/e2e.sh
+INTEGRATION_TESTS += tests/integration/e2e_healthy_migration.sh tests/integration/e2e_restart_mid_migration.sh
+INTEGRATION_TESTS += tests/integration/e2e_recover_yank.sh tests/integration/guard_action_cancel.sh tests/integration/e2e_recover_kill_restart.sh tests/integration/e2e_incoming_destroy.sh \
+	tests/integration/e2e_recover_refuses_recycled_pid.sh tests/integration/e2e_recover_core_dump.sh \
+	tests/integration/e2e_cancel_pre_switchover.sh
+INTEGRATION_TESTS += tests/integration/guard_restart_does_not_act_twice.sh \
+	tests/integration/guard_incident_on_full_disk.sh tests/integration/guard_exit_keeps_last_steps.sh \
+	tests/integration/guard_stop_waits_for_incident_write.sh
+
+# The QMP client and the BQL probe against a real QEMU.
+INTEGRATION_TESTS += tests/integration/qmp_pause_before_switchover.sh \
+	tests/integration/qmp_storage_stall_probe.sh \
+	tests/integration/qmp_client_stall.sh
+EXTRA_DIST += tests/lib/qemu.sh
+
+# A scripted fake QMP monitor in front of the real guard: hostile input.
+INTEGRATION_TESTS += tests/integration/guard_survives_malformed_migration_event.sh \
+	tests/integration/guard_survives_malformed_query_yank.sh \
+	tests/integration/guard_refuses_monitor_of_another_process.sh
+EXTRA_DIST += tests/lib/fakeqmp.py tests/lib/fakeqmp.sh
+
+# The snapshot (migguard snapshot) on the deadlock and inline targets and on
+# real QEMU stalls; the CLI's untrusted files.
+INTEGRATION_TESTS += tests/integration/snapshot_inline_frames.sh
+INTEGRATION_TESTS += tests/integration/snapshot_deadlock.sh tests/integration/snapshot_robustness.sh \
+	tests/integration/snapshot_qemu_storage_stall.sh \
+	tests/integration/snapshot_qemu_storage_stall_iothread.sh
+EXTRA_DIST += tests/lib/qemu_stall.sh tests/data/snapshot bench/snapshot bench/snapshot.md
+INTEGRATION_TESTS += tests/integration/snapshot_escapes_thread_names.sh
+INTEGRATION_TESTS += tests/integration/cli_incidents_lists_malformed_reports.sh \
+	tests/integration/cli_status_ties_pid_to_daemon.sh
+
 
 # The libvirt test bed: one private libvirt host, two hosts migrating a busy
 # guest over shared NBD storage, and the storage-stall hang at switch-over.
