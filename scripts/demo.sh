@@ -50,17 +50,8 @@ echo "   mg-dst: $(mg_libvirt_uri mg-dst)"
 say "starting one migguardd per host (finish_timeout=5s, action=recover)"
 opts=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s
 	guard.incoming_timeout=30s guard.action=recover guard.recover_grace=10s)
-mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "${opts[@]}"
-mg_e2e_guard_conf mg-dst "$MG_TEST_TMP/dst.conf" "${opts[@]}"
-mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
-mg_e2e_guard_start mg-dst gdst "$MG_TEST_TMP/dst.conf"
-show() { # the guards' notable lines, as they come
-	tail -n 0 -F "$(mg_guard_log "$1")" 2>/dev/null | grep --line-buffered -E \
-		"tracked|migration (finishing|HUNG|STALLED|completed|failed|cancelled)|incident written|action [a-z-]+:" |
-		sed -u -e "s/^migguardd\[[0-9]*\]: //" -e "s/ domain=.*//" -e "s/^/   [$1] /" &
-	mg_on_exit "kill $!"
-}
-show gsrc; show gdst
+mg_e2e_guards_up "${opts[@]}"
+mg_e2e_follow_guards
 
 say "booting the guest on mg-src (TCG) and waiting for its disk writes"
 mg_testbed_create_busy "$tb" "$dom"

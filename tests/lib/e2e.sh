@@ -14,6 +14,11 @@
 #     guest on HOST, and waits until it writes to its disk.
 # mg_e2e_guard_start HOST NAME CONF : starts migguardd NAME for HOST in the
 #     root namespace, pointed at the host's private libvirt run and log dirs.
+# mg_e2e_guards_up KEY=VALUE... : one guard per host, gsrc for mg-src and
+#     gdst for mg-dst, both configured with these keys.
+# mg_e2e_follow_guards : prints both guards' notable lines as they come
+#     (tracked, phases, verdicts, incidents, actions), prefixed by the
+#     guard's name, until the script exits (the demos).
 # mg_e2e_stall DIR DOM : starts the busy guest's migration throttled, waits
 #     until the destination opened the disk and memory flows, stops the NBD
 #     server and opens the bandwidth: the source hangs at switch-over.
@@ -167,5 +172,22 @@ mg_e2e_seed_watch() {
 			since=""
 		fi
 		sleep 0.05
+	done
+}
+
+mg_e2e_guards_up() {
+	mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" "$@"
+	mg_e2e_guard_conf mg-dst "$MG_TEST_TMP/dst.conf" "$@"
+	mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
+	mg_e2e_guard_start mg-dst gdst "$MG_TEST_TMP/dst.conf"
+}
+
+mg_e2e_follow_guards() {
+	local g
+	for g in gsrc gdst; do
+		tail -n 0 -F "$(mg_guard_log "$g")" 2>/dev/null | grep --line-buffered -E \
+			"tracked|migration (finishing|HUNG|STALLED|completed|failed|cancelled)|incident written|action [a-z-]+:" |
+			sed -u -e "s/^migguardd\[[0-9]*\]: //" -e "s/ domain=.*//" -e "s/^/   [$g] /" &
+		mg_on_exit "kill $!"
 	done
 }
