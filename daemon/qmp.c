@@ -1,38 +1,19 @@
-/* qmp.c - see qmp.h.  The wire format is QEMU's docs/interop/qmp-spec:
- * JSON objects back to back (QEMU ends each with "\r\n", or spreads them over
- * lines with pretty=on), so input goes through json-c's streaming tokener
- * rather than a line splitter. */
+/* qmp.c - see qmp.h.  The connection and the protocol: the bytes on the
+ * socket are qmpwire.c's, the outstanding requests qmpreq.c's. */
 #include "qmp.h"
 #include "log.h"
-#include "procid.h"
+#include "qmpmsg.h"
+#include "qmpreq.h"
+#include "qmpsock.h"
+#include "qmpwire.h"
 #include "util.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
+#include <unistd.h>
 
 #define READ_CHUNK (64u * 1024)
-/* Our own commands are small and bounded by MG_QMP_*_MAX; this only guards
- * against a peer that never reads. */
-#define MAX_OUTPUT (1024u * 1024)
-/* QEMU's replies nest a few levels (query-block ~6); json-c's default is 32. */
-#define JSON_DEPTH 64
-
-struct mg_qmp_req {
-	struct mg_qmp_req *next;	/* in send order */
-	struct mg_qmp *q;
-	char id[24];
-	char cmd[48];			/* for logs */
-	bool oob;
-	bool timed_out;			/* callback already ran; a late reply is still due */
-	uint64_t sent_at;
-	sd_event_source *timer;
-	mg_qmp_reply_fn cb;
-	void *userdata;
-};
 
 struct mg_qmp {
 	unsigned n_ref;
@@ -49,62 +30,15 @@ struct mg_qmp {
 	int fd;
 	sd_event_source *io;
 	sd_event_source *handshake_timer;
-	json_tokener *tok;
-	size_t msg_bytes;		/* input fed into the message being parsed */
-	char *out;
-	size_t out_len, out_off;
-
-	struct mg_qmp_req *reqs;
-	uint64_t next_serial;
-	size_t n_inband, n_oob;
-	uint64_t unresponsive_since;
+	struct mg_qmpwire wire;
+	struct mg_qmpreq_table reqs;
 
 	bool oob_offered, oob_enabled, have_version;
 	int version[3];
 };
 
-/* "1.250s": log lines read better in one unit. */
-static const char *secs(uint64_t usec, char *buf, size_t size)
-{
-	snprintf(buf, size, "%" PRIu64 ".%03" PRIu64 "s", usec / MG_USEC_PER_SEC,
-		 usec % MG_USEC_PER_SEC / MG_USEC_PER_MSEC);
-	return buf;
-}
-
 static void json_putp(json_object **o) { if (*o) json_object_put(*o); }
 #define _cleanup_json_ _cleanup_(json_putp)
-
-static void req_free(struct mg_qmp_req *r)
-{
-	sd_event_source_disable_unref(r->timer);
-	free(r);
-}
-
-/* Unlinks r from q's list and its counters. */
-static void req_unlink(struct mg_qmp *q, struct mg_qmp_req *r)
-{
-	for (struct mg_qmp_req **p = &q->reqs; *p; p = &(*p)->next)
-		if (*p == r) {
-			*p = r->next;
-			break;
-		}
-	r->next = NULL;
-	if (r->oob)
-		q->n_oob--;
-	else
-		q->n_inband--;
-}
-
-/* Runs r's callback (once) and frees r; r must be unlinked. */
-static void req_complete(struct mg_qmp *q, struct mg_qmp_req *r, int err, json_object *reply)
-{
-	mg_qmp_reply_fn cb = r->cb;
-	void *userdata = r->userdata;
-
-	req_free(r);
-	if (cb)
-		cb(q, err, reply, userdata);
-}
 
 /* Tears the connection down and completes every request with err.  Does not
  * call on_closed: see fail(). */
@@ -118,19 +52,13 @@ static void disconnect(struct mg_qmp *q, int err)
 	if (q->fd >= 0)
 		close(q->fd);
 	q->fd = -1;
-	json_tokener_reset(q->tok);
-	q->msg_bytes = 0;
-	q->out_len = q->out_off = 0;
-	q->unresponsive_since = 0;
+	mg_qmpwire_reset(&q->wire);
+	mg_qmpreq_clear_unresponsive(&q->reqs);
 	q->oob_offered = q->oob_enabled = false;
 	/* Pop one at a time: a callback may execute (and get -ENOTCONN) or
 	 * even reconnect. */
-	while (q->reqs) {
-		struct mg_qmp_req *r = q->reqs;
-
-		req_unlink(q, r);
-		req_complete(q, r, err, NULL);
-	}
+	for (struct mg_qmpreq *r; (r = mg_qmpreq_pop(&q->reqs));)
+		mg_qmpreq_complete(r, err, NULL);
 }
 
 /* The connection failed on its own: the cause is already logged. */
@@ -150,7 +78,7 @@ static int update_io_events(struct mg_qmp *q)
 	if (q->state == MG_QMP_CONNECTING)
 		events = EPOLLOUT;
 	else
-		events = EPOLLIN | (q->out_off < q->out_len ? EPOLLOUT : 0);
+		events = EPOLLIN | (mg_qmpwire_pending(&q->wire) ? EPOLLOUT : 0);
 	return sd_event_source_set_io_events(q->io, events);
 }
 
@@ -158,46 +86,16 @@ static int update_io_events(struct mg_qmp *q)
  * inside mg_qmp_execute(). */
 static int queue_message(struct mg_qmp *q, json_object *msg)
 {
-	const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t len, need;
-	char *p;
+	int r = mg_qmpwire_queue(&q->wire, msg);
 
-	if (!s)
-		return -ENOMEM;
-	len = strlen(s);
-	if (q->out_off > 0 && q->out_off == q->out_len)
-		q->out_off = q->out_len = 0;
-	need = q->out_len + len + 1;
-	if (need > MAX_OUTPUT)
-		return -ENOBUFS;
-	p = realloc(q->out, need);
-	if (!p)
-		return -ENOMEM;
-	q->out = p;
-	memcpy(q->out + q->out_len, s, len);
-	q->out[q->out_len + len] = '\n';
-	q->out_len = need;
-	return update_io_events(q);
+	return r < 0 ? r : update_io_events(q);
 }
 
 static int flush_output(struct mg_qmp *q)
 {
-	while (q->out_off < q->out_len) {
-		ssize_t n = send(q->fd, q->out + q->out_off, q->out_len - q->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			return -errno;
-		}
-		q->out_off += (size_t)n;
-	}
-	if (q->out_off == q->out_len)
-		q->out_off = q->out_len = 0;
-	return update_io_events(q);
+	int r = mg_qmpwire_flush(&q->wire, q->fd);
+
+	return r < 0 ? r : update_io_events(q);
 }
 
 /* Builds, registers and queues one request. */
@@ -227,47 +125,22 @@ static void on_capabilities(struct mg_qmp *q, int err, json_object *reply, void 
 static int handle_greeting(struct mg_qmp *q, json_object *msg)
 {
 	_cleanup_json_ json_object *args = NULL;
-	json_object *qmp, *o, *caps;
-	static const char *const keys[] = { "major", "minor", "micro" };
+	struct mg_qmpmsg_greeting g;
 	int r;
 
-	if (!json_object_object_get_ex(msg, "QMP", &qmp) ||
-	    !json_object_is_type(qmp, json_type_object)) {
+	if (mg_qmpmsg_parse_greeting(msg, &g) < 0) {
 		mg_error("qmp %s: expected the QMP greeting, got: %.200s", q->name,
 			 json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN));
 		return -EBADMSG;
 	}
-	/* json_object_object_get_ex() is false on a non-object: no check of
-	 * its own needed before it, only before every other accessor. */
-	if (json_object_object_get_ex(qmp, "version", &o) &&
-	    json_object_object_get_ex(o, "qemu", &o)) {
+	if (g.have_version) {
 		q->have_version = true;
-		for (size_t i = 0; i < MG_ARRAY_SIZE(keys); i++) {
-			json_object *v;
-
-			q->version[i] = json_object_object_get_ex(o, keys[i], &v) &&
-				json_object_is_type(v, json_type_int) ? json_object_get_int(v) : 0;
-		}
+		memcpy(q->version, g.version, sizeof(q->version));
 	}
-	if (json_object_object_get_ex(qmp, "capabilities", &caps) &&
-	    json_object_is_type(caps, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(caps); i++) {
-			json_object *c = json_object_array_get_idx(caps, i);
-
-			if (json_object_is_type(c, json_type_string) &&
-			    strcmp(json_object_get_string(c), "oob") == 0)
-				q->oob_offered = true;
-		}
-	if (q->oob_offered) {
-		json_object *en = json_object_new_array();
-
-		args = json_object_new_object();
-		if (!args || !en || json_object_array_add(en, json_object_new_string("oob")) < 0 ||
-		    json_object_object_add(args, "enable", en) < 0) {
-			json_object_put(en);
-			return -ENOMEM;
-		}
-	}
+	q->oob_offered = g.oob;
+	r = mg_qmpmsg_capabilities_args(q->oob_offered, &args);
+	if (r < 0)
+		return r;
 	q->state = MG_QMP_NEGOTIATING;
 	/* No deadline of its own: the handshake timer covers it. */
 	r = send_request(q, "qmp_capabilities", args, false, 0, on_capabilities, NULL);
@@ -276,19 +149,10 @@ static int handle_greeting(struct mg_qmp *q, json_object *msg)
 	return 0;
 }
 
-/* An integer member of obj, or 0 when absent or of another type. */
-static int64_t member_int64(json_object *obj, const char *key)
-{
-	json_object *v;
-
-	return json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_int) ?
-		json_object_get_int64(v) : 0;
-}
-
 static void handle_event(struct mg_qmp *q, json_object *msg, const char *name)
 {
-	json_object *data = NULL, *ts;
-	uint64_t at = 0;
+	json_object *data = NULL;
+	uint64_t at = mg_qmpmsg_event_timestamp(msg);
 
 	/* QEMU's events carry an object or no data at all (qapi: every event's
 	 * data is a struct); anything else reaches the owner as no data. */
@@ -298,51 +162,12 @@ static void handle_event(struct mg_qmp *q, json_object *msg, const char *name)
 			json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN));
 		data = NULL;
 	}
-	if (json_object_object_get_ex(msg, "timestamp", &ts)) {
-		int64_t sec = member_int64(ts, "seconds"), usec = member_int64(ts, "microseconds");
-
-		/* QEMU sends {-1, -1} when it could not read the clock; a value
-		 * that would overflow the usec count is as unknown. */
-		if (sec > 0 && (uint64_t)sec < UINT64_MAX / MG_USEC_PER_SEC - 1 &&
-		    usec >= 0 && (uint64_t)usec < MG_USEC_PER_SEC)
-			at = (uint64_t)sec * MG_USEC_PER_SEC + (uint64_t)usec;
-	}
 	if (q->state != MG_QMP_READY) {
 		mg_debug("qmp %s: event %s before negotiation ignored", q->name, name);
 		return;
 	}
 	if (q->cb.on_event)
 		q->cb.on_event(q, name, data, at, q->userdata);
-}
-
-static struct mg_qmp_req *find_request(struct mg_qmp *q, const char *id)
-{
-	for (struct mg_qmp_req *r = q->reqs; r; r = r->next)
-		if (strcmp(r->id, id) == 0)
-			return r;
-	return NULL;
-}
-
-/* An in-band reply proves the main loop runs again.  QEMU answers in-band
- * requests in order, so timed-out in-band requests sent before this one will
- * never be answered: forget them so they stop holding MG_QMP_INBAND_MAX. */
-static void inband_answered(struct mg_qmp *q, struct mg_qmp_req *answered)
-{
-	if (q->unresponsive_since) {
-		char buf[32];
-
-		mg_notice("qmp %s: monitor answers again after %s", q->name,
-			  secs(mg_now_mono() - q->unresponsive_since, buf, sizeof(buf)));
-		q->unresponsive_since = 0;
-	}
-	for (struct mg_qmp_req *r = q->reqs, *next; r && r != answered; r = next) {
-		next = r->next;
-		if (!r->oob && r->timed_out) {
-			mg_debug("qmp %s: %s (%s) will never be answered; dropped", q->name, r->id, r->cmd);
-			req_unlink(q, r);
-			req_free(r);
-		}
-	}
 }
 
 /* An error member wins over a return member; either may be any JSON value
@@ -353,11 +178,11 @@ static int handle_reply(struct mg_qmp *q, json_object *msg, json_object *ret, bo
 {
 	json_object *idobj = NULL;
 	const char *id = NULL;
-	struct mg_qmp_req *r;
+	struct mg_qmpreq *r;
 
 	if (json_object_object_get_ex(msg, "id", &idobj) && json_object_is_type(idobj, json_type_string))
 		id = json_object_get_string(idobj);
-	r = id ? find_request(q, id) : NULL;
+	r = id ? mg_qmpreq_find(&q->reqs, id) : NULL;
 	if (!r) {
 		/* QEMU answers a request it could not parse with an error and no
 		 * id; anything else is a peer bug.  Neither matches a request. */
@@ -368,20 +193,20 @@ static int handle_reply(struct mg_qmp *q, json_object *msg, json_object *ret, bo
 		return 0;
 	}
 	if (!r->oob)
-		inband_answered(q, r);
-	req_unlink(q, r);
+		mg_qmpreq_inband_answered(&q->reqs, r);
+	mg_qmpreq_unlink(&q->reqs, r);
 	if (r->timed_out) {
 		mg_debug("qmp %s: late reply to %s (%s) consumed", q->name, r->id, r->cmd);
-		req_free(r);
+		mg_qmpreq_free(r);
 		return 0;
 	}
 	if (has_error && !json_object_is_type(error, json_type_object)) {
 		mg_warn("qmp %s: %s (%s): malformed error reply: %.200s", q->name, r->cmd, r->id,
 			json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN));
-		req_complete(q, r, -EBADMSG, NULL);
+		mg_qmpreq_complete(r, -EBADMSG, NULL);
 		return 0;
 	}
-	req_complete(q, r, has_error ? -EREMOTEIO : 0, has_error ? error : ret);
+	mg_qmpreq_complete(r, has_error ? -EREMOTEIO : 0, has_error ? error : ret);
 	return 0;
 }
 
@@ -422,28 +247,24 @@ static int feed_input(struct mg_qmp *q, const char *buf, size_t len)
 	size_t off = 0;
 
 	while (off < len && q->state >= MG_QMP_GREETING && q->generation == generation) {
-		json_object *msg = json_tokener_parse_ex(q->tok, buf + off, (int)(len - off));
-		enum json_tokener_error jerr = json_tokener_get_error(q->tok);
-		size_t used = json_tokener_get_parse_end(q->tok);
-		int r;
+		json_object *msg;
+		const char *jerr;
+		size_t used;
+		int r = mg_qmpwire_next(&q->wire, buf + off, len - off, &used, &msg, &jerr);
 
 		off += used;
-		q->msg_bytes += used;
-		if (q->msg_bytes > MG_QMP_MAX_MESSAGE) {
-			json_object_put(msg);
+		if (r == -EMSGSIZE) {
 			mg_error("qmp %s: message larger than %u bytes, closing", q->name,
 				 MG_QMP_MAX_MESSAGE);
-			return -EMSGSIZE;
+			return r;
 		}
-		if (!msg) {
-			if (jerr == json_tokener_continue)
-				continue;
+		if (r == -EBADMSG) {
 			mg_error("qmp %s: invalid JSON (%s) near: %.*s", q->name,
-				 json_tokener_error_desc(jerr), (int)(len - off < 40 ? len - off : 40),
-				 buf + off);
-			return -EBADMSG;
+				 jerr, (int)(len - off < 40 ? len - off : 40), buf + off);
+			return r;
 		}
-		q->msg_bytes = 0;
+		if (r == 0)
+			continue;
 		r = handle_message(q, msg);
 		json_object_put(msg);
 		if (r < 0)
@@ -452,46 +273,18 @@ static int feed_input(struct mg_qmp *q, const char *buf, size_t len)
 	return 0;
 }
 
-/* Whoever can write the socket's directory can serve its path: the socket
- * counts as QEMU's monitor only when the listening process is the QEMU
- * being guarded (SO_PEERCRED names the process that called listen(), here
- * QEMU's own -qmp/-chardev socket).  Checked before a byte is read, so a
- * refused peer can neither make the guard declare anything nor get any
- * process signalled. */
+/* A refused peer is never read from: see mg_qmpsock_check_peer(). */
 static int check_peer(struct mg_qmp *q)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	char why[160];
-	int r;
-
-	if (q->peer_pid <= 0)
-		return 0;
-	if (getsockopt(q->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return mg_error_errno(errno, "qmp %s: refusing the monitor at %s: no peer credentials",
-				      q->name, q->peer);
-	r = mg_procid_check_peer(q->peer_pid, cred.pid, cred.uid, why, sizeof(why));
-	if (r == -ESRCH) {
-		mg_info("qmp %s: pid %d is gone, not connecting to %s", q->name, (int)q->peer_pid, q->peer);
-		return r;
-	}
-	if (r < 0) {
-		mg_error("qmp %s: refusing the monitor at %s (peer pid %d uid %u): %s; nothing it "
-			 "sends is read", q->name, q->peer, (int)cred.pid, (unsigned)cred.uid, why);
-		return -EPERM;
-	}
-	return 0;
+	return mg_qmpsock_check_peer(q->fd, q->peer_pid, q->name, q->peer);
 }
 
 static int finish_connect(struct mg_qmp *q)
 {
-	int err = 0, r;
-	socklen_t len = sizeof(err);
+	int r = mg_qmpsock_connect_result(q->fd);
 
-	if (getsockopt(q->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err)
-		return mg_error_errno(err, "qmp %s: cannot connect to %s", q->name, q->peer);
+	if (r < 0)
+		return mg_error_errno(r, "qmp %s: cannot connect to %s", q->name, q->peer);
 	r = check_peer(q);
 	if (r < 0)
 		return r;
@@ -556,7 +349,7 @@ static int on_handshake_timeout(sd_event_source *s, uint64_t usec, void *userdat
 	mg_error("qmp %s: %s within %s, closing", q->name,
 		 q->state == MG_QMP_NEGOTIATING ? "qmp_capabilities not answered" :
 		 q->state == MG_QMP_CONNECTING ? "connect not finished" : "no greeting",
-		 secs(q->handshake_timeout, buf, sizeof(buf)));
+		 mg_format_seconds(q->handshake_timeout, buf, sizeof(buf)));
 	fail(q, -ETIMEDOUT);
 	mg_qmp_unref(q);
 	return 0;
@@ -564,23 +357,12 @@ static int on_handshake_timeout(sd_event_source *s, uint64_t usec, void *userdat
 
 static int on_request_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	struct mg_qmp_req *r = userdata;
+	struct mg_qmpreq *r = userdata;
 	struct mg_qmp *q = mg_qmp_ref(r->q);
-	mg_qmp_reply_fn cb = r->cb;
-	void *cb_userdata = r->userdata;
-	char buf[32];
+	mg_qmp_reply_fn cb;
+	void *cb_userdata;
 
-	r->timer = sd_event_source_disable_unref(r->timer);
-	r->timed_out = true;
-	r->cb = NULL;
-	/* The record stays until the late reply, which clears the mark. */
-	if (!r->oob && !q->unresponsive_since) {
-		q->unresponsive_since = r->sent_at;
-		mg_warn("qmp %s: monitor unresponsive: %s (%s) unanswered after %s", q->name, r->cmd,
-			r->id, secs(mg_now_mono() - r->sent_at, buf, sizeof(buf)));
-	} else {
-		mg_debug("qmp %s: %s (%s) timed out", q->name, r->cmd, r->id);
-	}
+	mg_qmpreq_expire(&q->reqs, r, &cb, &cb_userdata);
 	if (cb)
 		cb(q, -ETIMEDOUT, NULL, cb_userdata);
 	mg_qmp_unref(q);
@@ -591,19 +373,14 @@ static int send_request(struct mg_qmp *q, const char *cmd, json_object *args, bo
 			uint64_t timeout_usec, mg_qmp_reply_fn cb, void *userdata)
 {
 	_cleanup_json_ json_object *msg = json_object_new_object();
-	_cleanup_free_ struct mg_qmp_req *r = calloc(1, sizeof(*r));
-	struct mg_qmp_req **tail;
+	_cleanup_(mg_qmpreq_freep) struct mg_qmpreq *r = NULL;
 	int ret;
 
-	if (!msg || !r)
+	if (!msg)
 		return -ENOMEM;
-	r->q = q;
-	r->oob = oob;
-	r->cb = cb;
-	r->userdata = userdata;
-	r->sent_at = mg_now_mono();
-	snprintf(r->id, sizeof(r->id), "mg-%" PRIu64, ++q->next_serial);
-	snprintf(r->cmd, sizeof(r->cmd), "%s", cmd);
+	r = mg_qmpreq_new(&q->reqs, q, cmd, oob, cb, userdata);
+	if (!r)
+		return -ENOMEM;
 	if (json_object_object_add(msg, oob ? "exec-oob" : "execute", json_object_new_string(cmd)) < 0 ||
 	    (args && json_object_object_add(msg, "arguments", json_object_get(args)) < 0) ||
 	    json_object_object_add(msg, "id", json_object_new_string(r->id)) < 0)
@@ -616,17 +393,9 @@ static int send_request(struct mg_qmp *q, const char *cmd, json_object *args, bo
 			return ret;
 	}
 	ret = queue_message(q, msg);
-	if (ret < 0) {
-		r->timer = sd_event_source_disable_unref(r->timer);
+	if (ret < 0)
 		return ret;
-	}
-	for (tail = &q->reqs; *tail; tail = &(*tail)->next)
-		;
-	*tail = MG_TAKE_PTR(r);
-	if (oob)
-		q->n_oob++;
-	else
-		q->n_inband++;
+	mg_qmpreq_append(&q->reqs, MG_TAKE_PTR(r));
 	return 0;
 }
 
@@ -639,7 +408,7 @@ int mg_qmp_execute(struct mg_qmp *q, const char *cmd, json_object *args, bool oo
 		return -ENOTCONN;
 	if (oob && !q->oob_enabled)
 		return -EOPNOTSUPP;
-	if (oob ? q->n_oob >= MG_QMP_OOB_MAX : q->n_inband >= MG_QMP_INBAND_MAX)
+	if (mg_qmpreq_full(&q->reqs, oob))
 		return -EBUSY;
 	return send_request(q, cmd, args, oob, timeout_usec, cb, userdata);
 }
@@ -655,10 +424,9 @@ int mg_qmp_new(sd_event *loop, const char *name_for_logs, struct mg_qmp **out)
 	q->loop = sd_event_ref(loop);
 	q->handshake_timeout = MG_QMP_HANDSHAKE_TIMEOUT;
 	q->name = strdup(name_for_logs ? name_for_logs : "?");
-	q->tok = json_tokener_new_ex(JSON_DEPTH);
-	if (!q->name || !q->tok)
+	if (!q->name || mg_qmpwire_init(&q->wire, MG_QMP_MAX_MESSAGE) < 0)
 		return -ENOMEM;
-	json_tokener_set_flags(q->tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	mg_qmpreq_table_init(&q->reqs, q->name);
 	*out = MG_TAKE_PTR(q);
 	return 0;
 }
@@ -677,10 +445,8 @@ struct mg_qmp *mg_qmp_unref(struct mg_qmp *q)
 	/* Callbacks run by disconnect() may take and drop references. */
 	q->n_ref = 1;
 	disconnect(q, -ECANCELED);
-	if (q->tok)
-		json_tokener_free(q->tok);
+	mg_qmpwire_done(&q->wire);
 	sd_event_unref(q->loop);
-	free(q->out);
 	free(q->name);
 	free(q);
 	return NULL;
@@ -731,41 +497,29 @@ static int attach(struct mg_qmp *q, int fd, enum mg_qmp_state state)
 
 int mg_qmp_connect_unix(struct mg_qmp *q, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
-	int r;
+	bool connecting;
+	int fd, r;
 
 	if (q->state != MG_QMP_DISCONNECTED)
 		return -EALREADY;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (r < 0 && errno != EINPROGRESS)
-		return -errno;
+	r = mg_qmpsock_connect_unix(path, &fd, &connecting);
+	if (r < 0)
+		return r;
 	snprintf(q->peer, sizeof(q->peer), "%s", path);
-	return attach(q, MG_TAKE_FD(fd), r < 0 ? MG_QMP_CONNECTING : MG_QMP_GREETING);
+	return attach(q, fd, connecting ? MG_QMP_CONNECTING : MG_QMP_GREETING);
 }
 
 int mg_qmp_connect_fd(struct mg_qmp *q, int fd)
 {
-	int flags;
+	int r;
 
 	if (q->state != MG_QMP_DISCONNECTED) {
 		close(fd);
 		return -EALREADY;
 	}
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		int r = -errno;
-
-		close(fd);
+	r = mg_qmpsock_adopt(fd);
+	if (r < 0)
 		return r;
-	}
 	snprintf(q->peer, sizeof(q->peer), "fd %d", fd);
 	return attach(q, fd, MG_QMP_GREETING);
 }
@@ -778,8 +532,8 @@ void mg_qmp_close(struct mg_qmp *q)
 enum mg_qmp_state mg_qmp_get_state(const struct mg_qmp *q) { return q->state; }
 const char *mg_qmp_name(const struct mg_qmp *q) { return q->name; }
 bool mg_qmp_oob_enabled(const struct mg_qmp *q) { return q->oob_enabled; }
-uint64_t mg_qmp_unresponsive_since(const struct mg_qmp *q) { return q->unresponsive_since; }
-size_t mg_qmp_n_outstanding(const struct mg_qmp *q) { return q->n_inband + q->n_oob; }
+uint64_t mg_qmp_unresponsive_since(const struct mg_qmp *q) { return q->reqs.unresponsive_since; }
+size_t mg_qmp_n_outstanding(const struct mg_qmp *q) { return mg_qmpreq_count(&q->reqs); }
 
 int mg_qmp_version(const struct mg_qmp *q, int *major, int *minor, int *micro)
 {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
@@ -139,6 +140,13 @@ const char *mg_format_duration(uint64_t usec, char *buf, size_t size)
 		snprintf(buf, size, "%llums", (unsigned long long)(usec / MG_USEC_PER_MSEC));
 	else
 		snprintf(buf, size, "%lluus", (unsigned long long)usec);
+	return buf;
+}
+
+const char *mg_format_seconds(uint64_t usec, char *buf, size_t size)
+{
+	snprintf(buf, size, "%" PRIu64 ".%03" PRIu64 "s", usec / MG_USEC_PER_SEC,
+		 usec % MG_USEC_PER_SEC / MG_USEC_PER_MSEC);
 	return buf;
 }
 

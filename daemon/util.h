@@ -78,6 +78,9 @@ int mg_parse_duration(const char *s, uint64_t *usec);
 
 /* Formats usec as the shortest exact duration string ("1500ms", "3s", "2m"). */
 const char *mg_format_duration(uint64_t usec, char *buf, size_t size);
+/* Formats usec as seconds with milliseconds ("1.250s", "0.000s"): one unit
+ * for measured delays in log lines. */
+const char *mg_format_seconds(uint64_t usec, char *buf, size_t size);
 
 /* Parses yes/no/true/false/on/off/1/0; returns 0/1 or -EINVAL. */
 int mg_parse_bool(const char *s);

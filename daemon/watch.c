@@ -321,7 +321,7 @@ static void on_monitor_ready(struct mg_monitor *m, bool oob, void *userdata)
 }
 
 /* The direct monitor went or could not be reached; the monitor retries.
- * One served by another process than the QEMU (qmp.c logged who): the
+ * One served by another process than the QEMU (qmpsock.c logged who): the
  * evidence of the migration says so too. */
 static void on_monitor_down(struct mg_monitor *m, int reason, bool connected, void *userdata)
 {
