@@ -82,10 +82,5 @@ running_again() {
 }
 mg_wait_for 30 "$dom running again on mg-src" running_again
 echo "   $dom runs again on mg-src (new QEMU pid $(mg_libvirt_qemu_pid mg-src "$dom")): $(mg_libvirt_domstate mg-src "$dom")"
-for h in mg-src mg-dst; do
-	start=$EPOCHREALTIME
-	out=$(timeout 5 virsh -q -c "$(mg_libvirt_uri $h)" list --all) || mg_fail "virsh list on $h hangs"
-	printf '   %s: virsh list --all answered in %.2f s: %s\n' "$h" \
-		"$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{print b-a}')" "$(echo "${out:-(no domains)}" | xargs)"
-done
+mg_e2e_print_virsh_list
 say "done in $((SECONDS - t0)) s; tearing down what the demo started"

@@ -36,7 +36,7 @@ SIGS=$MG_SRCDIR/conf/signatures
 SIG=qemu-bfa36802d170
 [[ -x $MG ]] || mg_fail "$MG not built"
 command -v nbdkit >/dev/null || mg_fail "nbdkit is not installed (scripts/testbed-deps.sh)"
-[[ -n ${MG_SEED_QEMU:-} ]] || { mg_seed_qemu_dir >/dev/null || exit $?; }
+[[ -n ${MG_SEED_QEMU:-} ]] || { mg_seeded_qemu_dir >/dev/null || exit $?; }
 mg_guest_build >/dev/null
 max=${MG_SEED_ATTEMPTS:-5}
 save=${MG_SEED_SAVE_DIR:-}

@@ -63,3 +63,21 @@ mg_assert_grep() {
 	local re=$1 file=$2
 	grep -Eq -- "$re" "$file" || { mg_log "--- $file ---"; tail -n 50 "$file" >&2; mg_fail "no line matching /$re/ in $file"; }
 }
+
+# The seeded QEMU's directory (scripts/seeded-qemu.sh), built once when
+# missing; exits 77 (skipped) when it is not built and MG_SEED_BUILD=0.
+# Call as: dir=$(mg_seeded_qemu_dir) || exit $?
+mg_seeded_qemu_dir() {
+	local dir
+	if dir=$("$MG_SRCDIR/scripts/seeded-qemu.sh" --check 2>/dev/null); then
+		echo "$dir"
+		return 0
+	fi
+	if [[ ${MG_SEED_BUILD:-1} == 0 ]]; then
+		mg_log "SKIP: the seeded QEMU is not built and MG_SEED_BUILD=0 (scripts/seeded-qemu.sh builds it)"
+		exit 77
+	fi
+	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 4 min once, on 2 cores)"
+	dir=$("$MG_SRCDIR/scripts/seeded-qemu.sh") || mg_fail "scripts/seeded-qemu.sh failed"
+	echo "$dir"
+}

@@ -19,6 +19,8 @@
 # mg_e2e_follow_guards : prints both guards' notable lines as they come
 #     (tracked, phases, verdicts, incidents, actions), prefixed by the
 #     guard's name, until the script exits (the demos).
+# mg_e2e_print_virsh_list : `virsh list --all` on both hosts, each with
+#     how long it took to answer (fails after 5 s: a hung libvirt).
 # mg_e2e_stall DIR DOM : starts the busy guest's migration throttled, waits
 #     until the destination opened the disk and memory flows, stops the NBD
 #     server and opens the bandwidth: the source hangs at switch-over.
@@ -98,15 +100,7 @@ mg_e2e_stall() {
 }
 
 mg_e2e_seeded_qemu() {
-	if MG_SEED_DIR=$("$MG_SRCDIR/scripts/seeded-qemu.sh" --check 2>/dev/null); then
-		return 0
-	fi
-	if [[ ${MG_SEED_BUILD:-1} == 0 ]]; then
-		mg_log "SKIP: the seeded QEMU is not built and MG_SEED_BUILD=0 (scripts/seeded-qemu.sh builds it)"
-		exit 77
-	fi
-	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 4 min once, on 2 cores)"
-	MG_SEED_DIR=$("$MG_SRCDIR/scripts/seeded-qemu.sh") || mg_fail "scripts/seeded-qemu.sh failed"
+	MG_SEED_DIR=$(mg_seeded_qemu_dir) || exit $?
 }
 
 # The tid of PID's thread named COMM.
@@ -189,5 +183,15 @@ mg_e2e_follow_guards() {
 			"tracked|migration (finishing|HUNG|STALLED|completed|failed|cancelled)|incident written|action [a-z-]+:" |
 			sed -u -e "s/^migguardd\[[0-9]*\]: //" -e "s/ domain=.*//" -e "s/^/   [$g] /" &
 		mg_on_exit "kill $!"
+	done
+}
+
+mg_e2e_print_virsh_list() {
+	local h start out
+	for h in mg-src mg-dst; do
+		start=$EPOCHREALTIME
+		out=$(timeout 5 virsh -q -c "$(mg_libvirt_uri $h)" list --all) || mg_fail "virsh list on $h hangs"
+		printf '   %s: virsh list --all answered in %.2f s: %s\n' "$h" \
+			"$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN{print b-a}')" "$(echo "${out:-(no domains)}" | xargs)"
 	done
 }

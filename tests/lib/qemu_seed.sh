@@ -22,9 +22,8 @@
 # delay filter (200 ms) so a request is in flight at the stop, and the
 # migration over a unix socket (issue 11 saw 4 hangs in 5 migrations).
 #
-# mg_seed_qemu_dir : prints the seeded QEMU's directory, building it with
-#     scripts/seeded-qemu.sh when missing (about 4 min once, on 2 cores); exits the test
-#     with 77 (skipped) when it is not built and MG_SEED_BUILD=0.
+# (The seeded QEMU's directory comes from common.sh's mg_seeded_qemu_dir:
+#     built when missing, or the test skipped with 77 under MG_SEED_BUILD=0.)
 # mg_seed_binary dwarf|stripped : the seeded binary with DWARF, or its copy
 #     with the symbol table only (MG_SEED_QEMU overrides both, e.g.
 #     /usr/bin/qemu-system-x86_64 to see the unseeded QEMU complete).
@@ -67,28 +66,13 @@
 MG_SEED_GUEST_SERIAL_RE='MIGGUARD-GUEST: writing'
 declare -gA MG__SEED_HUNG=()
 
-mg_seed_qemu_dir() {
-	local dir
-	if dir=$("$MG_SRCDIR/scripts/seeded-qemu.sh" --check 2>/dev/null); then
-		echo "$dir"
-		return 0
-	fi
-	if [[ ${MG_SEED_BUILD:-1} == 0 ]]; then
-		mg_log "SKIP: the seeded QEMU is not built and MG_SEED_BUILD=0 (scripts/seeded-qemu.sh builds it)"
-		exit 77
-	fi
-	mg_log "building the seeded QEMU (scripts/seeded-qemu.sh, about 4 min once, on 2 cores)"
-	dir=$("$MG_SRCDIR/scripts/seeded-qemu.sh") || mg_fail "scripts/seeded-qemu.sh failed"
-	echo "$dir"
-}
-
 mg_seed_binary() {
 	if [[ -n ${MG_SEED_QEMU:-} ]]; then
 		echo "$MG_SEED_QEMU"
 		return 0
 	fi
 	local dir
-	dir=$(mg_seed_qemu_dir) || exit $?
+	dir=$(mg_seeded_qemu_dir) || exit $?
 	case $1 in
 	dwarf) echo "$dir/qemu-system-x86_64" ;;
 	stripped) echo "$dir/qemu-system-x86_64.stripped" ;;
