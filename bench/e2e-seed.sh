@@ -17,8 +17,6 @@ mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 glog=$(mg_guard_log gsrc)
 mg_e2e_define_busy "$tb" mg-src "$dom"
 tq=$(mg_testbed_test_qmp mg-src "$dom")
-serial=$(mg_testbed_serial_log mg-src "$dom")
-writing_after() { tail -n +"$(($1 + 1))" "$serial" 2>/dev/null | grep -q 'MIGGUARD-GUEST: writing'; }
 count() { grep -c -- "$1" "$glog" 2>/dev/null || true; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 + 0.5 }'; }
 
@@ -28,7 +26,7 @@ while ((${#inc_ms[@]} < N)); do
 	attempts=$((attempts + 1))
 	qpid=$(mg_libvirt_qemu_pid mg-src "$dom")
 	n_inc=$(count "domain $dom: incident written to")
-	lines=$(wc -l <"$serial")
+	lines=$(mg_testbed_serial_lines mg-src "$dom")
 	mg_testbed_migrate_bg "$tb" "$dom"
 	mg_e2e_seed_watch "$qpid" "$tq" "$MG_MIGRATE_PID" 90
 	case $MG_SEED_RESULT in
@@ -37,7 +35,7 @@ while ((${#inc_ms[@]} < N)); do
 		mg_log "migration $attempts: completed (did not hang)"
 		mg_virsh mg-dst destroy "$dom" >/dev/null || mg_fail "virsh destroy $dom on mg-dst"
 		mg_virsh mg-src start "$dom" >/dev/null || mg_fail "virsh start $dom on mg-src"
-		mg_wait_for 90 "the guest writing again" writing_after "$lines"
+		mg_testbed_wait_writing_after mg-src "$dom" "$lines" 90 "the guest writing again"
 		continue ;;
 	hung) ;;
 	*) mg_fail "migration $attempts: $MG_SEED_RESULT ($MG_SEED_DETAIL)" ;;
@@ -62,7 +60,7 @@ while ((${#inc_ms[@]} < N)); do
 	inc_ms+=("$(ms "$h0" "$t_inc")") rec_ms+=("$(ms "$h0" "$t_rec")")
 	mg_log "hang ${#inc_ms[@]}: incident +${inc_ms[-1]} ms, running again +${rec_ms[-1]} ms"
 	mg_wait_for 30 "virsh migrate to end" eval "! kill -0 $MG_MIGRATE_PID 2>/dev/null"
-	mg_wait_for 90 "the restarted guest writing" writing_after "$lines"
+	mg_testbed_wait_writing_after mg-src "$dom" "$lines" 90 "the restarted guest writing"
 done
 
 stats() { sort -n | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2 + 0.5); printf "min %d  median %d  max %d", a[1], m, a[NR] }'; }

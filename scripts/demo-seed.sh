@@ -39,9 +39,6 @@ src_log=$(mg_guard_log gsrc)
 say "booting the guest on mg-src (TCG; virtio-blk on IOThread iothread1) until it writes to its disk"
 mg_e2e_define_busy "$tb" mg-src "$dom"
 tq=$(mg_testbed_test_qmp mg-src "$dom")
-serial=$(mg_testbed_serial_log mg-src "$dom")
-# The serial log is appended across boots: a "writing" line after LINE.
-writing_after() { tail -n +"$(($1 + 1))" "$serial" 2>/dev/null | grep -q 'MIGGUARD-GUEST: writing'; }
 
 say "migrating it live to mg-dst: a disk request is in flight when QEMU stops the guest"
 hung=0
@@ -56,10 +53,10 @@ for attempt in 1 2 3; do
 	fi
 	# No request was in flight at the stop: the migration completed.
 	echo "   attempt $attempt: the migration $MG_SEED_RESULT (no request in flight at the stop); again"
-	lines=$(wc -l <"$serial")
+	lines=$(mg_testbed_serial_lines mg-src "$dom")
 	mg_virsh mg-dst destroy "$dom" >/dev/null 2>&1 || true
 	mg_virsh mg-src start "$dom" >/dev/null
-	mg_wait_for 90 "the guest on mg-src writing again" writing_after "$lines"
+	mg_testbed_wait_writing_after mg-src "$dom" "$lines" 90 "the guest on mg-src writing again"
 done
 ((hung)) || mg_fail "the migration did not deadlock in 3 attempts"
 rc=0; timeout 2 virsh -c "$(mg_libvirt_uri mg-src)" qemu-monitor-command "$dom" '{"execute":"query-status"}' \

@@ -48,7 +48,6 @@ mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 mg_e2e_guard_start mg-dst gdst "$MG_TEST_TMP/dst.conf"
 src_log=$(mg_guard_log gsrc) dst_log=$(mg_guard_log gdst)
 tq=$(mg_testbed_test_qmp mg-src "$dom")
-serial=$(mg_testbed_serial_log mg-src "$dom")
 
 now() { echo "${EPOCHREALTIME/,/.}"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -56,20 +55,16 @@ count() { local n; n=$(grep -Ec -- "$1" "$2" 2>/dev/null) || true; echo "${n:-0}
 failures=()
 problem() { mg_log "PROBLEM (run $run): $*"; failures+=("run $run: $*"); }
 
-# The guest of the current QEMU writes: a "writing" line after LINE (the
-# serial log is appended across boots).
-writing_after() { tail -n +"$(($1 + 1))" "$serial" 2>/dev/null | grep -q 'MIGGUARD-GUEST: writing'; }
-serial_lines() { wc -l <"$serial" 2>/dev/null || echo 0; }
 # start_and_wait_writing start|LINE: starts the domain on mg-src (its
 # serial log as it is now), or waits for the QEMU already started after
 # the serial log had LINE lines.
 start_and_wait_writing() {
 	local lines=$1
 	if [[ $1 == start ]]; then
-		lines=$(serial_lines)
+		lines=$(mg_testbed_serial_lines mg-src "$dom")
 		mg_virsh mg-src start "$dom" >/dev/null || mg_fail "virsh start $dom on mg-src"
 	fi
-	mg_wait_for 90 "the guest on mg-src writing to its disk" writing_after "$lines"
+	mg_testbed_wait_writing_after mg-src "$dom" "$lines" 90 "the guest on mg-src writing to its disk"
 }
 
 t_setup=$(now)
@@ -113,7 +108,7 @@ for ((run = 1; run <= runs; run++)); do
 		read -r lm_tid io_tid <<<"$MG_SEED_THREADS"
 		# The deadlocked guest writes no more: whatever comes after this
 		# line is the restarted one's.
-		lines=$(serial_lines)
+		lines=$(mg_testbed_serial_lines mg-src "$dom")
 		mg_guard_wait_log gsrc $((finish_timeout + 15)) "domain $dom: migration HUNG" $((n_hung + 1))
 		t_hung=$(now)
 		mg_guard_wait_log gsrc 20 "domain $dom: incident written to" $((n_inc + 1))

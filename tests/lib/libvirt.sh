@@ -69,6 +69,10 @@
 #   mg_testbed_test_qmp HOST DOM               the busy guest's second QMP socket (tests)
 #   mg_testbed_create_busy DIR DOM   `virsh create`s it on mg-src
 #   mg_testbed_wait_writing HOST DOM [TIMEOUT]  waits for the guest's writes
+#   mg_testbed_serial_lines HOST DOM  lines in the guest's serial log now (0
+#                              when absent); the log is appended across boots
+#   mg_testbed_wait_writing_after HOST DOM LINES [TIMEOUT] [WHAT]  waits for
+#                              a "writing" line after LINES (a boot since then)
 #   mg_testbed_migrate DIR DOM [VIRSH ARGS...]  live p2p mg-src -> mg-dst over
 #                              a unix socket under DIR (e.g. --bandwidth 1);
 #                              gives up after $MG_MIGRATE_TIMEOUT (120) s
@@ -478,6 +482,19 @@ mg_testbed_create_busy() {
 	local dir=$1 dom=$2
 	mg_testbed_busy_xml "$dir" mg-src "$dom" >"$dir/$dom.xml"
 	mg_virsh mg-src create "$dir/$dom.xml" >/dev/null || mg_fail "virsh create $dom"
+}
+
+mg_testbed_serial_lines() {
+	local n
+	n=$(wc -l <"$(mg_testbed_serial_log "$1" "$2")" 2>/dev/null) || n=0
+	echo "${n:-0}"
+}
+
+mg__testbed_writing_after() { tail -n +"$(($3 + 1))" "$(mg_testbed_serial_log "$1" "$2")" 2>/dev/null | grep -q 'MIGGUARD-GUEST: writing'; }
+
+mg_testbed_wait_writing_after() {
+	local host=$1 dom=$2 lines=$3 timeout=${4:-90} what=${5:-"guest $2 on $1 writing to its disk again"}
+	mg_wait_for "$timeout" "$what" mg__testbed_writing_after "$host" "$dom" "$lines"
 }
 
 mg_testbed_wait_writing() {
