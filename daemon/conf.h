@@ -51,6 +51,7 @@ struct mg_conf {
 	uint64_t incoming_timeout;
 	enum mg_action action;
 	uint64_t recover_grace;
+	uint64_t disk_check;		/* after a recovery: watch for a successful I/O this long; 0 = off */
 	bool core_dump;
 	bool restart;
 	/* [qmp] */

@@ -18,6 +18,53 @@ static void xpath_string(xmlXPathContextPtr ctx, const char *expr, char *buf, si
 	xmlXPathFreeObject(o);
 }
 
+/* Every <host> of every NBD drive's <source>: unix sockets and TCP
+ * servers.  Values are QEMU's (libvirt passes them through); a host
+ * without either is skipped. */
+static void parse_nbd(xmlXPathContextPtr ctx, bool status, struct mg_domxml *out)
+{
+	const char *expr = status ? "/domstatus/domain/devices/disk[@type='network']/source[@protocol='nbd']/host"
+				  : "/domain/devices/disk[@type='network']/source[@protocol='nbd']/host";
+	xmlXPathObjectPtr o = xmlXPathEvalExpression((const xmlChar *)expr, ctx);
+
+	for (int i = 0; o && o->nodesetval && i < o->nodesetval->nodeNr && out->n_nbd < MG_DOMXML_MAX_NBD; i++) {
+		xmlNodePtr h = o->nodesetval->nodeTab[i];
+		struct mg_nbd_server *s = &out->nbd[out->n_nbd];
+		xmlChar *transport = xmlGetProp(h, (const xmlChar *)"transport");
+		xmlChar *sock = xmlGetProp(h, (const xmlChar *)"socket");
+		xmlChar *name = xmlGetProp(h, (const xmlChar *)"name");
+		xmlChar *port = xmlGetProp(h, (const xmlChar *)"port");
+		long long delay = 0;
+
+		memset(s, 0, sizeof(*s));
+		for (xmlNodePtr c = h->parent ? h->parent->children : NULL; c; c = c->next) {
+			xmlChar *d;
+
+			if (c->type != XML_ELEMENT_NODE || strcmp((const char *)c->name, "reconnect") != 0)
+				continue;
+			d = xmlGetProp(c, (const xmlChar *)"delay");
+			if (d && mg_parse_int((const char *)d, 0, 1 << 20, &delay) < 0)
+				delay = 0;
+			xmlFree(d);
+		}
+		s->reconnect_delay = (unsigned)delay;
+		if (transport && strcmp((const char *)transport, "unix") == 0 && sock) {
+			s->is_unix = true;
+			snprintf(s->path, sizeof(s->path), "%s", (const char *)sock);
+			out->n_nbd++;
+		} else if (name) {
+			snprintf(s->host, sizeof(s->host), "%s", (const char *)name);
+			snprintf(s->port, sizeof(s->port), "%s", port ? (const char *)port : "");
+			out->n_nbd++;
+		}
+		xmlFree(transport);
+		xmlFree(sock);
+		xmlFree(name);
+		xmlFree(port);
+	}
+	xmlXPathFreeObject(o);
+}
+
 static int parse_doc(xmlDocPtr doc, struct mg_domxml *out, char *err, size_t err_size)
 {
 	xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
@@ -39,6 +86,7 @@ static int parse_doc(xmlDocPtr doc, struct mg_domxml *out, char *err, size_t err
 	xpath_string(ctx, DOM("uuid"), out->uuid, sizeof(out->uuid));
 	xpath_string(ctx, DOM("metadata/mg:guard/mg:action"), action, sizeof(action));
 #undef DOM
+	parse_nbd(ctx, status, out);
 	if (status) {
 		xpath_string(ctx, "string(/domstatus/@pid)", pid, sizeof(pid));
 		xpath_string(ctx, "string(/domstatus/@state)", out->state, sizeof(out->state));

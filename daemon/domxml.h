@@ -12,6 +12,18 @@
 /* The namespace of the per-domain policy in the domain's <metadata>. */
 #define MG_METADATA_NS "https://migguard.invalid/xmlns/guard/1"
 
+#define MG_DOMXML_MAX_NBD 16
+
+/* A drive's NBD storage server (<disk type='network'><source
+ * protocol='nbd'><host .../>): a unix socket path, or a host and port. */
+struct mg_nbd_server {
+	bool is_unix;
+	char path[108];			/* sun_path */
+	char host[256];
+	char port[16];			/* "" = NBD's default 10809 */
+	unsigned reconnect_delay;	/* <reconnect delay='N'/>, seconds */
+};
+
 struct mg_domxml {
 	char name[256];
 	char uuid[40];
@@ -22,6 +34,8 @@ struct mg_domxml {
 	char async_job[32];		/* "none", "migration out", "migration in", ... */
 	char job_phase[32];		/* e.g. "perform3", "prepare" */
 	char lib_dir[512];		/* per-domain dir under /var/lib/libvirt/qemu */
+	size_t n_nbd;			/* drives on NBD servers (at most MG_DOMXML_MAX_NBD) */
+	struct mg_nbd_server nbd[MG_DOMXML_MAX_NBD];
 	bool has_action;		/* <migguard:action> present in <metadata> */
 	enum mg_action action;
 };

@@ -67,14 +67,16 @@ static enum mg_action policy(const struct mg_guard *g, char *xml, char *log, siz
 
 /* Starts the ladder, once per migration; the ladder of an earlier
  * migration of this QEMU, finished or not, goes. */
-static void act(struct mg_guard *g, enum mg_action action, bool lock_cycle)
+static void act(struct mg_guard *g, enum mg_action action, const struct mg_unstick_plan *plan,
+		const char *status_xml)
 {
 	const struct mg_conf *conf = g->env.conf;
 	struct mg_ladder_params p = {
 		.action = action, .watch = g->watch, .dom = g->dom, .pool = g->env.pool,
 		.notify = g->env.notify, .id = &g->id, .incident = g->incident,
 		.step_timeout = conf->monitor_timeout, .recover_grace = conf->recover_grace,
-		.core_dump = conf->core_dump, .restart = conf->restart, .lock_cycle = lock_cycle,
+		.disk_check = conf->disk_check, .core_dump = conf->core_dump, .restart = conf->restart,
+		.plan = *plan, .status_xml = status_xml,
 	};
 	int r;
 
@@ -98,7 +100,7 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	struct mg_ledger_entry rec = { .at = mg_now_real() };
 	char xml[1024] = "", log[1024] = "";
 	enum mg_action action;
-	bool lock_cycle = false;
+	struct mg_unstick_plan plan = { .kind = MG_UNSTICK_NONE };
 
 	if (g->reported)
 		return;
@@ -113,9 +115,9 @@ static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdat
 	rec.acted = !g->acted && action != MG_ACTION_NONE;
 	g->incident = mg_incwriter_unref(g->incident);
 	mg_report_incident(&g->env, w, xml[0] ? xml : NULL, log[0] ? log : NULL, &rec, &g->incident,
-			   &lock_cycle);
+			   &plan);
 	mg_ledger_note(g->ledger, &rec.key, rec.acted, g->incident ? mg_incwriter_dir(g->incident) : NULL);
-	act(g, action, lock_cycle);
+	act(g, action, &plan, xml[0] ? xml : NULL);
 }
 
 /* A later migration is a new one: it may be reported and acted on again. */

@@ -7,8 +7,11 @@
 #include "util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <string.h>
+#include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
 
 #define MG_ACTION_POLL (100 * MG_USEC_PER_MSEC)
@@ -18,9 +21,13 @@
  * waits again (qemuProcessKill): give it that and some. */
 #define MG_ACTION_DESTROY_WAIT (30 * MG_USEC_PER_SEC)
 
+/* How long a peer's receive queue must stay unchanged to call it stalled. */
+#define MG_UNSTICK_QUEUE_WINDOW (1 * MG_USEC_PER_SEC)
+#define MG_DISK_POLL (1 * MG_USEC_PER_SEC)
+
 MG_ENUM_IMPL(mg_ladder_step, enum mg_ladder_step, MG_LADDER_STEP_LAST,
-	     "cancel", "cancel-check", "yank", "yank-check", "recover-check", "kill", "kill-check",
-	     "core", "restart", "destroy", "destroy-check");
+	     "cancel", "cancel-check", "unstick", "unstick-check", "yank", "recover-check", "kill", "kill-check",
+	     "core", "restart", "disk-check", "destroy", "destroy-check");
 
 struct mg_ladder {
 	sd_event *loop;
@@ -39,10 +46,21 @@ struct mg_ladder {
 	bool freed;			/* mg_ladder_free ran; the last reply frees */
 	bool aborted;			/* SIGABRT sent: look for the core */
 	struct mg_coredump core;
+	char *status_xml;		/* p.status_xml, owned */
+	uint64_t unstick_at;		/* when the socket was shut (monotonic usec) */
+	unsigned reconnect_delay;	/* of the drive whose socket was shut */
+	/* The disk check: the successful I/O counts of the first answer. */
+	uint64_t disk_deadline;
+	bool disk_base_valid;
+	uint64_t disk_base_ok, disk_base_failed;
+	sd_event_source *disk_timer, *retry_timer;
+	/* The libvirt query in flight reports here (one at a time). */
+	void (*pending_query)(struct mg_ladder *a, int err, json_object *ret);
 };
 
 static void next_step(struct mg_ladder *a, enum mg_ladder_step s);
 static void finish(struct mg_ladder *a);
+static void disk_check_start(struct mg_ladder *a);
 
 /* One step done, to every sink (metrics, plugins). */
 static void emit_action(struct mg_ladder *a, enum mg_ladder_step step, int result, const char *detail)
@@ -149,19 +167,31 @@ static bool process_gone(struct mg_ladder *a)
 /* --- libvirt calls on the worker pool ---------------------------------- */
 
 /* One libvirt call's own state: it may outlive the ladder (stuck inside
- * libvirt), so it never points at it; the ladder's handle does the rest. */
+ * libvirt), so it never points at it; the ladder's handle does the rest.
+ * Either fn, or a QMP command through libvirt's monitor (its reply kept). */
 struct lv_call {
 	virDomainPtr dom;
 	int (*fn)(virDomainPtr);
+	char *qmp;
+	char *reply;
 	char error[256];
-	void (*then)(struct mg_ladder *a, int result, const char *error);
+	void (*then)(struct mg_ladder *a, int result, const char *error, const char *reply);
 };
 
 static int lv_call_run(void *arg)
 {
 	struct lv_call *c = arg;
+	int r;
 
-	if (c->fn(c->dom) < 0) {
+	if (c->qmp) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "{\"execute\":\"%s\"}", c->qmp);
+		r = virDomainQemuMonitorCommand(c->dom, cmd, &c->reply, 0);
+	} else {
+		r = c->fn(c->dom);
+	}
+	if (r < 0) {
 		const char *m = virGetLastErrorMessage();
 
 		snprintf(c->error, sizeof(c->error), "%s", m ? m : "libvirt error");
@@ -176,7 +206,7 @@ static void lv_call_done(int result, void *arg, void *userdata)
 	struct mg_ladder *a = userdata;
 
 	a->inflight = mg_worker_call_cancel(a->inflight);
-	c->then(a, result, result == -ETIMEDOUT ? "no answer before the deadline" : c->error);
+	c->then(a, result, result == -ETIMEDOUT ? "no answer before the deadline" : c->error, c->reply);
 }
 
 static void lv_call_free(void *arg)
@@ -184,11 +214,13 @@ static void lv_call_free(void *arg)
 	struct lv_call *c = arg;
 
 	virDomainFree(c->dom);
+	free(c->qmp);
+	free(c->reply);
 	free(c);
 }
 
-static int lv_submit(struct mg_ladder *a, const char *what, int (*fn)(virDomainPtr), uint64_t timeout,
-		     void (*then)(struct mg_ladder *, int, const char *))
+static int lv_submit(struct mg_ladder *a, const char *what, int (*fn)(virDomainPtr), const char *qmp,
+		     uint64_t timeout, void (*then)(struct mg_ladder *, int, const char *, const char *))
 {
 	struct lv_call *c = calloc(1, sizeof(*c));
 	struct mg_worker_call_spec spec = {
@@ -196,8 +228,10 @@ static int lv_submit(struct mg_ladder *a, const char *what, int (*fn)(virDomainP
 		.timeout_usec = timeout, .done = lv_call_done, .userdata = a,
 	};
 
-	if (!c)
+	if (!c || (qmp && !(c->qmp = strdup(qmp)))) {
+		free(c);
 		return -ENOMEM;
+	}
 	c->fn = fn;
 	c->then = then;
 	virDomainRef(a->p.dom);
@@ -205,9 +239,85 @@ static int lv_submit(struct mg_ladder *a, const char *what, int (*fn)(virDomainP
 	return mg_worker_call(a->p.pool, &spec, &a->inflight);
 }
 
+static int lv_submit_qmp(struct mg_ladder *a, const char *cmd, uint64_t timeout,
+			 void (*then)(struct mg_ladder *, int, const char *, const char *))
+{
+	char what[96];
+
+	snprintf(what, sizeof(what), "qemu-monitor-command %s", cmd);
+	return lv_submit(a, what, NULL, cmd, timeout, then);
+}
+
 static int abort_job(virDomainPtr d) { return virDomainAbortJob(d); }
 static int destroy(virDomainPtr d) { return virDomainDestroy(d); }
 static int create(virDomainPtr d) { return virDomainCreate(d); }
+
+/* --- a QMP query, on the direct monitor or through libvirt's ----------- */
+
+/* One query's answer: err 0 with ret the "return" member (borrowed, only
+ * during the call), or a negative errno. */
+typedef void (*ladder_query_fn)(struct mg_ladder *a, int err, json_object *ret);
+
+struct query_ctx {
+	struct mg_ladder *a;
+	ladder_query_fn then;
+};
+
+static void on_direct_query(struct mg_qmp *q, int err, json_object *reply, void *userdata)
+{
+	struct query_ctx *c = userdata;
+	struct mg_ladder *a = c->a;
+	ladder_query_fn then = c->then;
+
+	free(c);
+	if (!ladder_reply(a))
+		return;
+	then(a, err, err == 0 ? reply : NULL);
+}
+
+static void on_lv_query(struct mg_ladder *a, int result, const char *error, const char *reply)
+{
+	json_object *root = NULL, *ret = NULL;
+
+	if (result == 0) {
+		root = reply ? json_tokener_parse(reply) : NULL;
+		if (!root || !json_object_object_get_ex(root, "return", &ret))
+			result = -EBADMSG;
+	}
+	a->pending_query(a, result, result == 0 ? ret : NULL);
+	json_object_put(root);
+}
+
+/* Sends cmd (no arguments) in band: QEMU answers only once the BQL is
+ * free.  Through libvirt when the domain is known (it stays valid across
+ * a restart, the direct monitor does not), else on the direct monitor. */
+static int ladder_query(struct mg_ladder *a, const char *cmd, ladder_query_fn then)
+{
+	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
+	struct query_ctx *c;
+	char what[64];
+	int r;
+
+	if (a->p.dom && a->p.pool) {
+		snprintf(what, sizeof(what), "%s", cmd);
+		a->pending_query = then;
+		return lv_submit_qmp(a, what, a->p.step_timeout, on_lv_query);
+	}
+	if (!q)
+		return -ENOTCONN;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->a = a;
+	c->then = then;
+	r = mg_qmp_execute(q, cmd, NULL, false, a->p.step_timeout, on_direct_query, c);
+	if (r < 0) {
+		free(c);
+		return r;
+	}
+	a->qmp_pending++;
+	return 0;
+}
 
 /* --- cancel ------------------------------------------------------------ */
 
@@ -215,10 +325,12 @@ static void after_cancel(struct mg_ladder *a, bool over)
 {
 	record(a, MG_LADDER_CANCEL_CHECK, over ? 0 : -ETIMEDOUT, "%s", over ?
 	       "the migration ended and QEMU answers" : "still hung after the cancel request");
-	if (over || a->p.action == MG_ACTION_CANCEL)
+	if (over)
+		disk_check_start(a);
+	else if (a->p.action == MG_ACTION_CANCEL)
 		finish(a);
 	else
-		next_step(a, MG_LADDER_YANK);
+		next_step(a, MG_LADDER_UNSTICK);
 }
 
 static void on_cancel_reply(struct mg_qmp *q, int err, json_object *reply, void *userdata)
@@ -232,7 +344,7 @@ static void on_cancel_reply(struct mg_qmp *q, int err, json_object *reply, void 
 	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
 }
 
-static void on_abort_done(struct mg_ladder *a, int result, const char *error)
+static void on_abort_done(struct mg_ladder *a, int result, const char *error, const char *reply)
 {
 	record(a, MG_LADDER_CANCEL, result, "virDomainAbortJob%s%s", result ? ": " : "", result ? error : "");
 	wait_for(a, a->p.step_timeout, migration_over, after_cancel);
@@ -247,22 +359,42 @@ static void cancel_unsent(struct mg_ladder *a)
 	else if (a->p.action == MG_ACTION_CANCEL)
 		finish(a);
 	else
-		next_step(a, MG_LADDER_YANK);
+		next_step(a, MG_LADDER_UNSTICK);
+}
+
+/* The hang's own evidence: live_migration holds the BQL and the monitor
+ * has not answered.  A cancel is an in-band request: it would queue behind
+ * the hang.  And libvirt's abort, once QEMU answers it after a recovery,
+ * has left libvirt's migration job stuck for good (TESTBED-NOTES). */
+static bool bql_hang(struct mg_ladder *a, char *why, size_t size)
+{
+	const struct mg_bql_result *b = mg_watch_last_bql(a->p.watch);
+	uint64_t silent = mg_watch_unresponsive_since(a->p.watch);
+
+	if (!b || !b->held || !b->owner_is_migration || !silent)
+		return false;
+	snprintf(why, size, "not sent: %s (%d) holds the BQL and the monitor has not answered for %.1f s: an "
+		 "in-band cancel would queue behind the hang", b->owner_comm, (int)b->owner_tid,
+		 (double)(mg_now_mono() - silent) / 1e6);
+	return true;
 }
 
 static void do_cancel(struct mg_ladder *a)
 {
 	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
+	char why[256];
 	int r;
 
-	if (q) {
+	if (bql_hang(a, why, sizeof(why))) {
+		record(a, MG_LADDER_CANCEL, -EBUSY, "%s", why);
+	} else if (q) {
 		r = ladder_qmp(a, q, "migrate_cancel", NULL, false, on_cancel_reply);
 		if (r == 0)
 			return;
 		record(a, MG_LADDER_CANCEL, r, "cannot send migrate_cancel%s", r == -EBUSY ?
 		       ": earlier in-band requests are still unanswered (the monitor is held)" : "");
 	} else if (a->p.dom && a->p.pool) {
-		r = lv_submit(a, "virDomainAbortJob", abort_job, a->p.step_timeout, on_abort_done);
+		r = lv_submit(a, "virDomainAbortJob", abort_job, NULL, a->p.step_timeout, on_abort_done);
 		if (r == 0)
 			return;
 		record(a, MG_LADDER_CANCEL, r, "cannot submit virDomainAbortJob");
@@ -272,29 +404,128 @@ static void do_cancel(struct mg_ladder *a)
 	cancel_unsent(a);
 }
 
-/* --- yank --------------------------------------------------------------- */
+/* --- after a recovery: does the guest's disk work? ---------------------- */
 
-/* A yank ends waits on a channel (a socket read or write); it cannot make
- * a thread give up a mutex.  When the snapshot found a lock cycle (the
- * seed's BQL / AioContext ABBA), the yank is still tried, in case the
- * cycle is not the whole story, but its record says it cannot end the
- * cycle, so an operator reading the incident knows why the kill follows. */
-static const char *cycle_note(const struct mg_ladder *a)
+/* Sums of query-blockstats' successful and failed operations over every
+ * device (QEMU counts them apart: "rd_operations" are the reads that
+ * succeeded, "failed_rd_operations" those that did not). */
+static bool blockstats_sums(json_object *ret, uint64_t *ok, uint64_t *failed)
 {
-	return a->p.lock_cycle ? "; the snapshot found a lock cycle: a yank cannot end a deadlock" : "";
+	static const char *const oks[] = { "rd_operations", "wr_operations", "flush_operations" };
+	static const char *const fails[] = { "failed_rd_operations", "failed_wr_operations",
+					     "failed_flush_operations" };
+	size_t n;
+
+	*ok = *failed = 0;
+	if (!json_object_is_type(ret, json_type_array))
+		return false;
+	n = json_object_array_length(ret);
+	for (size_t i = 0; i < n; i++) {
+		json_object *dev = json_object_array_get_idx(ret, i), *stats, *v;
+
+		if (!json_object_is_type(dev, json_type_object) || !json_object_object_get_ex(dev, "stats", &stats) ||
+		    !json_object_is_type(stats, json_type_object))
+			continue;
+		for (size_t k = 0; k < MG_ARRAY_SIZE(oks); k++) {
+			if (json_object_object_get_ex(stats, oks[k], &v) && json_object_is_type(v, json_type_int))
+				*ok += (uint64_t)json_object_get_int64(v);
+			if (json_object_object_get_ex(stats, fails[k], &v) && json_object_is_type(v, json_type_int))
+				*failed += (uint64_t)json_object_get_int64(v);
+		}
+	}
+	return true;
 }
+
+static void disk_poll(struct mg_ladder *a);
+
+static void disk_check_end(struct mg_ladder *a, int result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void disk_check_end(struct mg_ladder *a, int result, const char *fmt, ...)
+{
+	char detail[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	record(a, MG_LADDER_DISK_CHECK, result, "%s", detail);
+	finish(a);
+}
+
+static int on_disk_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	disk_poll(userdata);
+	return 0;
+}
+
+static void on_blockstats(struct mg_ladder *a, int err, json_object *ret)
+{
+	uint64_t ok = 0, failed = 0, now = mg_now_mono();
+	char window[32];
+
+	if (err == 0 && blockstats_sums(ret, &ok, &failed)) {
+		if (!a->disk_base_valid) {
+			a->disk_base_valid = true;
+			a->disk_base_ok = ok;
+			a->disk_base_failed = failed;
+		} else if (ok > a->disk_base_ok) {
+			disk_check_end(a, 0, "the guest's disk works: %" PRIu64 " I/O operation(s) succeeded "
+				       "%.1f s after the recovery (%" PRIu64 " failed since)", ok - a->disk_base_ok,
+				       (double)(now - (a->disk_deadline - a->p.disk_check)) / 1e6,
+				       failed - a->disk_base_failed);
+			return;
+		}
+	}
+	if (now >= a->disk_deadline) {
+		if (a->disk_base_valid)
+			disk_check_end(a, -ETIMEDOUT, "no I/O of the guest succeeded within %s after the recovery "
+				       "(%" PRIu64 " failed): its storage may still be down",
+				       mg_format_seconds(a->p.disk_check, window, sizeof(window)),
+				       failed - a->disk_base_failed);
+		else
+			disk_check_end(a, err ? err : -EBADMSG, "query-blockstats did not answer within %s",
+				       mg_format_seconds(a->p.disk_check, window, sizeof(window)));
+		return;
+	}
+	sd_event_source_set_time_relative(a->disk_timer, MG_DISK_POLL);
+	sd_event_source_set_enabled(a->disk_timer, SD_EVENT_ONESHOT);
+}
+
+static void disk_poll(struct mg_ladder *a)
+{
+	int r = ladder_query(a, "query-blockstats", on_blockstats);
+
+	if (r < 0)
+		disk_check_end(a, r, "cannot query the block statistics");
+}
+
+/* The guest runs again (after a cancel, unstick, yank or restart): watch
+ * for one of its I/Os to succeed, for up to disk_check. */
+static void disk_check_start(struct mg_ladder *a)
+{
+	if (!a->p.disk_check || (!a->p.dom && !mg_watch_qmp(a->p.watch))) {
+		finish(a);
+		return;
+	}
+	a->disk_deadline = mg_now_mono() + a->p.disk_check;
+	a->disk_base_valid = false;
+	if (!a->disk_timer &&
+	    sd_event_add_time(a->loop, &a->disk_timer, CLOCK_MONOTONIC, 0, 1000, on_disk_timer, a) < 0) {
+		finish(a);
+		return;
+	}
+	disk_poll(a);
+}
+
+/* --- unstick, or the yank of the migration channel ----------------------- */
 
 static void after_grace(struct mg_ladder *a, bool over)
 {
-	if (!over && a->p.lock_cycle)
-		record(a, MG_LADDER_YANK_CHECK, -ETIMEDOUT,
-		       "the hang persists: a lock cycle inside QEMU is not ended by a yank");
-	else
-		record(a, MG_LADDER_RECOVER_CHECK, over ? 0 : -ETIMEDOUT, "%s", over ?
-		       "the migration ended and QEMU answers: no kill needed" :
-		       "still hung after recover_grace");
+	record(a, MG_LADDER_RECOVER_CHECK, over ? 0 : -ETIMEDOUT, "%s", over ?
+	       "the migration ended and QEMU answers: no kill needed" :
+	       "still hung after recover_grace");
 	if (over)
-		finish(a);
+		disk_check_start(a);
 	else
 		next_step(a, MG_LADDER_KILL);
 }
@@ -305,108 +536,157 @@ static void on_yank_reply(struct mg_qmp *q, int err, json_object *reply, void *u
 
 	if (!ladder_reply(a))
 		return;
-	record(a, MG_LADDER_YANK, err, "out-of-band yank of the migration channel and NBD block nodes%s%s%s",
-	       err == -EREMOTEIO ? ": " : "", err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "",
-	       cycle_note(a));
+	record(a, MG_LADDER_YANK, err, "out-of-band yank of the migration channel%s%s",
+	       err == -EREMOTEIO ? ": " : "", err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "");
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
 }
 
-/* The yank instances worth yanking from query-yank's reply, a list of
- * YankInstance objects {"type": "block-node"|"chardev"|"migration", ...}
- * (qapi/yank.json, QEMU 6.0+), each passed back as QEMU gave it.  The reply
- * comes from the QEMU being recovered: anything not of that shape is
- * skipped, never trusted (json-c aborts on a non-array, and a null "type"
- * is a NULL string).  0 with *out the "instances" list, -EBADMSG when the
- * reply is not a list, -ENOMEM. */
-static int yank_instances(struct mg_ladder *a, json_object *reply, json_object **out)
+/* The switch-over write with a direct monitor: QEMU's own yank of its
+ * migration channel ends it the way shutting the socket would, with no fd
+ * to pick.  The "migration" instance exists while a migration runs
+ * (qapi/yank.json): no query-yank needed. */
+static void do_yank_migration(struct mg_ladder *a, struct mg_qmp *q)
 {
-	json_object *list;
-	size_t len, bad = 0;
+	json_object *args = json_object_new_object(), *list = json_object_new_array(),
+		    *inst = json_object_new_object();
+	int r = -ENOMEM;
 
-	if (!json_object_is_type(reply, json_type_array))
-		return -EBADMSG;
-	list = json_object_new_array();
-	if (!list)
-		return -ENOMEM;
-	len = json_object_array_length(reply);
-	for (size_t i = 0; i < len; i++) {
-		json_object *inst = json_object_array_get_idx(reply, i);
-		const char *t = mg_qmp_member_string(inst, "type");
-
-		if (!t) {
-			bad++;
-			continue;
-		}
-		if ((strcmp(t, "migration") == 0 || strcmp(t, "block-node") == 0) &&
-		    json_object_array_add(list, json_object_get(inst)) < 0) {
-			json_object_put(inst);
-			json_object_put(list);
-			return -ENOMEM;
+	if (args && list && inst && json_object_object_add(inst, "type", json_object_new_string("migration")) == 0 &&
+	    json_object_array_add(list, inst) == 0) {
+		inst = NULL;
+		if (json_object_object_add(args, "instances", list) == 0) {
+			list = NULL;
+			r = ladder_qmp(a, q, "yank", args, true, on_yank_reply);
 		}
 	}
-	if (bad)
-		mg_warn("domain %s: query-yank: %zu malformed instance(s) of %zu skipped",
-			mg_watch_name(a->p.watch), bad, len);
-	*out = list;
+	json_object_put(inst);
+	json_object_put(list);
+	json_object_put(args);
+	if (r == 0)
+		return;
+	record(a, MG_LADDER_YANK, r, "cannot send the yank of the migration channel");
+	wait_for(a, a->p.recover_grace, migration_over, after_grace);
+}
+
+/* QEMU is back: the migration over and the BQL free. */
+static bool unstuck(struct mg_ladder *a)
+{
+	struct mg_bql_result b;
+
+	return migration_over(a) && mg_probe_bql(a->p.id->pid, NULL, &b) == 0 && !b.held;
+}
+
+static void on_unstick_status(struct mg_ladder *a, int err, json_object *ret)
+{
+	json_object *v;
+	const char *status = json_object_is_type(ret, json_type_object) &&
+				     json_object_object_get_ex(ret, "status", &v) &&
+				     json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+	uint64_t took = mg_now_mono() - a->unstick_at;
+	enum mg_phase final = mg_watch_phase(a->p.watch);
+
+	if (err == 0 && status && strcmp(status, "running") == 0) {
+		record(a, MG_LADDER_UNSTICK_CHECK, 0, "QEMU recovered %.0f ms after the shutdown: the migration %s, "
+		       "the BQL is free, query-status answers \"running\" (%s monitor)", (double)took / 1e3,
+		       mg_phase_to_string(final), a->p.dom ? "libvirt's" : "the direct");
+		disk_check_start(a);
+		return;
+	}
+	record(a, MG_LADDER_UNSTICK_CHECK, err ? err : -EINVAL, "the migration %s and the BQL is free, but "
+	       "query-status %s%s", mg_phase_to_string(final), err ? "did not answer" : "says ",
+	       err ? "" : status ? status : "something else");
+	wait_for(a, a->p.recover_grace, migration_over, after_grace);
+}
+
+static void after_unstick(struct mg_ladder *a, bool reached)
+{
+	char took[32];
+	int r;
+
+	if (!reached) {
+		record(a, MG_LADDER_UNSTICK_CHECK, -ETIMEDOUT, "still hung %s after the shutdown: no other "
+		       "socket is tried", mg_format_seconds(mg_now_mono() - a->unstick_at, took, sizeof(took)));
+		wait_for(a, a->p.recover_grace, migration_over, after_grace);
+		return;
+	}
+	r = ladder_query(a, "query-status", on_unstick_status);
+	if (r < 0)
+		on_unstick_status(a, r, NULL);
+}
+
+static void do_unstick(struct mg_ladder *a);
+
+static int on_unstick_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct mg_ladder *a = userdata;
+
+	if (migration_over(a))
+		after_grace(a, true);
+	else
+		do_unstick(a);
 	return 0;
 }
 
-/* Yanks what can hold the drain: the migration channel and every block
- * node QEMU offers (only network block drivers such as NBD register one). */
-static void on_query_yank(struct mg_qmp *q, int err, json_object *reply, void *userdata)
+static void do_unstick(struct mg_ladder *a)
 {
-	struct mg_ladder *a = userdata;
-	json_object *args = NULL, *list = NULL;
-	size_t n;
+	struct mg_track *t = mg_watch_get_track(a->p.watch);
+	const struct mg_bql_result *b = mg_watch_last_bql(a->p.watch);
+	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
+	struct mg_domxml xml;
+	char err[256];
+	struct mg_unstick_params up = {
+		.id = a->p.id, .plan = &a->p.plan, .queue_window = MG_UNSTICK_QUEUE_WINDOW,
+		.hang = {
+			.phase = t->phase, .hang_since = t->finishing_since ? t->finishing_since : t->hung_at,
+			.unresponsive_since = mg_watch_unresponsive_since(a->p.watch),
+			.probe_interval = mg_watch_probe_interval(a->p.watch),
+		},
+	};
+	struct mg_unstick_result res;
 	int r;
 
-	if (!ladder_reply(a))
+	if (a->p.plan.kind == MG_UNSTICK_SWITCHOVER && q && mg_qmp_oob_enabled(q)) {
+		do_yank_migration(a, q);
 		return;
-
-	if (err != 0) {
-		record(a, MG_LADDER_YANK, err, "query-yank failed%s%s%s", err == -EREMOTEIO ? ": " : "",
-		       err == -EREMOTEIO ? mg_qmp_error_desc(reply) : "", cycle_note(a));
-		goto wait;
 	}
-	r = yank_instances(a, reply, &list);
-	if (r < 0) {
-		record(a, MG_LADDER_YANK, r, "query-yank answered %s, not a list%s",
-		       r == -EBADMSG ? json_type_to_name(json_object_get_type(reply)) : "something",
-		       cycle_note(a));
-		goto wait;
+	if (b) {
+		up.hang.bql_valid = true;
+		up.hang.bql_held = b->held;
+		up.hang.bql_owner = b->owner_tid;
+		snprintf(up.hang.bql_owner_comm, sizeof(up.hang.bql_owner_comm), "%s", b->owner_comm);
+		up.hang.bql_futex = b->futex_addr;
+		up.hang.bql_since = b->since_usec;
 	}
-	n = json_object_array_length(list);
-	args = json_object_new_object();
-	if (!args || json_object_object_add(args, "instances", list) < 0) {
-		json_object_put(list);
-		record(a, MG_LADDER_YANK, -ENOMEM, "cannot build the yank request");
-		goto wait;
-	}
-	if (n == 0) {
-		record(a, MG_LADDER_YANK, -ENOENT, "nothing to yank: no migration or block-node instance%s",
-		       cycle_note(a));
-		goto wait;
-	}
-	r = ladder_qmp(a, q, "yank", args, true, on_yank_reply);
-	if (r < 0) {
-		record(a, MG_LADDER_YANK, r, "cannot send yank (%zu instance(s))%s", n, cycle_note(a));
-		goto wait;
-	}
-	json_object_put(args);
-	return;
-wait:
-	json_object_put(args);
-	wait_for(a, a->p.recover_grace, migration_over, after_grace);
-}
-
-static void do_yank(struct mg_ladder *a)
-{
-	struct mg_qmp *q = mg_watch_qmp(a->p.watch);
-
-	if (q && mg_qmp_oob_enabled(q) &&
-	    ladder_qmp(a, q, "query-yank", NULL, true, on_query_yank) == 0)
+	if (a->status_xml && mg_domxml_parse_file(a->status_xml, &xml, err, sizeof(err)) == 0)
+		up.xml = &xml;
+	r = mg_unstick_run(&up, &res);
+	if (r == -EAGAIN) {
+		/* The peer's queue needs another look before check 5 decides. */
+		if (!a->retry_timer &&
+		    sd_event_add_time(a->loop, &a->retry_timer, CLOCK_MONOTONIC, 0, 1000, on_unstick_retry, a) < 0) {
+			record(a, MG_LADDER_UNSTICK, -ENOMEM, "cannot arm the retry timer");
+			wait_for(a, a->p.recover_grace, migration_over, after_grace);
+			return;
+		}
+		sd_event_source_set_time(a->retry_timer, res.retry_at);
+		sd_event_source_set_enabled(a->retry_timer, SD_EVENT_ONESHOT);
 		return;
-	record(a, MG_LADDER_YANK, -ENOTSUP, "needs a direct monitor with out-of-band commands%s", cycle_note(a));
+	}
+	for (size_t i = 0; i < res.n_checks; i++)
+		record(a, MG_LADDER_UNSTICK, res.checks[i].result, "check %zu/%d %s: %s", i + 1, MG_UNSTICK_CHECKS,
+		       res.checks[i].name, res.checks[i].detail);
+	if (res.shut) {
+		a->unstick_at = mg_now_mono();
+		a->reconnect_delay = res.reconnect_delay;
+		record(a, MG_LADDER_UNSTICK, 0, "%s", res.what);
+		wait_for(a, a->p.step_timeout + res.reconnect_delay * MG_USEC_PER_SEC, unstuck, after_unstick);
+		return;
+	}
+	if (res.what[0])
+		record(a, MG_LADDER_UNSTICK, r, "%s", res.what);
+	else
+		record(a, MG_LADDER_UNSTICK, -ECANCELED, "refused at check %zu (%s): nothing was shut, and no "
+		       "other socket is tried", res.n_checks, res.n_checks ? res.checks[res.n_checks - 1].name : "?");
 	wait_for(a, a->p.recover_grace, migration_over, after_grace);
 }
 
@@ -469,11 +749,14 @@ static void do_kill(struct mg_ladder *a)
 	wait_for(a, MG_ACTION_EXIT_WAIT, process_gone, after_exit);
 }
 
-static void on_restart_done(struct mg_ladder *a, int result, const char *error)
+static void on_restart_done(struct mg_ladder *a, int result, const char *error, const char *reply)
 {
 	record(a, MG_LADDER_RESTART, result, "virDomainCreate from the persistent definition%s%s",
 	       result ? ": " : "", result ? error : "");
-	finish(a);
+	if (result == 0)
+		disk_check_start(a);
+	else
+		finish(a);
 }
 
 static bool domain_inactive(struct mg_ladder *a)
@@ -497,7 +780,7 @@ static void after_inactive(struct mg_ladder *a, bool inactive)
 		finish(a);
 		return;
 	}
-	if (lv_submit(a, "virDomainCreate", create, MG_ACTION_RESTART_WAIT, on_restart_done) < 0) {
+	if (lv_submit(a, "virDomainCreate", create, NULL, MG_ACTION_RESTART_WAIT, on_restart_done) < 0) {
 		record(a, MG_LADDER_RESTART, -EBUSY, "cannot submit virDomainCreate");
 		finish(a);
 	}
@@ -511,7 +794,7 @@ static void after_destroy(struct mg_ladder *a, bool inactive)
 	finish(a);
 }
 
-static void on_destroy_done(struct mg_ladder *a, int result, const char *error)
+static void on_destroy_done(struct mg_ladder *a, int result, const char *error, const char *reply)
 {
 	record(a, MG_LADDER_DESTROY, result, "virDomainDestroy of the stalled incoming domain%s%s",
 	       result ? ": " : "", result ? error : "");
@@ -532,11 +815,11 @@ static void next_step(struct mg_ladder *a, enum mg_ladder_step s)
 {
 	switch (s) {
 	case MG_LADDER_CANCEL: do_cancel(a); break;
-	case MG_LADDER_YANK: do_yank(a); break;
+	case MG_LADDER_UNSTICK: do_unstick(a); break;
 	case MG_LADDER_KILL: do_kill(a); break;
 	case MG_LADDER_RESTART: wait_for(a, MG_ACTION_RESTART_WAIT, domain_inactive, after_inactive); break;
 	case MG_LADDER_DESTROY:
-		if (!a->p.dom || lv_submit(a, "virDomainDestroy", destroy, MG_ACTION_DESTROY_WAIT,
+		if (!a->p.dom || lv_submit(a, "virDomainDestroy", destroy, NULL, MG_ACTION_DESTROY_WAIT,
 					   on_destroy_done) < 0) {
 			record(a, MG_LADDER_DESTROY, -ENOTCONN, "no libvirt domain to destroy");
 			finish(a);
@@ -564,6 +847,11 @@ int mg_ladder_start(sd_event *loop, const struct mg_ladder_params *p,
 	a->loop = sd_event_ref(loop);
 	a->p = *p;
 	a->core.cwd_fd = -1;
+	if (p->status_xml && !(a->status_xml = strdup(p->status_xml))) {
+		free(a);
+		return -ENOMEM;
+	}
+	a->p.status_xml = NULL;
 	if (a->p.dom)
 		virDomainRef(a->p.dom);
 	a->incident = p->incident ? mg_incwriter_ref(p->incident) : NULL;
@@ -592,7 +880,12 @@ void mg_ladder_free(struct mg_ladder *a)
 	/* A libvirt call still in flight reports to nobody from now on. */
 	a->inflight = mg_worker_call_cancel(a->inflight);
 	sd_event_source_disable_unref(a->timer);
+	sd_event_source_disable_unref(a->disk_timer);
+	sd_event_source_disable_unref(a->retry_timer);
+	a->timer = a->disk_timer = a->retry_timer = NULL;
 	sd_event_unref(a->loop);
+	free(a->status_xml);
+	a->status_xml = NULL;
 	if (a->p.dom)
 		virDomainFree(a->p.dom);
 	mg_coredump_release(&a->core);

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -52,7 +53,28 @@ int mg_procid_capture(pid_t pid, struct mg_procid *id)
 		return r < 0 ? r : -ESTALE;
 	}
 	id->start_time = before;
+	mg_procid_exe(pid, -1, id->exe, sizeof(id->exe));
 	return 0;
+}
+
+void mg_procid_exe(pid_t pid, int proc_dirfd, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	/* A binary replaced by a package upgrade reads "PATH (deleted)": still
+	 * the same program for the guard's purpose. */
+	if (proc_dirfd >= 0) {
+		n = readlinkat(proc_dirfd, "exe", buf, size - 1);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+		n = readlink(path, buf, size - 1);
+	}
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	if (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0)
+		buf[n - 10] = '\0';
 }
 
 int mg_procid_verify(const struct mg_procid *id)

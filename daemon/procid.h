@@ -14,6 +14,7 @@ struct mg_procid {
 	pid_t pid;
 	uint64_t start_time;	/* clock ticks after boot */
 	int pidfd;		/* -1 when pidfd_open is unavailable */
+	char exe[256];		/* /proc/PID/exe at capture, "" when unreadable */
 };
 
 /* This boot's id (/proc/sys/kernel/random/boot_id, without its newline)
@@ -31,6 +32,9 @@ int mg_procid_signal(const struct mg_procid *id, int sig);
 /* True once the process has exited (pidfd readable, or /proc entry gone). */
 bool mg_procid_exited(const struct mg_procid *id);
 void mg_procid_release(struct mg_procid *id);
+/* The executable of pid (read through proc_dirfd, an open /proc/PID, when
+ * >= 0) into buf without a " (deleted)" suffix; "" when unreadable. */
+void mg_procid_exe(pid_t pid, int proc_dirfd, char *buf, size_t size);
 
 /* Whether a socket's peer credentials (SO_PEERCRED: the process that
  * called listen() on a unix socket, as our pid namespace sees it) belong to

@@ -31,7 +31,7 @@ static char *summary_text(struct mg_watch *w, const struct mg_snapshot *snap, co
 }
 
 int mg_report_incident(const struct mg_env *env, struct mg_watch *w, const char *status_xml, const char *qemu_log,
-		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, bool *lock_cycle)
+		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, struct mg_unstick_plan *plan)
 {
 	const struct mg_conf *conf = env->conf;
 	/* debuginfo_path: separate debug files outside /usr/lib/debug (tests,
@@ -63,8 +63,12 @@ int mg_report_incident(const struct mg_env *env, struct mg_watch *w, const char 
 				 snap->errors ? snap->errors : "see report");
 	}
 	summary = summary_text(w, snap, snap_error);
-	if (lock_cycle)
-		*lock_cycle = snap && snap->locks.n_cycles > 0;
+	if (plan && snap) {
+		mg_unstick_plan(snap, plan);
+	} else if (plan) {
+		memset(plan, 0, sizeof(*plan));
+		snprintf(plan->why, sizeof(plan->why), "no snapshot: %s", snap_error);
+	}
 
 	struct mg_incident_input in = {
 		.domain = mg_watch_name(w), .uuid = mg_watch_uuid(w), .pid = mg_watch_pid(w),

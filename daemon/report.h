@@ -7,18 +7,19 @@
 #include "env.h"
 #include "incwriter.h"
 #include "ledger.h"
+#include "unstick.h"
 #include "watch.h"
 
 /* Starts the incident of w's current verdict, with env's conf (state_dir,
  * retention, [snapshot] keys), its io pool (the incident is written there)
  * and its sinks (the "incident" event).  status_xml and qemu_log are
  * context files to copy (NULL when absent); ledger (may be NULL) is the record written before the incident.
- * *out gets the writer (a reference), for the actions; *lock_cycle (may
- * be NULL) whether the snapshot found a mutex cycle, which the ladder
- * must know (a yank cannot end one).  0 or a negative errno, already
+ * *out gets the writer (a reference), for the actions; *plan (may be
+ * NULL) what the snapshot says the hang waits on, for the unstick rung
+ * (kind NONE without a snapshot).  0 or a negative errno, already
  * logged. */
 int mg_report_incident(const struct mg_env *env, struct mg_watch *w, const char *status_xml, const char *qemu_log,
-		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, bool *lock_cycle);
+		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, struct mg_unstick_plan *plan);
 
 /* A verdict on a migration this guard, or the instance before its
  * restart, already reported (see ledger.h): logs that it already acted and

@@ -52,6 +52,8 @@ void mg_watch_note(struct mg_watch *w, const char *fmt, ...)
 const struct mg_bql_result *mg_watch_last_bql(const struct mg_watch *w) { return w->bql_ok ? &w->bql : NULL; }
 
 struct mg_qmp *mg_watch_qmp(struct mg_watch *w) { return mg_monitor_qmp(w->mon); }
+uint64_t mg_watch_unresponsive_since(const struct mg_watch *w) { return mg_monitor_unresponsive_since(w->mon); }
+uint64_t mg_watch_probe_interval(const struct mg_watch *w) { return w->probe_interval; }
 
 static void log_watch(struct mg_watch *w, int level, const char *message_id, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

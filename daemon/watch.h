@@ -76,6 +76,10 @@ const char *mg_watch_uuid(const struct mg_watch *w);
 pid_t mg_watch_pid(const struct mg_watch *w);
 /* The direct monitor when connected and READY, else NULL (for actions). */
 struct mg_qmp *mg_watch_qmp(struct mg_watch *w);
+/* The monitor's oldest unanswered request (monotonic usec), 0 when it
+ * answers. */
+uint64_t mg_watch_unresponsive_since(const struct mg_watch *w);
+uint64_t mg_watch_probe_interval(const struct mg_watch *w);
 /* The last BQL probe result (valid after a probe round). */
 const struct mg_bql_result *mg_watch_last_bql(const struct mg_watch *w);
 /* Replaces the libvirt domain handle used by the monitor transport (after

@@ -29,7 +29,7 @@
 
 static struct {
 	unsigned incidents, already, ladders, ladders_freed;
-	bool lock_cycle;		/* what the "snapshot" finds */
+	bool lock_cycle;		/* what the "snapshot" finds (the plan says it) */
 	bool ledger_acted;		/* the record handed to the last incident */
 	char status_xml[1024], qemu_log[1024];
 	struct mg_ladder_params ladder;	/* the last ladder's parameters */
@@ -40,15 +40,15 @@ struct mg_ladder {
 };
 
 int mg_report_incident(const struct mg_env *env, struct mg_watch *w, const char *status_xml, const char *qemu_log,
-		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, bool *lock_cycle)
+		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, struct mg_unstick_plan *plan)
 {
 	seen.incidents++;
 	seen.ledger_acted = ledger && ledger->acted;
 	snprintf(seen.status_xml, sizeof(seen.status_xml), "%s", status_xml ? status_xml : "");
 	snprintf(seen.qemu_log, sizeof(seen.qemu_log), "%s", qemu_log ? qemu_log : "");
 	*out = NULL;
-	if (lock_cycle)
-		*lock_cycle = seen.lock_cycle;
+	if (plan)
+		plan->lock_cycle = seen.lock_cycle;
 	return 0;
 }
 
@@ -189,7 +189,7 @@ START_TEST(test_a_verdict_is_reported_once_and_acted_on_once)
 	ck_assert_uint_eq(seen.incidents, 1);
 	ck_assert_uint_eq(seen.ladders, 1);
 	ck_assert_int_eq(seen.ladder.action, MG_ACTION_CANCEL);
-	ck_assert(seen.ladder.lock_cycle);
+	ck_assert(seen.ladder.plan.lock_cycle);
 	ck_assert_ptr_eq(seen.ladder.id, mg_guard_id(g));
 	ck_assert_ptr_null(seen.ladder.dom);
 	/* Standalone: no context files. */

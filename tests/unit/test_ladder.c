@@ -131,8 +131,8 @@ static bool child_alive(void) { return waitpid(child.pid, NULL, WNOHANG) == 0; }
 
 START_TEST(test_step_names_are_the_records_strings)
 {
-	static const char *const names[] = { "cancel", "cancel-check", "yank", "yank-check",
-		"recover-check", "kill", "kill-check", "core", "restart", "destroy", "destroy-check" };
+	static const char *const names[] = { "cancel", "cancel-check", "unstick", "unstick-check", "yank",
+		"recover-check", "kill", "kill-check", "core", "restart", "disk-check", "destroy", "destroy-check" };
 	enum mg_ladder_step s;
 
 	ck_assert_uint_eq(MG_ARRAY_SIZE(names), MG_LADDER_STEP_LAST);
@@ -142,7 +142,7 @@ START_TEST(test_step_names_are_the_records_strings)
 		ck_assert_int_eq(s, (enum mg_ladder_step)i);
 	}
 	ck_assert_str_eq(mg_ladder_step_to_string(MG_LADDER_STEP_LAST), "?");
-	ck_assert_int_eq(mg_ladder_step_from_string("unstick", &s), -EINVAL);
+	ck_assert_int_eq(mg_ladder_step_from_string("yank-check", &s), -EINVAL);
 }
 END_TEST
 
@@ -202,24 +202,23 @@ START_TEST(test_cancel_that_ends_the_migration_is_checked_ok)
 }
 END_TEST
 
-/* query-yank lists what QEMU can yank; only the migration channel and
- * block nodes are yanked (a chardev is not; a malformed entry is skipped),
- * out of band; QEMU's error on the yank is recorded with its text. */
-START_TEST(test_yank_sends_migration_and_block_nodes_only_and_records_its_error)
+/* The switch-over write with a direct monitor: QEMU's own out-of-band
+ * yank of the migration channel, and nothing else (never a block node,
+ * whose yank would leave the guest a dead disk); QEMU's error is recorded
+ * with its text. */
+START_TEST(test_switchover_with_direct_monitor_yanks_only_the_migration_channel)
 {
 	struct mg_ladder_params p = params(MG_ACTION_RECOVER);
 
+	p.plan.kind = MG_UNSTICK_SWITCHOVER;
 	track(MG_DIR_OUT);
 	mg_qmppeer_answer(peer, "migrate_cancel", "{}");
-	mg_qmppeer_answer(peer, "query-yank", "[{\"type\": \"migration\"}, {\"type\": \"chardev\", \"id\": \"c0\"}, "
-			  "{\"type\": null}, 7, {\"type\": \"block-node\", \"node-name\": \"nbd0\"}]");
 	mg_qmppeer_answer_error(peer, "yank", "GenericError", "Instance busy");
 	start(&p);
 	ck_assert(mg_test_run_until_cond(loop, cmd_came, "yank", 3000));
-	ck_assert(mg_qmppeer_last_oob(peer, "query-yank"));
 	ck_assert(mg_qmppeer_last_oob(peer, "yank"));
-	ck_assert_str_eq(mg_qmppeer_last_args(peer, "yank"),
-			 "{\"instances\":[{\"type\":\"migration\"},{\"type\":\"block-node\",\"node-name\":\"nbd0\"}]}");
+	ck_assert_str_eq(mg_qmppeer_last_args(peer, "yank"), "{\"instances\":[{\"type\":\"migration\"}]}");
+	ck_assert_uint_eq(mg_qmppeer_count(peer, "query-yank"), 0);
 	/* The migration fails within recover_grace: no kill. */
 	mg_qmppeer_event(peer, "MIGRATION", "{\"status\": \"failed\"}");
 	ck_assert(mg_test_run_until(loop, &done, 1, 3000));
@@ -245,39 +244,46 @@ START_TEST(test_kill_refused_when_the_start_time_differs)
 	p.id = &other;
 	track(MG_DIR_OUT);
 	mg_qmppeer_answer(peer, "migrate_cancel", "{}");
-	mg_qmppeer_answer(peer, "query-yank", "[]");
 	start(&p);
 	ck_assert(mg_test_run_until(loop, &done, 1, 5000));
-	assert_step(2, "yank", -ENOENT);
-	assert_step(3, "recover-check", -ETIMEDOUT);
-	assert_step(4, "kill", -ESTALE);
-	ck_assert_ptr_nonnull(strstr(step(4)->detail, "refused"));
-	ck_assert_uint_eq(n_steps(), 5);
+	/* Unstick needs the pidfd first: without it nothing is taken. */
+	assert_step(2, "unstick", -ENOSYS);
+	ck_assert_ptr_nonnull(strstr(step(2)->detail, "check 1/5 pinned: no pidfd"));
+	assert_step(3, "unstick", -ECANCELED);
+	assert_step(4, "recover-check", -ETIMEDOUT);
+	assert_step(5, "kill", -ESTALE);
+	ck_assert_ptr_nonnull(strstr(step(5)->detail, "refused"));
+	ck_assert_uint_eq(n_steps(), 6);
 	ck_assert(child_alive());
 }
 END_TEST
 
-/* A lock cycle (the seed's deadlock) outlasts the yank: the yank's record
- * says a yank cannot end it, the check is "yank-check", and the verified
- * QEMU (a child of the test here) is killed. */
-START_TEST(test_lock_cycle_records_yank_check_then_kills_the_verified_process)
+/* A lock cycle (the seed's deadlock): unstick refuses (this migration is
+ * not even a hang the checks can see: check 2), nothing is shut, no yank
+ * is sent, and the verified QEMU (a child of the test here) is killed
+ * after recover_grace. */
+START_TEST(test_unstick_refusal_goes_on_to_kill_the_verified_process)
 {
 	struct mg_ladder_params p = params(MG_ACTION_RECOVER);
 	int status;
 
-	p.lock_cycle = true;
+	p.plan.lock_cycle = true;
+	snprintf(p.plan.why, sizeof(p.plan.why), "a lock cycle inside QEMU");
 	track(MG_DIR_OUT);
 	mg_qmppeer_answer(peer, "migrate_cancel", "{}");
-	mg_qmppeer_answer(peer, "query-yank", "[{\"type\": \"migration\"}]");
-	mg_qmppeer_answer(peer, "yank", "{}");
 	start(&p);
 	ck_assert(mg_test_run_until(loop, &done, 1, 5000));
-	assert_step(2, "yank", 0);
-	ck_assert_ptr_nonnull(strstr(step(2)->detail, "a yank cannot end a deadlock"));
-	assert_step(3, "yank-check", -ETIMEDOUT);
-	assert_step(4, "kill", 0);
-	assert_step(5, "kill-check", 0);
-	ck_assert_uint_eq(n_steps(), 6);
+	assert_step(2, "unstick", 0);
+	ck_assert_ptr_nonnull(strstr(step(2)->detail, "check 1/5 pinned: pid "));
+	assert_step(3, "unstick", -EINVAL);
+	ck_assert_ptr_nonnull(strstr(step(3)->detail, "check 2/5 hang: the migration is active"));
+	assert_step(4, "unstick", -ECANCELED);
+	ck_assert_ptr_nonnull(strstr(step(4)->detail, "refused at check 2 (hang)"));
+	assert_step(5, "recover-check", -ETIMEDOUT);
+	assert_step(6, "kill", 0);
+	assert_step(7, "kill-check", 0);
+	ck_assert_uint_eq(n_steps(), 8);
+	ck_assert_uint_eq(mg_qmppeer_count(peer, "yank"), 0);
 	ck_assert_int_eq(waitpid(child.pid, &status, 0), child.pid);
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
@@ -377,9 +383,9 @@ static Suite *ladder_suite(void)
 	tcase_add_test(tc, test_cancel_refused_while_inband_requests_are_outstanding);
 	tcase_add_test(tc, test_cancel_error_reply_recorded_then_still_hung);
 	tcase_add_test(tc, test_cancel_that_ends_the_migration_is_checked_ok);
-	tcase_add_test(tc, test_yank_sends_migration_and_block_nodes_only_and_records_its_error);
+	tcase_add_test(tc, test_switchover_with_direct_monitor_yanks_only_the_migration_channel);
 	tcase_add_test(tc, test_kill_refused_when_the_start_time_differs);
-	tcase_add_test(tc, test_lock_cycle_records_yank_check_then_kills_the_verified_process);
+	tcase_add_test(tc, test_unstick_refusal_goes_on_to_kill_the_verified_process);
 	tcase_add_test(tc, test_postcopy_and_action_none_never_touched);
 	tcase_add_test(tc, test_ladder_acts_once_and_reports_done_once);
 	tcase_add_test(tc, test_incoming_without_libvirt_records_no_domain_to_destroy);
