@@ -23,3 +23,12 @@ tests_targets_inline_SOURCES = tests/targets/inline.c
 tests_targets_inline_CFLAGS = -std=gnu11 -g -O2 -fno-optimize-sibling-calls -pthread \
 	-Wall -Wextra $(WERROR_CFLAGS)
 tests_targets_inline_LDFLAGS = -pthread
+
+# A process hung the way QEMU hangs at switch-over (live_migration holds
+# the BQL and waits on a socket), for the unstick tests.  Frames as in
+# deadlock: no inlining, no tail calls.
+check_PROGRAMS += tests/targets/stall
+tests_targets_stall_SOURCES = tests/targets/stall.c
+tests_targets_stall_CFLAGS = -std=gnu11 -g -O0 -fno-omit-frame-pointer -fno-inline \
+	-fno-optimize-sibling-calls -pthread -Wall -Wextra -Wno-unused-parameter $(WERROR_CFLAGS)
+tests_targets_stall_LDFLAGS = -pthread

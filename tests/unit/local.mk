@@ -145,3 +145,11 @@ TESTS += tests/unit/test_escape
 tests_unit_test_escape_SOURCES = tests/unit/test_escape.c
 tests_unit_test_escape_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_escape_LDADD = $(MG_UNIT_LDADD)
+
+# The unstick rung's checks and shutdown on real processes: the target
+# tests/targets/stall hangs like QEMU at switch-over, its peer is a child.
+check_PROGRAMS += tests/unit/test_unstick
+TESTS += tests/unit/test_unstick
+tests_unit_test_unstick_SOURCES = tests/unit/test_unstick.c tests/unit/fake_snapshot.h
+tests_unit_test_unstick_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_unstick_LDADD = $(MG_UNIT_LDADD)
