@@ -52,7 +52,8 @@ struct mg_ladder {
 	/* The disk check: the successful I/O counts of the first answer. */
 	uint64_t disk_deadline;
 	bool disk_base_valid;
-	uint64_t disk_base_ok, disk_base_failed;
+	uint64_t disk_base_ok, disk_base_failed, disk_last_failed;
+	char disk_note[128];
 	sd_event_source *disk_timer, *retry_timer;
 	/* The libvirt query in flight reports here (one at a time). */
 	void (*pending_query)(struct mg_ladder *a, int err, json_object *ret);
@@ -463,28 +464,35 @@ static void on_blockstats(struct mg_ladder *a, int err, json_object *ret)
 	uint64_t ok = 0, failed = 0, now = mg_now_mono();
 	char window[32];
 
-	if (err == 0 && blockstats_sums(ret, &ok, &failed)) {
-		if (!a->disk_base_valid) {
-			a->disk_base_valid = true;
-			a->disk_base_ok = ok;
-			a->disk_base_failed = failed;
-		} else if (ok > a->disk_base_ok) {
-			disk_check_end(a, 0, "the guest's disk works: %" PRIu64 " I/O operation(s) succeeded "
-				       "%.1f s after the recovery (%" PRIu64 " failed since)", ok - a->disk_base_ok,
-				       (double)(now - (a->disk_deadline - a->p.disk_check)) / 1e6,
-				       failed - a->disk_base_failed);
-			return;
-		}
+	/* QEMU's answer is type-checked: anything but a list of objects with
+	 * integer counters is noted and polled again, never trusted. */
+	if (err == 0 && !blockstats_sums(ret, &ok, &failed))
+		snprintf(a->disk_note, sizeof(a->disk_note), "query-blockstats answered %s, not a list",
+			 json_type_to_name(json_object_get_type(ret)));
+	else if (err < 0)
+		snprintf(a->disk_note, sizeof(a->disk_note), "query-blockstats: %s", strerror(-err));
+	else if (!a->disk_base_valid) {
+		a->disk_base_valid = true;
+		a->disk_base_ok = ok;
+		a->disk_base_failed = a->disk_last_failed = failed;
+	} else if (ok > a->disk_base_ok) {
+		disk_check_end(a, 0, "the guest's disk works: %" PRIu64 " I/O operation(s) succeeded "
+			       "%.1f s after the recovery (%" PRIu64 " failed since)", ok - a->disk_base_ok,
+			       (double)(now - (a->disk_deadline - a->p.disk_check)) / 1e6,
+			       failed - a->disk_base_failed);
+		return;
+	} else {
+		a->disk_last_failed = failed;
 	}
 	if (now >= a->disk_deadline) {
+		mg_format_seconds(a->p.disk_check, window, sizeof(window));
 		if (a->disk_base_valid)
 			disk_check_end(a, -ETIMEDOUT, "no I/O of the guest succeeded within %s after the recovery "
-				       "(%" PRIu64 " failed): its storage may still be down",
-				       mg_format_seconds(a->p.disk_check, window, sizeof(window)),
-				       failed - a->disk_base_failed);
+				       "(%" PRIu64 " failed): its storage may still be down", window,
+				       a->disk_last_failed - a->disk_base_failed);
 		else
-			disk_check_end(a, err ? err : -EBADMSG, "query-blockstats did not answer within %s",
-				       mg_format_seconds(a->p.disk_check, window, sizeof(window)));
+			disk_check_end(a, -EBADMSG, "no block statistics within %s: %s", window,
+				       a->disk_note[0] ? a->disk_note : "no answer");
 		return;
 	}
 	sd_event_source_set_time_relative(a->disk_timer, MG_DISK_POLL);
@@ -509,6 +517,7 @@ static void disk_check_start(struct mg_ladder *a)
 	}
 	a->disk_deadline = mg_now_mono() + a->p.disk_check;
 	a->disk_base_valid = false;
+	a->disk_note[0] = '\0';
 	if (!a->disk_timer &&
 	    sd_event_add_time(a->loop, &a->disk_timer, CLOCK_MONOTONIC, 0, 1000, on_disk_timer, a) < 0) {
 		finish(a);

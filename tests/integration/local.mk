@@ -26,7 +26,7 @@ EXTRA_DIST += tests/lib/qemu.sh
 
 # A scripted fake QMP monitor in front of the real guard: hostile input.
 INTEGRATION_TESTS += tests/integration/guard_survives_malformed_migration_event.sh \
-	tests/integration/guard_survives_malformed_query_yank.sh \
+	tests/integration/guard_survives_malformed_blockstats.sh \
 	tests/integration/guard_refuses_monitor_of_another_process.sh
 EXTRA_DIST += tests/lib/fakeqmp.py tests/lib/fakeqmp.sh
 
@@ -67,6 +67,6 @@ EXTRA_DIST += tests/lib/qemu_seed.sh
 INTEGRATION_TESTS += tests/integration/e2e_seed_deadlock_recover.sh
 
 # The ladder on a real lock cycle without the seeded QEMU: a fake monitor in
-# a deadlocked process (yank recorded as unable to end it, then yank-check).
-INTEGRATION_TESTS += tests/integration/guard_recover_yank_check_on_lock_cycle.sh
+# a deadlocked process (unstick refuses: no socket to shut; then the kill).
+INTEGRATION_TESTS += tests/integration/guard_recover_unstick_refuses_lock_cycle.sh
 EXTRA_DIST += tests/lib/fakeqmp_deadlock.py

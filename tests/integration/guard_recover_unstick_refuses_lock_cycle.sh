@@ -1,13 +1,14 @@
 # action = recover on a hung migration whose process holds a real lock
 # cycle (a deadlock: two threads named as in the seed's, live_migration and
 # IO iothread1, each holding the mutex the other waits for): the snapshot
-# finds the cycle, the ladder still tries the yank but records that a yank
-# cannot end a deadlock, and when the hang outlasts recover_grace records
-# "yank-check: the hang persists: a lock cycle inside QEMU is not ended by a
-# yank" (not the generic recover-check) before the kill.  The monitor is a
-# scripted fake (tests/lib/fakeqmp_deadlock.py) whose process plays the
-# deadlocked QEMU; the same ladder on a process without a cycle records
-# recover-check (guard_survives_malformed_query_yank).
+# finds the cycle, and the unstick rung refuses (this fake has no main
+# thread waiting for a BQL, so its second check, the BQL held by
+# live_migration, already fails; on the seeded QEMU, e2e_seed_deadlock_recover,
+# it is the third: a lock cycle has no socket to shut), shuts nothing and
+# sends no yank; the hang outlasts recover_grace (recover-check) and the
+# kill follows.  The monitor is a scripted fake (tests/lib/fakeqmp_deadlock.py)
+# whose process plays the deadlocked QEMU and, like QEMU with its BQL held,
+# never answers query-status.
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/lib/fakeqmp.sh"
 source "$MG_SRCDIR/tests/lib/migguardd.sh"
@@ -18,9 +19,7 @@ mg_guard_conf "$conf" "daemon.state_dir=$MG_TEST_TMP/state" "guard.probe_interva
 	"guard.recover_grace=500ms"
 cat >"$MG_TEST_TMP/dl.script" <<'SCRIPT'
 reply query-migrate {"status": "active"}
-reply query-status {"status": "finish-migrate", "running": false, "singlestep": false}
-reply query-yank [{"type": "migration"}]
-reply yank {}
+silent query-status
 wait query-migrate
 send {"event": "MIGRATION", "data": {"status": "active"}}
 SCRIPT
@@ -35,10 +34,11 @@ rc=0; wait "$MG_GUARD_PID_dl" || rc=$?
 
 mg_assert_grep "migration HUNG" "$log"
 mg_assert_grep "deadlock: live_migration \([0-9]+\) holds (the BQL|mutex 0x[0-9a-f]+) and waits for (the BQL|mutex 0x[0-9a-f]+) held by IO iothread1 \([0-9]+\)" "$log"
-mg_assert_grep "recv yank " "$(mg_fake_log dl)"
-mg_assert_grep "action yank: ok: out-of-band yank .*; the snapshot found a lock cycle: a yank cannot end a deadlock$" "$log"
-mg_assert_grep "action yank-check: Connection timed out: the hang persists: a lock cycle inside QEMU is not ended by a yank$" "$log"
-grep -q "action recover-check: " "$log" && mg_fail "recover-check recorded although the snapshot found a lock cycle"
+grep -q "recv yank" "$(mg_fake_log dl)" && mg_fail "a yank was sent"
+mg_assert_grep "action unstick: ok: check 1/5 pinned: pid $pid through its pidfd" "$log"
+mg_assert_grep "action unstick: Invalid argument: check 2/5 hang: the BQL was not seen held by live_migration" "$log"
+mg_assert_grep "action unstick: Operation canceled: refused at check 2 \(hang\): nothing was shut" "$log"
+mg_assert_grep "action recover-check: Connection timed out: still hung after recover_grace" "$log"
 mg_assert_grep "action kill: ok: SIGKILL to QEMU pid $pid$" "$log"
 kill -0 "$pid" 2>/dev/null && mg_fail "the deadlocked fake was not killed"
 
@@ -49,6 +49,8 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 steps = [(a["step"], a["result"]) for a in r["actions"]]
 names = [s for s, _ in steps]
-assert names[:1] == ["cancel"] and names.index("yank") < names.index("yank-check") < names.index("kill"), steps
+assert names[:1] == ["cancel"] and names.index("unstick") < names.index("recover-check") < names.index("kill"), steps
+assert "yank" not in names, steps
+assert sum(1 for s in names if s == "unstick") == 3, steps   # checks 1-2, the refusal
 assert len(r["snapshot"]["locks"]["cycles"]) == 1, r["snapshot"]["locks"]
 PY
