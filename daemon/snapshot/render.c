@@ -298,6 +298,9 @@ static json_object *io_json(const struct mg_io_wait *w)
 	json_object_object_add(o, "fd", json_object_new_int(w->fd));
 	json_object_object_add(o, "target", jstr(w->target));
 	json_object_object_add(o, "detail", jstr(w->detail));
+	/* absent when unranked: readers of schema 1 see no change */
+	if (w->role != MG_IO_UNRANKED)
+		json_object_object_add(o, "role", json_object_new_string(w->role == MG_IO_HANG ? "hang" : "idle"));
 	if (w->peer_pid) {
 		json_object *p = json_object_new_object();
 
