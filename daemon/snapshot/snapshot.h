@@ -197,9 +197,12 @@ int mg_snapshot_take(pid_t pid, const struct mg_snapshot_opts *opts, struct mg_s
 void mg_snapshot_free(struct mg_snapshot *snap);
 static inline void mg_snapshot_freep(struct mg_snapshot **snap) { mg_snapshot_free(*snap); }
 
-/* gdb-like `thread apply all bt` text, then the summary. */
+/* gdb-like `thread apply all bt` text, then the summary with every I/O
+ * chain: when ranked, the hang's under one heading, the idle ones under
+ * another. */
 void mg_snapshot_write_text(const struct mg_snapshot *snap, FILE *f);
-/* The one-paragraph summary: BQL owner, cycles, I/O chains, signatures. */
+/* The one-paragraph summary: BQL owner, cycles, I/O chains (when ranked,
+ * only the hang's, and a count of the idle ones), signatures. */
 void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *f);
 /* One sentence per deadlock cycle into buf ("" when none); returns buf. */
 char *mg_snapshot_cycle_sentence(const struct mg_snapshot *snap, size_t cycle, char *buf,

@@ -1,6 +1,6 @@
 /* Unit tests of the I/O-wait ranking (iowait.c: the hang's path, the roles
- * and the order) and of its JSON, on hand-built snapshots of the storage
- * stall and the seed's deadlock (fake_snapshot.h). */
+ * and the order) and of how render.c shows it, on hand-built snapshots of
+ * the storage stall and the seed's deadlock (fake_snapshot.h). */
 #include "snapshot/iowait.h"
 
 #include "mgcheck.h"
@@ -25,6 +25,47 @@ static void assert_wait(const struct mg_snapshot *s, size_t i, pid_t tid, int fd
 		      s->io_waits[i].fd, s->io_waits[i].role, tid, fd, role);
 }
 
+/* Drops the waits of tid, keeping the others in order. */
+static void drop_waits_of(struct mg_snapshot *s, pid_t tid)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n_io_waits; i++) {
+		if (s->io_waits[i].tid == tid) {
+			free(s->io_waits[i].target);
+			free(s->io_waits[i].detail);
+			continue;
+		}
+		s->io_waits[k++] = s->io_waits[i];
+	}
+	s->n_io_waits = k;
+}
+
+/* The text render puts in buf (caller frees). */
+static char *render(const struct mg_snapshot *s, bool text)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ck_assert_ptr_nonnull(f);
+	if (text)
+		mg_snapshot_write_text(s, f);
+	else
+		mg_snapshot_write_summary(s, f);
+	fclose(f);
+	return buf;
+}
+
+/* Where needle starts in hay (asserted present). */
+static size_t at(const char *hay, const char *needle)
+{
+	const char *p = strstr(hay, needle);
+
+	ck_assert_msg(p, "\"%s\" missing from:\n%s", needle, hay);
+	return (size_t)(p - hay);
+}
+
 static const char *role_of(json_object *doc, size_t i)
 {
 	json_object *io, *w, *role;
@@ -34,6 +75,15 @@ static const char *role_of(json_object *doc, size_t i)
 	ck_assert_ptr_nonnull(w);
 	return json_object_object_get_ex(w, "role", &role) ? json_object_get_string(role) : NULL;
 }
+
+#define NBD_LINE_MAIN "I/O wait: live_migration (14) fd 12 socket:[1012] (unix, peer socket:[2012]) -> " \
+	"qemu-nbd (400) T (stopped)\n"
+#define MON_LINES "I/O wait: IO mon_iothread (12) fd 3 socket:[1003] (unix, peer socket:[2003]) -> " \
+	"libvirtd (500) S (sleeping)\n" \
+	"I/O wait: IO mon_iothread (12) fd 9 socket:[1009] (unix, peer socket:[2009]) -> " \
+	"migguardd (600) S (sleeping)\n"
+#define HANG_HEADING "I/O waits on the hang's path (the BQL holder and the threads it waits for):\n"
+#define IDLE_HEADING "I/O waits not on the hang's path (idle):\n"
 
 START_TEST(test_storage_stall_ranks_nbd_wait_first_as_hang_and_monitor_sockets_idle)
 {
@@ -179,6 +229,7 @@ END_TEST
 START_TEST(test_without_bql_owner_waits_stay_unranked_in_their_order)
 {
 	_cleanup_snap_ struct mg_snapshot *s = mg_test_storage_stall(MG_TEST_STALL_MAIN);
+	_cleanup_free_ char *text = NULL;
 	bool on_path[5] = { true, true, true, true, true };
 	json_object *doc;
 
@@ -198,6 +249,10 @@ START_TEST(test_without_bql_owner_waits_stay_unranked_in_their_order)
 	for (size_t i = 0; i < 6; i++)
 		ck_assert_ptr_null(role_of(doc, i));
 	json_object_put(doc);
+	/* the text as before ranking existed: every chain, no heading */
+	text = render(s, true);
+	ck_assert_ptr_nonnull(strstr(text, "no lock cycle\n" MON_LINES NBD_LINE_MAIN "target stopped"));
+	ck_assert_ptr_null(strstr(text, "hang's path"));
 }
 END_TEST
 
@@ -216,6 +271,57 @@ START_TEST(test_json_carries_role_per_io_wait)
 }
 END_TEST
 
+START_TEST(test_text_lists_hang_waits_under_their_heading_then_idle_ones)
+{
+	_cleanup_snap_ struct mg_snapshot *s = mg_test_storage_stall(MG_TEST_STALL_MAIN);
+	_cleanup_free_ char *text = NULL;
+
+	ck_assert_int_eq(mg_iowait_rank(s), 0);
+	text = render(s, true);
+	/* eventfds lead nowhere: not shown, in either group */
+	ck_assert_ptr_nonnull(strstr(text, "no lock cycle\n" HANG_HEADING NBD_LINE_MAIN IDLE_HEADING MON_LINES
+					   "target stopped"));
+}
+END_TEST
+
+START_TEST(test_summary_names_only_hang_chains_and_counts_idle_ones)
+{
+	_cleanup_snap_ struct mg_snapshot *s = mg_test_storage_stall(MG_TEST_STALL_MAIN);
+	_cleanup_free_ char *sum = NULL;
+
+	ck_assert_int_eq(mg_iowait_rank(s), 0);
+	sum = render(s, false);
+	ck_assert_uint_lt(at(sum, "no lock cycle\n" NBD_LINE_MAIN "(+2 idle I/O waits not on the hang's path)\n"),
+			  at(sum, "target stopped"));
+	ck_assert_ptr_null(strstr(sum, "mon_iothread"));
+	ck_assert_ptr_null(strstr(sum, HANG_HEADING));
+	ck_assert_ptr_null(strstr(sum, IDLE_HEADING));
+}
+END_TEST
+
+START_TEST(test_summary_says_when_no_wait_is_on_the_hang_path)
+{
+	_cleanup_snap_ struct mg_snapshot *s = mg_test_storage_stall(MG_TEST_STALL_MAIN);
+	_cleanup_free_ char *sum = NULL, *text = NULL;
+
+	drop_waits_of(s, 14);	/* live_migration blocked elsewhere than in I/O */
+	ck_assert_int_eq(mg_iowait_rank(s), 0);
+	sum = render(s, false);
+	ck_assert_ptr_nonnull(strstr(sum, "no lock cycle\nno I/O wait on the hang's path\n"
+					  "(+2 idle I/O waits not on the hang's path)\ntarget stopped"));
+	text = render(s, true);
+	ck_assert_ptr_nonnull(strstr(text, "no lock cycle\nno I/O wait on the hang's path\n" IDLE_HEADING MON_LINES
+					   "target stopped"));
+	/* one idle wait: the count in the singular */
+	drop_waits_of(s, 12);
+	mg_test_add_io_wait(s, 12, 3, "socket:[1003]", NULL, 0, NULL, NULL);
+	ck_assert_int_eq(mg_iowait_rank(s), 0);
+	free(sum);
+	sum = render(s, false);
+	ck_assert_ptr_nonnull(strstr(sum, "(+1 idle I/O wait not on the hang's path)\n"));
+}
+END_TEST
+
 static Suite *iowait_suite(void)
 {
 	Suite *s = suite_create("iowait");
@@ -230,6 +336,9 @@ static Suite *iowait_suite(void)
 	tcase_add_test(tc, test_path_follows_lock_edges_transitively_into_a_cycle);
 	tcase_add_test(tc, test_without_bql_owner_waits_stay_unranked_in_their_order);
 	tcase_add_test(tc, test_json_carries_role_per_io_wait);
+	tcase_add_test(tc, test_text_lists_hang_waits_under_their_heading_then_idle_ones);
+	tcase_add_test(tc, test_summary_names_only_hang_chains_and_counts_idle_ones);
+	tcase_add_test(tc, test_summary_says_when_no_wait_is_on_the_hang_path);
 	suite_add_tcase(s, tc);
 	return s;
 }
