@@ -7,7 +7,12 @@
  * sock_diag (NETLINK_SOCK_DIAG, UNIX_DIAG_PEER: the peer's inode); TCP
  * peers from /proc/PID/net/tcp{,6} (a local peer is the socket with the
  * addresses swapped).  The process holding a peer inode is found with one
- * scan of /proc/[pid]/fd. */
+ * scan of /proc/[pid]/fd.
+ *
+ * Ranking: a hung QEMU has many threads in I/O wait that have nothing to
+ * do with the hang (the monitor thread on its sockets to libvirtd and
+ * migguardd, idle IOThreads); the reader wants the chain the BQL holder is
+ * stuck on first.  See mg_iowait_hang_path() for what is on the path. */
 #include "snapshot/iowait.h"
 
 #include <dirent.h>
@@ -25,6 +30,8 @@
 #include <sys/syscall.h>
 
 #include "procfs.h"
+#include "snapshot/model.h"
+#include "snapshot/symname.h"
 #include "util.h"
 
 #define MG_MAX_POLLFDS 256
@@ -352,6 +359,93 @@ static void find_holders(struct io_ctx *c, char (*wanted)[48])
 	}
 }
 
+/* --- the hang's path ------------------------------------------------------ */
+
+/* Functions that wait for the requests of an AioContext to finish
+ * (AIO_WAIT_WHILE polls inside them): a thread in one of them waits for
+ * whichever IOThread runs those requests.  Matched without the clone
+ * suffixes a build may add ("bdrv_do_drained_begin.part.0"). */
+static const char *const drain_frames[] = {
+	"aio_poll", "aio_wait_bh_oneshot", "bdrv_drain*", "bdrv_do_drained_begin*",
+	"bdrv_drained_begin", "blk_drain*", "bdrv_try_change_aio_context",
+	"bdrv_try_set_aio_context",
+};
+
+/* Anywhere in the stack: the poll sits under the drain, which sits as deep
+ * as its caller (vm_stop from the migration thread) puts it. */
+static bool in_drain(const struct mg_snap_thread *t)
+{
+	for (size_t i = 0; i < t->n_frames; i++)
+		for (size_t k = 0; t->frames[i].symbol && k < MG_ARRAY_SIZE(drain_frames); k++)
+			if (mg_symname_match(drain_frames[k], t->frames[i].symbol))
+				return true;
+	return false;
+}
+
+/* QEMU names an IOThread's thread "IO <id>"; its monitor thread is one
+ * too, but it only serves the monitor sockets, never a drained disk. */
+static bool is_iothread(const struct mg_snap_thread *t)
+{
+	return strncmp(t->name, "IO ", 3) == 0 && strcmp(t->name, "IO mon_iothread") != 0;
+}
+
+bool mg_iowait_hang_path(const struct mg_snapshot *snap, bool *on_path)
+{
+	const struct mg_lockgraph *g = &snap->locks;
+	ssize_t owner = g->bql_owner > 0 ? mg_snap_thread_index(snap, g->bql_owner) : -1;
+	bool drain = false;
+
+	if (snap->n_threads)
+		memset(on_path, 0, snap->n_threads * sizeof(*on_path));
+	if (owner < 0)
+		return false;
+	on_path[owner] = true;
+	/* Each round only adds threads, so this ends within n_threads rounds. */
+	for (bool grew = true; grew;) {
+		grew = false;
+		for (size_t i = 0; i < g->n_edges; i++) {
+			ssize_t w = mg_snap_thread_index(snap, g->edges[i].waiter);
+			ssize_t o = mg_snap_thread_index(snap, g->edges[i].owner);
+
+			if (w >= 0 && o >= 0 && on_path[w] && !on_path[o])
+				on_path[o] = grew = true;
+		}
+		for (size_t i = 0; i < snap->n_threads && !drain; i++)
+			drain = on_path[i] && in_drain(&snap->threads[i]);
+		for (size_t i = 0; i < snap->n_threads && drain; i++)
+			if (!on_path[i] && is_iothread(&snap->threads[i]))
+				on_path[i] = grew = true;
+	}
+	return true;
+}
+
+int mg_iowait_rank(struct mg_snapshot *snap)
+{
+	_cleanup_free_ bool *on_path = calloc(snap->n_threads ? snap->n_threads : 1, sizeof(*on_path));
+	bool ranked;
+	size_t k = 0;
+
+	if (!on_path)
+		return -ENOMEM;
+	ranked = mg_iowait_hang_path(snap, on_path);
+	for (size_t i = 0; i < snap->n_io_waits; i++) {
+		struct mg_io_wait *w = &snap->io_waits[i];
+		ssize_t t = mg_snap_thread_index(snap, w->tid);
+
+		w->role = !ranked ? MG_IO_UNRANKED : t >= 0 && on_path[t] ? MG_IO_HANG : MG_IO_IDLE;
+	}
+	/* Stable: each hang wait moves up past the idle ones before it. */
+	for (size_t i = 0; i < snap->n_io_waits; i++) {
+		struct mg_io_wait w = snap->io_waits[i];
+
+		if (w.role != MG_IO_HANG)
+			continue;
+		memmove(&snap->io_waits[k + 1], &snap->io_waits[k], (i - k) * sizeof(w));
+		snap->io_waits[k++] = w;
+	}
+	return 0;
+}
+
 int mg_iowait_collect(struct mg_snapshot *snap)
 {
 	struct io_ctx c = { .snap = snap };
@@ -371,5 +465,5 @@ int mg_iowait_collect(struct mg_snapshot *snap)
 		find_holders(&c, wanted);
 	}
 	free(c.unix_peers);
-	return r;
+	return r < 0 ? r : mg_iowait_rank(snap);
 }

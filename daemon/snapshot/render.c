@@ -131,29 +131,73 @@ static void write_bql(const struct mg_snapshot *snap, FILE *out)
 	fputc('\n', out);
 }
 
-void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *out)
+/* Only chains that lead somewhere: sockets, pipes, files (not the
+ * eventfds every QEMU thread polls). */
+static bool io_shown(const struct mg_io_wait *w)
 {
-	char buf[1024], name[NAME_SIZE];
+	return w->target && strncmp(w->target, "anon_inode:", 11) != 0;
+}
+
+static void write_io_wait(const struct mg_snapshot *snap, const struct mg_io_wait *w, FILE *out)
+{
+	char name[NAME_SIZE];
+
+	fprintf(out, "I/O wait: %s (%d) fd %d %s", tname(snap, w->tid, name), w->tid, w->fd, MG_ESC(w->target));
+	if (w->detail)
+		fprintf(out, " (%s)", MG_ESC(w->detail));
+	if (w->peer_pid)
+		fprintf(out, " -> %s (%d) %s", mg_escape(w->peer_comm, 0, name, sizeof(name)), w->peer_pid,
+			MG_ESC(w->peer_state));
+	fputc('\n', out);
+}
+
+static void write_io_role(const struct mg_snapshot *snap, enum mg_io_role role, FILE *out)
+{
+	for (size_t i = 0; i < snap->n_io_waits; i++)
+		if (snap->io_waits[i].role == role && io_shown(&snap->io_waits[i]))
+			write_io_wait(snap, &snap->io_waits[i], out);
+}
+
+/* Unranked (no BQL owner), every chain as found.  Ranked, the hang's
+ * chains first under their heading, then the idle ones under theirs
+ * (all) or only their count (the summary paragraph: a reader of an
+ * incident should not follow the monitor thread's sockets to libvirtd). */
+static void write_io_waits(const struct mg_snapshot *snap, bool all, FILE *out)
+{
+	size_t n_hang = 0, n_idle = 0;
+
+	for (size_t i = 0; i < snap->n_io_waits; i++) {
+		if (!io_shown(&snap->io_waits[i]))
+			continue;
+		n_hang += snap->io_waits[i].role == MG_IO_HANG;
+		n_idle += snap->io_waits[i].role == MG_IO_IDLE;
+	}
+	write_io_role(snap, MG_IO_UNRANKED, out);
+	if (!n_hang && !n_idle)
+		return;
+	if (!n_hang)
+		fprintf(out, "no I/O wait on the hang's path\n");
+	else if (all)
+		fprintf(out, "I/O waits on the hang's path (the BQL holder and the threads it waits for):\n");
+	write_io_role(snap, MG_IO_HANG, out);
+	if (all && n_idle) {
+		fprintf(out, "I/O waits not on the hang's path (idle):\n");
+		write_io_role(snap, MG_IO_IDLE, out);
+	} else if (n_idle) {
+		fprintf(out, "(+%zu idle I/O wait%s not on the hang's path)\n", n_idle, n_idle == 1 ? "" : "s");
+	}
+}
+
+static void write_summary(const struct mg_snapshot *snap, bool all_io, FILE *out)
+{
+	char buf[1024];
 
 	write_bql(snap, out);
 	for (size_t i = 0; i < snap->locks.n_cycles; i++)
 		fprintf(out, "%s\n", mg_snapshot_cycle_sentence(snap, i, buf, sizeof(buf)));
 	if (snap->locks.n_cycles == 0)
 		fprintf(out, "no lock cycle\n");
-	for (size_t i = 0; i < snap->n_io_waits; i++) {
-		const struct mg_io_wait *w = &snap->io_waits[i];
-
-		/* Only chains that lead somewhere: sockets, pipes, files. */
-		if (!w->target || strncmp(w->target, "anon_inode:", 11) == 0)
-			continue;
-		fprintf(out, "I/O wait: %s (%d) fd %d %s", tname(snap, w->tid, name), w->tid, w->fd, MG_ESC(w->target));
-		if (w->detail)
-			fprintf(out, " (%s)", MG_ESC(w->detail));
-		if (w->peer_pid)
-			fprintf(out, " -> %s (%d) %s", mg_escape(w->peer_comm, 0, name, sizeof(name)), w->peer_pid,
-				MG_ESC(w->peer_state));
-		fputc('\n', out);
-	}
+	write_io_waits(snap, all_io, out);
 	for (size_t i = 0; i < snap->n_sigs; i++) {
 		const struct mg_sig_result *s = &snap->sigs[i];
 
@@ -171,6 +215,11 @@ void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *out)
 	}
 }
 
+void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *out)
+{
+	write_summary(snap, false, out);
+}
+
 void mg_snapshot_write_text(const struct mg_snapshot *snap, FILE *out)
 {
 	char when[64], comm[MG_ESCAPE_SIZE(sizeof(snap->comm))];
@@ -182,7 +231,7 @@ void mg_snapshot_write_text(const struct mg_snapshot *snap, FILE *out)
 		if (!snap->threads[i].gone)
 			write_thread(snap, &snap->threads[i], i + 1, out);
 	fprintf(out, "\nSummary:\n");
-	mg_snapshot_write_summary(snap, out);
+	write_summary(snap, true, out);
 }
 
 /* --- JSON ----------------------------------------------------------------- */
@@ -298,6 +347,9 @@ static json_object *io_json(const struct mg_io_wait *w)
 	json_object_object_add(o, "fd", json_object_new_int(w->fd));
 	json_object_object_add(o, "target", jstr(w->target));
 	json_object_object_add(o, "detail", jstr(w->detail));
+	/* absent when unranked: readers of schema 1 see no change */
+	if (w->role != MG_IO_UNRANKED)
+		json_object_object_add(o, "role", json_object_new_string(w->role == MG_IO_HANG ? "hang" : "idle"));
 	if (w->peer_pid) {
 		json_object *p = json_object_new_object();
 

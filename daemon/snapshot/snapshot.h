@@ -16,9 +16,10 @@
  *     -> unwind.c     step 2: stop, unwind, release; symbolize
  *          -> inline.c     inlined calls from DWARF
  *     -> lockgraph.c  wait kinds, edges, cycles, the BQL
- *     -> iowait.c     fd -> socket/file -> peer (through procfs.h)
+ *     -> iowait.c     fd -> socket/file -> peer (through procfs.h); which
+ *                     waits are on the hang's path (from the lock graph)
  *     -> signature.c  known-issue matches
- *          -> symname.c    symbol name patterns
+ *          -> symname.c    symbol name patterns (iowait.c's drain frames too)
  *   render.c     text and JSON of a finished snapshot (for cli/, report.c)
  *   model.c      the data model below: free, thread by tid, notes, frame
  *                match, wait kind names; includes only snapshot.h/model.h,
@@ -128,6 +129,13 @@ struct mg_lockgraph {
 	const char *bql_source;	/* how the BQL was identified */
 };
 
+/* Whether an I/O wait is one the hang depends on (mg_iowait_rank). */
+enum mg_io_role {
+	MG_IO_UNRANKED,		/* no BQL owner known: nothing can be said */
+	MG_IO_HANG,		/* a wait of a thread on the hang's path */
+	MG_IO_IDLE,		/* any other wait: a thread idling meanwhile */
+};
+
 struct mg_io_wait {
 	pid_t tid;
 	int fd;
@@ -136,6 +144,7 @@ struct mg_io_wait {
 	pid_t peer_pid;		/* 0 when unknown or not a socket */
 	char peer_comm[64];
 	char peer_state[32];	/* e.g. "T (stopped)" */
+	enum mg_io_role role;
 };
 
 enum mg_sig_status { MG_SIG_NO_MATCH, MG_SIG_MATCH, MG_SIG_UNMATCHABLE };
@@ -159,7 +168,7 @@ struct mg_snapshot {
 	struct mg_snap_thread *threads;	/* sorted by tid, ascending */
 	size_t n_threads;
 	struct mg_lockgraph locks;
-	struct mg_io_wait *io_waits;
+	struct mg_io_wait *io_waits;	/* the hang's first when ranked */
 	size_t n_io_waits;
 	struct mg_sig_result *sigs;
 	size_t n_sigs;
@@ -188,9 +197,12 @@ int mg_snapshot_take(pid_t pid, const struct mg_snapshot_opts *opts, struct mg_s
 void mg_snapshot_free(struct mg_snapshot *snap);
 static inline void mg_snapshot_freep(struct mg_snapshot **snap) { mg_snapshot_free(*snap); }
 
-/* gdb-like `thread apply all bt` text, then the summary. */
+/* gdb-like `thread apply all bt` text, then the summary with every I/O
+ * chain: when ranked, the hang's under one heading, the idle ones under
+ * another. */
 void mg_snapshot_write_text(const struct mg_snapshot *snap, FILE *f);
-/* The one-paragraph summary: BQL owner, cycles, I/O chains, signatures. */
+/* The one-paragraph summary: BQL owner, cycles, I/O chains (when ranked,
+ * only the hang's, and a count of the idle ones), signatures. */
 void mg_snapshot_write_summary(const struct mg_snapshot *snap, FILE *f);
 /* One sentence per deadlock cycle into buf ("" when none); returns buf. */
 char *mg_snapshot_cycle_sentence(const struct mg_snapshot *snap, size_t cycle, char *buf,

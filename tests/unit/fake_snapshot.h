@@ -1,6 +1,8 @@
 /* fake_snapshot.h - hand-built snapshots for the tests of the signature
- * matcher (tests/unit/test_signature.c, tests/fuzz/fuzz_signature.c): the
- * deadlock of DESIGN.md section 1 in the shapes real builds give it. */
+ * matcher and of the I/O-wait ranking (tests/unit/test_signature.c,
+ * tests/unit/test_iowait.c, tests/fuzz/fuzz_signature.c): the deadlock of
+ * DESIGN.md section 1 in the shapes real builds give it, and the storage
+ * stall at switch-over as Debian's QEMU showed it. */
 #pragma once
 
 #include <stdbool.h>
@@ -161,5 +163,130 @@ static inline struct mg_snapshot *mg_test_deadlock(enum mg_test_shape shape)
 	}
 	mg_lockgraph_classify(s);
 	mg_lockgraph_build(s, shape == MG_TEST_BARE ? 0 : 0xb, 0);
+	return s;
+}
+
+/* Appends an I/O wait of tid on fd (peer_pid 0: no peer process). */
+static inline void mg_test_add_io_wait(struct mg_snapshot *s, pid_t tid, int fd, const char *target,
+				       const char *detail, pid_t peer_pid, const char *comm, const char *state)
+{
+	struct mg_io_wait *w;
+
+	s->io_waits = realloc(s->io_waits, (s->n_io_waits + 1) * sizeof(*s->io_waits));
+	w = &s->io_waits[s->n_io_waits++];
+	memset(w, 0, sizeof(*w));
+	w->tid = tid;
+	w->fd = fd;
+	w->target = strdup(target);
+	w->detail = detail ? strdup(detail) : NULL;
+	w->peer_pid = peer_pid;
+	snprintf(w->peer_comm, sizeof(w->peer_comm), "%s", comm ? comm : "");
+	snprintf(w->peer_state, sizeof(w->peer_state), "%s", state ? state : "");
+}
+
+enum mg_test_stall {
+	MG_TEST_STALL_MAIN,	/* disk in the main AioContext: live_migration polls the NBD socket */
+	MG_TEST_STALL_IOTHREAD,	/* disk on IOThread io1: io1 polls it, live_migration drains */
+	MG_TEST_STALL_BARE,	/* MAIN without any frame (no symbols, no unwind) */
+};
+
+#define MG_TEST_NBD_PID 400
+
+/* The storage stall at switch-over (tests/lib/qemu_stall.sh): qemu-nbd
+ * (MG_TEST_NBD_PID) stopped with a write in flight; live_migration holds
+ * the BQL in vm_stop's drain, polling; the main thread and call_rcu wait
+ * for the BQL; IO mon_iothread polls its monitor sockets to libvirtd and
+ * migguardd; a vCPU waits on its condition variable.  Thread order, frames
+ * and the order of the I/O waits (by thread, then pollfd) are those of
+ * snapshot_qemu_storage_stall.sh on Debian's QEMU 7.2: live_migration,
+ * started last, has the highest tid, so its waits come last.  Tids from 10
+ * in the order of the threads; the BQL is 0xb. */
+static inline struct mg_snapshot *mg_test_storage_stall(enum mg_test_stall v)
+{
+	static const char *const main_loop[] = { "futex_wait", "__GI___lll_lock_wait",
+		"lll_mutex_lock_optimized", "__pthread_mutex_lock@GLIBC_2.2.5", "qemu_mutex_lock_impl",
+		"qemu_mutex_lock_iothread_impl", "main_loop_wait", "qemu_main_loop", "qemu_default_main",
+		"__libc_start_call_main", "__libc_start_main@@GLIBC_2.34", "_start" };
+	static const char *const call_rcu[] = { "futex_wait", "__GI___lll_lock_wait",
+		"lll_mutex_lock_optimized", "__pthread_mutex_lock@GLIBC_2.2.5", "qemu_mutex_lock_impl",
+		"qemu_mutex_lock_iothread_impl", NULL, NULL, "start_thread", "__clone3" };
+	static const char *const iothread[] = { "ppoll", NULL, "aio_poll", NULL, NULL, "start_thread", "__clone3" };
+	static const char *const mon[] = { "__poll", NULL, "g_main_loop_run", NULL, NULL, "start_thread",
+		"__clone3" };
+	static const char *const vcpu[] = { "__futex_abstimed_wait_common64", "__futex_abstimed_wait_common",
+		"__pthread_cond_wait_common", "pthread_cond_wait@@GLIBC_2.3.2", "qemu_cond_wait_impl",
+		"qemu_wait_io_event", NULL, NULL, "start_thread", "__clone3" };
+	static const char *const mig_main[] = { "ppoll", NULL, "aio_poll", "bdrv_drain_all_begin",
+		"bdrv_drain_all", "vm_stop", NULL, NULL, "start_thread", "__clone3" };
+	static const char *const mig_io[] = { "ppoll", NULL, "aio_poll", NULL, NULL, NULL,
+		"bdrv_try_change_aio_context", "blk_set_aio_context", "virtio_blk_data_plane_stop", NULL, NULL,
+		"vm_state_notify", "vm_stop", NULL, NULL, "start_thread", "__clone3" };
+	static const char *const names_main[] = { "qemu-system-x86", "call_rcu", "IO mon_iothread", "CPU 0/KVM",
+		"live_migration" };
+	static const char *const names_io[] = { "qemu-system-x86", "call_rcu", "IO io1", "IO mon_iothread",
+		"CPU 0/KVM", "live_migration" };
+	bool io = v == MG_TEST_STALL_IOTHREAD;
+	const char *const *names = io ? names_io : names_main;
+	size_t n = io ? MG_TEST_N(names_io) : MG_TEST_N(names_main);
+	struct mg_snapshot *s = calloc(1, sizeof(*s));
+	pid_t mig = 10 + (pid_t)n - 1, mon_tid = io ? 13 : 12;
+
+	s->pid = 10;
+	s->n_threads = n;
+	s->threads = calloc(n, sizeof(*s->threads));
+	for (size_t i = 0; i < n; i++) {
+		struct mg_snap_thread *t = &s->threads[i];
+		const char *nm = names[i];
+
+		t->tid = 10 + (pid_t)i;
+		t->state = 'S';
+		t->in_syscall = true;
+		snprintf(t->name, sizeof(t->name), "%s", nm);
+		if (strcmp(nm, "qemu-system-x86") == 0 || strcmp(nm, "call_rcu") == 0 ||
+		    strcmp(nm, "CPU 0/KVM") == 0) {
+			bool bql = nm[0] != 'C';
+
+			t->syscall_nr = 202;
+			t->futex_wait = t->word_valid = true;
+			t->futex_addr = bql ? 0xb : 0xc;
+			t->futex_val = bql ? 2 : 0;
+			t->futex_owner_field = bql ? mig : 0;
+		} else {
+			t->syscall_nr = strcmp(nm, "IO mon_iothread") == 0 ? 7 : 271;	/* poll, ppoll */
+		}
+		if (v == MG_TEST_STALL_BARE)
+			continue;
+		if (strcmp(nm, "qemu-system-x86") == 0)
+			mg_test_set_frames(t, main_loop, MG_TEST_N(main_loop));
+		else if (strcmp(nm, "call_rcu") == 0)
+			mg_test_set_frames(t, call_rcu, MG_TEST_N(call_rcu));
+		else if (strcmp(nm, "IO io1") == 0)
+			mg_test_set_frames(t, iothread, MG_TEST_N(iothread));
+		else if (strcmp(nm, "IO mon_iothread") == 0)
+			mg_test_set_frames(t, mon, MG_TEST_N(mon));
+		else if (strcmp(nm, "CPU 0/KVM") == 0)
+			mg_test_set_frames(t, vcpu, MG_TEST_N(vcpu));
+		else if (io)
+			mg_test_set_frames(t, mig_io, MG_TEST_N(mig_io));
+		else
+			mg_test_set_frames(t, mig_main, MG_TEST_N(mig_main));
+	}
+	mg_lockgraph_classify(s);
+	mg_lockgraph_build(s, v == MG_TEST_STALL_BARE ? 0 : 0xb, 0);
+	if (io) {
+		mg_test_add_io_wait(s, 12, 14, "socket:[1014]", "unix, peer socket:[2014]", MG_TEST_NBD_PID,
+				    "qemu-nbd", "T (stopped)");
+		mg_test_add_io_wait(s, 12, 9, "anon_inode:[eventfd]", NULL, 0, NULL, NULL);
+	}
+	mg_test_add_io_wait(s, mon_tid, 3, "socket:[1003]", "unix, peer socket:[2003]", 500, "libvirtd",
+			    "S (sleeping)");
+	mg_test_add_io_wait(s, mon_tid, 9, "socket:[1009]", "unix, peer socket:[2009]", 600, "migguardd",
+			    "S (sleeping)");
+	mg_test_add_io_wait(s, mon_tid, 16, "anon_inode:[eventfd]", NULL, 0, NULL, NULL);
+	mg_test_add_io_wait(s, mon_tid, 17, "anon_inode:[eventfd]", NULL, 0, NULL, NULL);
+	if (!io)
+		mg_test_add_io_wait(s, mig, 12, "socket:[1012]", "unix, peer socket:[2012]", MG_TEST_NBD_PID,
+				    "qemu-nbd", "T (stopped)");
+	mg_test_add_io_wait(s, mig, 8, "anon_inode:[eventfd]", NULL, 0, NULL, NULL);
 	return s;
 }

@@ -138,6 +138,14 @@ tests_unit_test_signature_SOURCES = tests/unit/test_signature.c tests/unit/fake_
 tests_unit_test_signature_CFLAGS = $(MG_SNAPSHOT_TEST_CFLAGS)
 tests_unit_test_signature_LDADD = $(MG_SNAPSHOT_TEST_LDADD)
 
+# The I/O-wait ranking (the hang's path, roles, order) and its text and
+# JSON, on the hand-built storage stall and deadlock of fake_snapshot.h.
+check_PROGRAMS += tests/unit/test_iowait
+TESTS += tests/unit/test_iowait
+tests_unit_test_iowait_SOURCES = tests/unit/test_iowait.c tests/unit/fake_snapshot.h
+tests_unit_test_iowait_CFLAGS = $(MG_SNAPSHOT_TEST_CFLAGS)
+tests_unit_test_iowait_LDADD = $(MG_SNAPSHOT_TEST_LDADD)
+
 # Terminal-safe text (daemon/escape.h): one helper for the snapshot's text,
 # stacks.txt and every line the CLI prints from a file.
 check_PROGRAMS += tests/unit/test_escape
