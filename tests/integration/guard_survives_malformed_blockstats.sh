@@ -27,7 +27,7 @@ reply query-status {"status": "finish-migrate", "running": false, "singlestep": 
 reply migrate_cancel {}
 wait query-migrate
 send {"event": "MIGRATION", "data": {"status": "active"}}
-wait migrate_cancel
+waitfile $MG_TEST_TMP/$name.cancelled
 reply query-status {"status": "running", "running": true, "singlestep": false}
 send {"event": "MIGRATION", "data": {"status": "cancelled"}}
 $steps
@@ -35,6 +35,9 @@ SCRIPT
 	mg_fake_start "$name" "$MG_TEST_TMP/$name.script"
 	mg_guard_start "$name" "$conf" --qmp "$(mg_fake_sock "$name")" --pid "$(mg_fake_pid "$name")" --name "$name"
 	log=$(mg_guard_log "$name")
+	# The fake ends the migration once the guard's cancel is recorded.
+	mg_guard_wait_log "$name" 30 "action cancel: ok: QMP migrate_cancel"
+	touch "$MG_TEST_TMP/$name.cancelled"
 	mg_guard_wait_log "$name" 30 "action disk-check: "
 	mg_assert_grep "action cancel-check: ok: the migration ended" "$log"
 	mg_assert_grep "recv query-blockstats" "$(mg_fake_log "$name")"
