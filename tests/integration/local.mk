@@ -7,7 +7,8 @@ INTEGRATION_TESTS += tests/integration/daemon_config.sh tests/integration/daemon
 EXTRA_DIST += tests/lib/migguardd.sh
 INTEGRATION_TESTS += tests/integration/guard_healthy_migration.sh \
 	tests/integration/guard_pause_before_switchover.sh \
-	tests/integration/guard_storage_stall.sh
+	tests/integration/guard_storage_stall.sh \
+	tests/integration/guard_recover_unstick_storage_stall.sh
 INTEGRATION_TESTS += tests/integration/e2e_storage_stall.sh
 EXTRA_DIST += tests/lib/e2e.sh
 INTEGRATION_TESTS += tests/integration/e2e_healthy_migration.sh tests/integration/e2e_restart_mid_migration.sh

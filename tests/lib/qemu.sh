@@ -162,7 +162,9 @@ mg_nbd_start() {
 	local name=$1 file=$2
 	local sock; sock=$(mg_nbd_sock "$name")
 	rm -f "$sock"
-	qemu-nbd -e 4 -f raw -k "$sock" "$file" 2>>"$MG_TEST_TMP/$name.log" &
+	# MG_NBD_OPTS: e.g. -t (keep serving when the last client goes: a
+	# client that reconnects finds it).
+	qemu-nbd -e 4 ${MG_NBD_OPTS:-} -f raw -k "$sock" "$file" 2>>"$MG_TEST_TMP/$name.log" &
 	local pid=$!
 	printf -v "MG_NBD_PID_$name" '%s' "$pid"
 	mg_on_exit "mg_kill_pid $pid"
