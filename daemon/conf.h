@@ -52,6 +52,7 @@ struct mg_conf {
 	enum mg_action action;
 	uint64_t recover_grace;
 	uint64_t disk_check;		/* after a recovery: watch for a successful I/O this long; 0 = off */
+	bool unstick;			/* the unstick rung (socket shutdown) may run */
 	bool core_dump;
 	bool restart;
 	/* [qmp] */

@@ -12,7 +12,7 @@
 #define MG_CONF_PLUGIN_PREFIX "plugin "
 #define MG_CONF_PLUGIN_NAME_MAX 32
 /* The number of entries in mg_conf_keys (checked where it is defined). */
-#define MG_CONF_N_KEYS 21
+#define MG_CONF_N_KEYS 22
 
 enum mg_conf_key_type {
 	KEY_STRING,	/* non-empty string */

@@ -76,6 +76,7 @@ static void act(struct mg_guard *g, enum mg_action action, const struct mg_unsti
 		.notify = g->env.notify, .id = &g->id, .incident = g->incident,
 		.step_timeout = conf->monitor_timeout, .recover_grace = conf->recover_grace,
 		.disk_check = conf->disk_check, .core_dump = conf->core_dump, .restart = conf->restart,
+		.no_unstick = !conf->unstick,
 		.plan = *plan, .status_xml = status_xml,
 	};
 	int r;

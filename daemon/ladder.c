@@ -658,6 +658,12 @@ static void do_unstick(struct mg_ladder *a)
 		do_yank_migration(a, q);
 		return;
 	}
+	if (a->p.no_unstick) {
+		record(a, MG_LADDER_UNSTICK, -ECANCELED, "not run: unstick = no in the configuration (%s)",
+		       a->p.plan.why);
+		wait_for(a, a->p.recover_grace, migration_over, after_grace);
+		return;
+	}
 	if (b) {
 		up.hang.bql_valid = true;
 		up.hang.bql_held = b->held;

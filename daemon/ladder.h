@@ -82,6 +82,7 @@ struct mg_ladder_params {
 	uint64_t step_timeout;		/* deadline of one request (monitor_timeout) */
 	uint64_t recover_grace;
 	uint64_t disk_check;		/* 0: no disk check after a recovery */
+	bool no_unstick;		/* unstick = no: the rung is skipped (recorded) */
 	bool core_dump;
 	bool restart;
 	/* What the incident's snapshot says the hang waits on (unstick.h);

@@ -14,7 +14,7 @@ MG_TESTBED_QEMU_CONF='max_core = "unlimited"'
 mg_e2e_up "$tb"
 mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" \
 	guard.probe_interval=500ms guard.monitor_timeout=2s \
-	guard.finish_timeout=5s guard.action=recover guard.recover_grace=3s guard.core_dump=yes
+	guard.finish_timeout=5s guard.unstick=no guard.action=recover guard.recover_grace=3s guard.core_dump=yes
 mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 
 mg_e2e_define_busy "$tb" mg-src "$dom"

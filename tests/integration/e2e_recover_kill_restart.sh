@@ -1,7 +1,8 @@
 # action = recover on the storage-stall hang without a direct monitor, on a
 # persistent domain with restart = yes (the storage comes back after the
-# kill, so the domain can start): cancel (virDomainAbortJob on a worker)
-# cannot help, yank needs a direct monitor, so after recover_grace the guard
+# kill, so the domain can start), with the unstick rung switched off
+# (unstick = no; it is what the e2e_unstick_* tests prove): the cancel is
+# not sent during a BQL hang, so after recover_grace the guard
 # verifies the QEMU pid by its start time, kills it, and starts the domain
 # again from its definition.  Both hosts answer virsh within 5 s; the
 # destination has no leftover incoming domain.
@@ -12,7 +13,7 @@ dom=busy
 mg_e2e_up "$tb"
 mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" \
 	guard.probe_interval=500ms guard.monitor_timeout=2s \
-	guard.finish_timeout=5s guard.action=recover guard.recover_grace=5s guard.restart=yes \
+	guard.finish_timeout=5s guard.unstick=no guard.action=recover guard.recover_grace=5s guard.restart=yes \
 	"metrics.textfile=$MG_TEST_TMP/migguard.prom"
 mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 
@@ -57,7 +58,7 @@ metric 'migguard_migrations_tracked_total{direction="outgoing"} 1'
 metric 'migguard_migrations_hung_total 1'
 metric 'migguard_incidents_written_total 1'
 metric 'migguard_actions_total{step="kill",result="ok"} 1'
-metric 'migguard_actions_total{step="yank",result="failed"} 1'
+metric 'migguard_actions_total{step="unstick",result="failed"} 1'
 metric 'migguard_libvirt_connected 1'
 [[ "$(stat -c %a "$prom")" == 644 ]] || mg_fail "$prom is not mode 0644"
 mg_virsh mg-src destroy "$dom" >/dev/null 2>&1 || true

@@ -1,6 +1,6 @@
 # The kill step never signals a pid that may have been recycled: the guard
 # runs in its own mount namespace, and once the ladder is past cancel and
-# yank (recover_grace running), the test bind-mounts over /proc/QPID/stat, in
+# unstick (off here: unstick = no; recover_grace running), the test bind-mounts over /proc/QPID/stat, in
 # the guard's namespace only, a copy whose start time (field 22) is one tick
 # later: exactly what the guard would read if QEMU had died and its pid gone
 # to a new process.  The guard must refuse to signal, say so in its log and
@@ -14,7 +14,7 @@ mg_e2e_up "$tb"
 # reaches the kill step after recover_grace.
 mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" \
 	guard.probe_interval=500ms guard.monitor_timeout=2s \
-	guard.finish_timeout=5s guard.action=recover guard.recover_grace=10s guard.restart=yes
+	guard.finish_timeout=5s guard.unstick=no guard.action=recover guard.recover_grace=10s guard.restart=yes
 MG_GUARD_WRAP="unshare -m --propagation private" mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 guard_pid=$MG_GUARD_PID_gsrc
 [[ "$(readlink /proc/$guard_pid/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ]] ||
