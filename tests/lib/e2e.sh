@@ -33,7 +33,7 @@
 #     mg_nbd_release.
 # mg_e2e_stall_channel DIR DOM : the migration channel stalls at
 #     switch-over: the migration starts throttled, once memory flows the
-#     source's rate drops to MG_E2E_CHANNEL_RATE bytes/s (default 20000,
+#     source's rate drops to MG_E2E_CHANNEL_RATE bytes/s (default 100000,
 #     through the source QEMU's own migrate-set-parameters via libvirt) so
 #     the socket buffers do not fill yet, the destination QEMU is SIGSTOPped,
 #     then the downtime limit goes to 2000 s: the source stops the guest and
@@ -150,7 +150,7 @@ mg_e2e_stall_held() {
 }
 
 mg_e2e_stall_channel() {
-	local dir=$1 dom=$2 base rate=${MG_E2E_CHANNEL_RATE:-20000} src
+	local dir=$1 dom=$2 base rate=${MG_E2E_CHANNEL_RATE:-100000} src
 	src=$(mg_libvirt_qemu_pid mg-src "$dom")
 	base=$(mg_nbd_connections "$dir")
 	mg_testbed_migrate_bg "$dir" "$dom" --bandwidth 1

@@ -108,6 +108,7 @@ out "main thread out of futex: +$(el "$ts")"
 qspid=$!
 st() { [[ "$(mg_libvirt_domstate mg-src "$dom" 2>/dev/null)" == running* ]]; }
 if mg_wait_for_quiet 30 st; then out "domstate running: +$(el "$ts")"; else out "domstate after 30 s: $(mg_libvirt_domstate mg-src "$dom" || true)"; fi
+out "blockstats at recovery: $(blockstats) (+$(el "$ts"))"
 if mg_wait_for_quiet 60 eval "! kill -0 $MG_MIGRATE_PID"; then
 	rc=0; wait "$MG_MIGRATE_PID" || rc=$?
 	out "virsh migrate returned: +$(el "$ts") rc $rc: $(tr '\n' ' ' <"$MG_MIGRATE_LOG")"
@@ -125,7 +126,7 @@ for h in mg-src mg-dst; do t1=$(now); r=0; l=$(timeout 10 virsh -q -c "$(mg_libv
 if [[ $scen == channel ]]; then
 	out "dst qemu $MG_E2E_DST_QEMU: $(awk '{print $3}' /proc/$MG_E2E_DST_QEMU/stat 2>/dev/null || echo gone)"
 fi
-out "blockstats after shutdown: $(blockstats)"
+out "blockstats before resume: $(blockstats) (+$(el "$ts"))"
 lines1=$(mg_testbed_serial_lines mg-src "$dom")
 case $scen in
 storage) mg_nbd_resume "$tb" ;;
