@@ -71,3 +71,14 @@ INTEGRATION_TESTS += tests/integration/e2e_seed_deadlock_recover.sh
 # a deadlocked process (unstick refuses: no socket to shut; then the kill).
 INTEGRATION_TESTS += tests/integration/guard_recover_unstick_refuses_lock_cycle.sh
 EXTRA_DIST += tests/lib/fakeqmp_deadlock.py
+
+# Issue 13's "unstick" rung end to end on the bed, with domains written the
+# way Nova writes them (no direct monitor): storage stall over unix and TCP
+# NBD, the migration channel stalled at switch-over, and a refusal (peer not
+# stalled) after which the ladder goes on to kill.
+INTEGRATION_TESTS += tests/integration/e2e_unstick_storage_unix.sh \
+	tests/integration/e2e_unstick_storage_tcp.sh \
+	tests/integration/e2e_unstick_channel.sh \
+	tests/integration/e2e_unstick_refuses_peer.sh
+EXTRA_DIST += tests/lib/unstick.sh tests/testbed/nova-guest.xml.in \
+	tests/testbed/unstick.py tests/testbed/unstick-experiment.sh

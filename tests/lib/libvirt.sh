@@ -56,7 +56,16 @@
 #                              with MG_TESTBED_NBD_DELAY (e.g. 200ms) through
 #                              nbdkit's delay filter on reads and writes, so a
 #                              busy guest always has a request in flight
+#                              with MG_TESTBED_NBD_TCP=1 on TCP instead: a
+#                              free port on 127.0.0.1 (loopback only), written
+#                              to DIR/nbd.port (mg_nbd_port DIR); with
+#                              MG_TESTBED_NBD_PAUSABLE=1 through nbdkit's pause
+#                              filter (control socket DIR/nbd-pause.sock)
 #   mg_testbed_nbd_stop DIR    (named apart from tests/lib/qemu.sh's mg_nbd_*)
+#   mg_nbd_hold DIR / mg_nbd_release DIR  (pause filter) holds every new
+#                              request inside a RUNNING nbdkit (state S, its
+#                              socket drained) / lets them go: a stall whose
+#                              peer is not stopped
 #   mg_nbd_pid DIR / mg_nbd_pause DIR (SIGSTOP) / mg_nbd_resume DIR (SIGCONT)
 #   mg_nbd_connections DIR     open client connections of the NBD server
 #   mg_nbd_wait_connections DIR N [TIMEOUT]  waits for >= N of them
@@ -66,6 +75,14 @@
 #                              scripts/seeded-qemu.sh; libvirt probes a new
 #                              emulator once, ~8.5 s under TCG, and the bed
 #                              keeps the result in its capabilities cache)
+#   mg_testbed_nova_xml DIR HOST DOM [unix|tcp] [iothread] [MEM_MIB]  the
+#                              same busy guest written the way OpenStack Nova
+#                              writes domains (tests/testbed/nova-guest.xml.in):
+#                              no <qemu:commandline>, hence no direct monitor;
+#                              disk cache='none' io='native', on an IOThread
+#                              only with "iothread"; NBD over DIR/nbd.sock
+#                              (unix) or the bed's TCP server (tcp; default:
+#                              tcp when DIR/nbd.port exists)
 #   mg_testbed_test_qmp HOST DOM               the busy guest's second QMP socket (tests)
 #   mg_testbed_create_busy DIR DOM   `virsh create`s it on mg-src
 #   mg_testbed_wait_writing HOST DOM [TIMEOUT]  waits for the guest's writes
@@ -374,28 +391,64 @@ mg_libvirt_start_tiny() {
 
 mg_nbd_pid() { cat "$1/nbd.pid" 2>/dev/null; }
 
+mg__nbd_free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 mg_testbed_nbd_start() {
-	local dir=$1 size=${2:-64M}
-	local -a filter=() params=()
+	local dir=$1 size=${2:-64M} try port=""
+	local -a filter=() params=() listen=()
 	[[ -f $dir/disk.raw ]] || truncate -s "$size" "$dir/disk.raw"
-	rm -f "$dir/nbd.sock" "$dir/nbd.pid"
+	rm -f "$dir/nbd.sock" "$dir/nbd.pid" "$dir/nbd.port" "$dir/nbd-pause.sock"
+	if [[ -n ${MG_TESTBED_NBD_PAUSABLE:-} ]]; then
+		filter+=(--filter=pause)
+		params+=("pause-control=$dir/nbd-pause.sock")
+	fi
 	if [[ -n ${MG_TESTBED_NBD_DELAY:-} ]]; then
-		filter=(--filter=delay)
-		params=("delay-read=$MG_TESTBED_NBD_DELAY" "delay-write=$MG_TESTBED_NBD_DELAY")
+		filter+=(--filter=delay)
+		params+=("delay-read=$MG_TESTBED_NBD_DELAY" "delay-write=$MG_TESTBED_NBD_DELAY")
 	fi
 	# Daemon mode: nbdkit -f sets PR_SET_PDEATHSIG(SIGTERM), so a foreground
 	# nbdkit dies with the shell that started it (e.g. tests/testbed/up.sh).
-	# The daemon writes its pidfile once it listens.
-	nbdkit -U "$dir/nbd.sock" -P "$dir/nbd.pid" "${filter[@]}" file "$dir/disk.raw" "${params[@]}" \
-		</dev/null >>"$dir/nbdkit.log" 2>&1 ||
-		{ cat "$dir/nbdkit.log" >&2; mg_fail "nbdkit did not start"; }
+	# The daemon writes its pidfile once it listens.  A free TCP port is
+	# picked, then bound by nbdkit: another process may take it in between,
+	# hence the retries.
+	for try in 1 2 3; do
+		if [[ -n ${MG_TESTBED_NBD_TCP:-} ]]; then
+			port=$(mg__nbd_free_port)
+			listen=(-i 127.0.0.1 -p "$port")
+		else
+			listen=(-U "$dir/nbd.sock")
+		fi
+		nbdkit "${listen[@]}" -P "$dir/nbd.pid" "${filter[@]}" file "$dir/disk.raw" "${params[@]}" \
+			</dev/null >>"$dir/nbdkit.log" 2>&1 && break
+		((try < 3)) || { cat "$dir/nbdkit.log" >&2; mg_fail "nbdkit did not start"; }
+	done
 	mg__lv_register "mg_testbed_nbd_stop $dir"
 	local deadline=$((SECONDS + 10))
-	until [[ -S $dir/nbd.sock && -s $dir/nbd.pid ]]; do
+	until [[ ( -n $port || -S $dir/nbd.sock ) && -s $dir/nbd.pid ]]; do
 		((SECONDS < deadline)) || { cat "$dir/nbdkit.log" >&2; mg_fail "nbdkit did not start"; }
 		sleep 0.05
 	done
+	[[ -z $port ]] || echo "$port" >"$dir/nbd.port"
 }
+
+# The pause filter's control socket: one command letter, answered in upper
+# case once it took effect ('P' only after the requests in flight finished).
+mg__nbd_pause_ctl() {
+	python3 - "$1/nbd-pause.sock" "$2" <<-'PY'
+		import socket, sys
+		s = socket.socket(socket.AF_UNIX)
+		s.settimeout(30)
+		s.connect(sys.argv[1])
+		s.sendall(sys.argv[2].encode())
+		r = s.recv(1).decode()
+		sys.exit(0 if r == sys.argv[2].upper() else 1)
+	PY
+}
+mg_nbd_hold() { mg__nbd_pause_ctl "$1" p || mg_fail "nbdkit's pause filter did not hold requests"; }
+mg_nbd_release() { mg__nbd_pause_ctl "$1" r; }
+mg_nbd_port() { cat "$1/nbd.port" 2>/dev/null; }
 
 mg_testbed_nbd_stop() {
 	local pid; pid=$(mg_nbd_pid "$1") || return 0
@@ -444,6 +497,7 @@ mg_testbed_up() {
 		MG_SRC_QMP_DIR=$(mg_libvirt_qmp_dir mg-src)
 		MG_DST_QMP_DIR=$(mg_libvirt_qmp_dir mg-dst)
 		MG_NBD_SOCK=$dir/nbd.sock
+		MG_NBD_PORT=$(mg_nbd_port "$dir")
 		MG_NBD_PID=$(mg_nbd_pid "$dir")
 	EOF
 }
@@ -476,6 +530,35 @@ mg_testbed_busy_xml() {
 		-e "s|@TEST_QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.test-sock|g" \
 		-e "s|^\( *\)<devices>\$|&${MG_TESTBED_EMULATOR:+\n\1  <emulator>$MG_TESTBED_EMULATOR</emulator>}|" \
 		"$MG_SRCDIR/tests/testbed/busy-guest.xml.in"
+}
+
+# The Nova-shaped guest's XML (tests/testbed/nova-guest.xml.in): the busy
+# guest as Nova writes domains, no direct monitor.
+mg_testbed_nova_xml() {
+	local dir=$1 host=$2 dom=$3 transport=${4:-} iothread=${5:-} mem=${6:-128}
+	local host_elem iot="" drv="" port
+	[[ -n $transport ]] || { transport=unix; [[ -s $dir/nbd.port ]] && transport=tcp; }
+	case $transport in
+	unix) host_elem="<host transport='unix' socket='$dir/nbd.sock'/>" ;;
+	tcp)
+		port=$(mg_nbd_port "$dir") || mg_fail "no TCP NBD server under $dir (MG_TESTBED_NBD_TCP=1)"
+		host_elem="<host name='127.0.0.1' port='$port'/>"
+		;;
+	*) mg_fail "mg_testbed_nova_xml: transport '$transport' is not unix or tcp" ;;
+	esac
+	case $iothread in
+	'' | none | no) ;;
+	iothread) iot="<iothreads>1</iothreads>" drv=" iothread='1'" ;;
+	*) mg_fail "mg_testbed_nova_xml: '$iothread' is not iothread" ;;
+	esac
+	mg_guest_build >/dev/null
+	sed -e "s|@NAME@|$dom|g" -e "s|@MEMORY_KIB@|$((mem * 1024))|g" \
+		-e "s|@KERNEL@|$MG_GUEST_KERNEL|g" -e "s|@INITRD@|$MG_GUEST_INITRD|g" \
+		-e "s|@CMDLINE@|$MG_GUEST_CMDLINE|g" -e "s|@NBD_HOST@|$host_elem|g" \
+		-e "s|@IOTHREADS@|$iot|g" -e "s|@DRIVER_IOTHREAD@|$drv|g" \
+		-e "s|@SERIAL_LOG@|/var/log/libvirt/qemu/$dom-serial.log|g" \
+		-e "s|^\( *\)<devices>\$|&${MG_TESTBED_EMULATOR:+\n\1  <emulator>$MG_TESTBED_EMULATOR</emulator>}|" \
+		"$MG_SRCDIR/tests/testbed/nova-guest.xml.in"
 }
 
 mg_testbed_create_busy() {
