@@ -6,7 +6,7 @@
 #             channel  destination QEMU SIGSTOPped while the source writes
 #                      its final state (mg_e2e_stall_channel)
 #             held     NBD server running, requests held by its pause filter
-#             delay    NBD server running, delay filter delay-write=30s
+#             delay    NBD server running, delay filter delay-write=30
 #   TRANSPORT unix|tcp (the NBD server's), SHAPE none|iothread,
 #   abort     `virsh domjobabort` in the background before the shutdown.
 # Prints "key: value" lines (timings in s from the shutdown, or from the hang
@@ -46,9 +46,9 @@ if [[ $scen == delay ]]; then
 	MG_LIBVIRT_HOSTS=$tb/hosts; echo "$MG_LIBVIRT_HOSTS" >"$tb/hosts.path"
 	truncate -s 64M "$tb/disk.raw"
 	if [[ $transport == tcp ]]; then
-		port=$(mg__nbd_free_port); nbdkit -i 127.0.0.1 -p "$port" -P "$tb/nbd.pid" --filter=delay file "$tb/disk.raw" delay-write=30s; echo "$port" >"$tb/nbd.port"
+		port=$(mg__nbd_free_port); nbdkit -i 127.0.0.1 -p "$port" -P "$tb/nbd.pid" --filter=delay file "$tb/disk.raw" delay-write=30; echo "$port" >"$tb/nbd.port"
 	else
-		nbdkit -U "$tb/nbd.sock" -P "$tb/nbd.pid" --filter=delay file "$tb/disk.raw" delay-write=30s
+		nbdkit -U "$tb/nbd.sock" -P "$tb/nbd.pid" --filter=delay file "$tb/disk.raw" delay-write=30
 	fi
 	mg_on_exit "mg_testbed_nbd_stop $tb"
 	mg_wait_for 10 "nbdkit" test -s "$tb/nbd.pid"
