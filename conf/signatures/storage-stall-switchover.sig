@@ -13,8 +13,9 @@ explanation: live_migration called vm_stop with the BQL held and waits in a bloc
 explanation: (bdrv_drain_all, bdrv_flush_all, or the virtio-blk dataplane stop) for in-flight I/O
 explanation: that never completes; the main loop, QMP and the vCPUs wait for the BQL.  The
 explanation: I/O-wait chains name the storage peer (a stopped or unreachable server).
-fix: Make the storage answer again, or yank the stalled block node / cancel the migration
-fix: (migguard action=recover); configure storage timeouts (e.g. NBD reconnect-delay, NFS soft/timeo).
+fix: Make the storage answer again, or shut the stalled NBD connection from outside QEMU
+fix: (migguard action=recover: unstick; QEMU's NBD client reconnects by itself, whereas a yanked
+fix: block node fails every later I/O); configure storage timeouts (e.g. NBD reconnect-delay, NFS soft/timeo).
 
 thread: live_migration
   frames: vm_stop > bdrv_drain_all*|bdrv_flush_all|bdrv_drained_begin*|bdrv_do_drained_begin*|blk_drain*|virtio_blk_data_plane_stop|bdrv_try_change_aio_context > aio_poll
