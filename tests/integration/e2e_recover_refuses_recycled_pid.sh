@@ -10,8 +10,8 @@ source "$MG_SRCDIR/tests/lib/e2e.sh"
 tb=$MG_TEST_TMP/tb
 dom=busy
 mg_e2e_up "$tb"
-# No direct monitor (no socket_template): yank cannot help, so the ladder
-# reaches the kill step after recover_grace.
+# No direct monitor and unstick = no: the ladder reaches the kill step
+# after recover_grace.
 mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" \
 	guard.probe_interval=500ms guard.monitor_timeout=2s \
 	guard.finish_timeout=5s guard.unstick=no guard.action=recover guard.recover_grace=10s guard.restart=yes
@@ -25,7 +25,7 @@ qpid=$(mg_libvirt_qemu_pid mg-src "$dom")
 real_start=$(python3 -c 'import sys; print(open(sys.argv[1]).read().rsplit(")", 1)[1].split()[19])' "/proc/$qpid/stat")
 mg_e2e_stall "$tb" "$dom"
 mg_guard_wait_log gsrc 30 "domain $dom: migration HUNG"
-mg_guard_wait_log gsrc 30 "domain $dom: action yank: "
+mg_guard_wait_log gsrc 30 "domain $dom: action unstick: Operation canceled: not run: unstick = no"
 
 python3 - "/proc/$qpid/stat" "$MG_TEST_TMP/recycled-stat" <<'PY'
 import sys

@@ -29,6 +29,11 @@ kill -0 "$qemu_pid" || mg_fail "the source QEMU is gone"
 
 running_on_src() { [[ "$(mg_libvirt_domstate mg-src "$dom")" == running* ]]; }
 mg_wait_for 15 "$dom running on mg-src" running_on_src
+# The destination's libvirt ends the incoming domain, whose QEMU hangs too
+# on the same stopped storage: it sends SIGTERM, waits 10 s, then SIGKILL
+# (tests/testbed/FACTS-unstick.md), and only then does `virsh migrate`
+# return; its daemon is slow to answer meanwhile.
+mg_wait_for 40 "virsh migrate of $dom to return" eval "! kill -0 $MG_MIGRATE_PID 2>/dev/null"
 ((SECONDS - start <= 5 + 10 + 10)) || mg_fail "recovered after $((SECONDS - start)) s"
 for h in mg-src mg-dst; do
 	t0=$EPOCHREALTIME
