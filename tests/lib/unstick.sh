@@ -41,7 +41,7 @@
 
 mg_unstick_guards_up() {
 	local -a keys=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=${MG_UNSTICK_FINISH}s
-		guard.action=recover guard.recover_grace=5s guard.incoming_timeout=30s "$@")
+		guard.action=${MG_UNSTICK_ACTION:-recover} guard.recover_grace=5s guard.incoming_timeout=30s "$@")
 	mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" "${keys[@]}"
 	mg_e2e_guard_conf --no-direct mg-dst "$MG_TEST_TMP/dst.conf" "${keys[@]}"
 	mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
