@@ -7,7 +7,11 @@
 #   2. the guest migrates back, and its storage stalls at switch-over (the
 #      NBD server is stopped): QEMU hangs holding its big lock, virsh hangs;
 #      the source's guard catches it, writes the incident (stacks, lock
-#      owner, I/O wait, known issue) and recovers the domain (action=recover).
+#      owner, I/O wait, known issue) and recovers the domain (action=recover)
+#      the way it does on a cloud's domains: no extra monitor (the domain is
+#      written as OpenStack Nova writes it), the one stalled NBD socket shut
+#      from outside QEMU (unstick); the guest keeps running, and once the
+#      storage is back its disk works again (disk-check).
 #
 # scripts/demo.sh --seed: the seed's own deadlock instead (DESIGN.md section
 # 1, a real lock cycle in QEMU): the guest runs on the seeded QEMU
@@ -47,15 +51,17 @@ mg_e2e_up "$tb"
 echo "   mg-src: $(mg_libvirt_uri mg-src)"
 echo "   mg-dst: $(mg_libvirt_uri mg-dst)"
 
-say "starting one migguardd per host (finish_timeout=5s, action=recover)"
+say "starting one migguardd per host (finish_timeout=5s, action=recover, libvirt's monitor only)"
 opts=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=5s
 	guard.incoming_timeout=30s guard.action=recover guard.recover_grace=10s)
-mg_e2e_guards_up "${opts[@]}"
+mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" "${opts[@]}"
+mg_e2e_guard_conf --no-direct mg-dst "$MG_TEST_TMP/dst.conf" "${opts[@]}"
+mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
+mg_e2e_guard_start mg-dst gdst "$MG_TEST_TMP/dst.conf"
 mg_e2e_follow_guards
 
-say "booting the guest on mg-src (TCG) and waiting for its disk writes"
-mg_testbed_create_busy "$tb" "$dom"
-mg_testbed_wait_writing mg-src "$dom" 120
+say "booting the guest on mg-src (TCG, a domain as Nova writes it) and waiting for its disk writes"
+mg_e2e_define_nova "$tb" mg-src "$dom" unix
 
 say "1. a healthy live migration mg-src -> mg-dst"
 mg_testbed_migrate "$tb" "$dom" >/dev/null
@@ -82,7 +88,15 @@ mg_guard_wait_log gdst 60 "domain $dom: migration finishing"
 rc=0; timeout 2 virsh -c "$(mg_libvirt_uri mg-dst)" domjobinfo "$dom" >/dev/null 2>&1 || rc=$?
 echo "   meanwhile 'virsh domjobinfo $dom' on mg-dst: $([[ $rc == 124 ]] && echo "no answer (hangs; cut after 2 s)" || echo "exit $rc")"
 mg_guard_wait_log gdst 60 "domain $dom: migration HUNG"
-mg_guard_wait_log gdst 30 "domain $dom: actions finished"
+mg_guard_wait_log gdst 30 "domain $dom: action unstick-check: "
+echo "   $dom on mg-dst: $(mg_libvirt_domstate mg-dst "$dom") (same QEMU, never rebooted)"
+
+say "the storage comes back: QEMU's NBD client reconnects by itself"
+lines=$(mg_testbed_serial_lines mg-dst "$dom")
+mg_nbd_resume "$tb"
+mg_testbed_wait_writing_after mg-dst "$dom" "$lines" 60
+echo "   the guest writes to its disk again"
+mg_guard_wait_log gdst 60 "domain $dom: actions finished"
 
 say "the incident, as 'migguard incidents show' prints it"
 inc=$(mg_guard_incident gdst "$dom")
@@ -91,6 +105,5 @@ inc=$(mg_guard_incident gdst "$dom")
 echo "   the full gdb-like stacks: $inc/stacks.txt"
 
 say "after recovery"
-mg_nbd_resume "$tb"
 mg_e2e_print_virsh_list
 say "done in $((SECONDS - t0)) s; tearing down what the demo started"

@@ -51,7 +51,7 @@
 #     mg-src must not answer within 1.5 s (libvirt's monitor).  Sets
 #     MG_HANG_START (epoch s.us of the first sample of the confirmed wait),
 #     MG_HANG_TID (live_migration), MG_HANG_SYSCALL (its syscall line) and
-#     MG_HANG_DETAIL; fails the test saying what was seen when no such hang
+#     MG_HANG_DETAIL (with live_migration's wchan); fails the test saying what was seen when no such hang
 #     comes within TIMEOUT s (default 30).  Needs MG_HANG_DOM (the domain).
 #
 # The seed's own deadlock (DESIGN.md section 1) on the seeded QEMU of
@@ -204,7 +204,7 @@ mg_e2e_hang_watch() {
 					if ((rc == 124)); then
 						MG_HANG_START=$since MG_HANG_TID=$lm
 						MG_HANG_SYSCALL=$(cat "/proc/$pid/task/$lm/syscall" 2>/dev/null || true)
-						MG_HANG_DETAIL="main thread in futex and live_migration ($lm) in syscall $3 ($kind), neither running, since $(date -u -d "@$since" +%T.%3N); libvirt's query-status unanswered"
+						MG_HANG_DETAIL="main thread in futex and live_migration ($lm) in syscall $3 ($kind, wchan $(cat "/proc/$pid/task/$lm/wchan" 2>/dev/null || echo '?')), neither running, since $(date -u -d "@$since" +%T.%3N); libvirt's query-status unanswered"
 						mg_log "hang confirmed from outside: $MG_HANG_DETAIL"
 						return 0
 					fi

@@ -18,8 +18,10 @@
 #     log is appended across boots: "MIGGUARD-GUEST: disk" lines).
 # mg_unstick_wait_recovered PID DOM TIMEOUT : waits until the source QEMU
 #     PID is out of the hang, seen from outside: its main thread no longer
-#     in futex(2) and libvirt's domstate "running"; sets MG_RECOVERED_AT
-#     (epoch s.us); fails saying what it saw otherwise.
+#     in futex(2) (two samples 50 ms apart, the process alive, not exiting)
+#     and libvirt's domstate "running"; sets MG_RECOVERED_AT (epoch s.us);
+#     fails at once when the QEMU is gone, else after TIMEOUT, saying what
+#     it saw.
 # mg_unstick_libvirt_clean DOM : libvirt after the recovery: `virsh migrate`
 #     ($MG_MIGRATE_PID) returned, with an error; domjobinfo on mg-src says
 #     "Job type: None"; a later domjobabort says no job is active; `virsh
@@ -39,7 +41,7 @@
 
 mg_unstick_guards_up() {
 	local -a keys=(guard.probe_interval=500ms guard.monitor_timeout=2s guard.finish_timeout=${MG_UNSTICK_FINISH}s
-		guard.action=recover guard.recover_grace=5s guard.incoming_timeout=30s "$@")
+		guard.action=${MG_UNSTICK_ACTION:-recover} guard.recover_grace=5s guard.incoming_timeout=30s "$@")
 	mg_e2e_guard_conf --no-direct mg-src "$MG_TEST_TMP/src.conf" "${keys[@]}"
 	mg_e2e_guard_conf --no-direct mg-dst "$MG_TEST_TMP/dst.conf" "${keys[@]}"
 	mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
@@ -52,19 +54,38 @@ mg_unstick_boots() {
 	echo "${n:-0}"
 }
 
+# 0 when QEMU PID is out of the hang: alive (state S or R, not exiting),
+# its main thread not in futex(2), libvirt says running; 2 when it is gone.
 mg__unstick_out_of_hang() {
-	local sc
-	read -r sc _ <"/proc/$1/task/$1/syscall" || return 1
-	[[ $sc != 202 ]] && [[ "$(mg_libvirt_domstate mg-src "$2" 2>/dev/null)" == running* ]]
+	local st sc
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 2
+	[[ $st == [SR] ]] || { [[ $st == [ZX] ]] && return 2; return 1; }
+	read -r sc _ <"/proc/$1/task/$1/syscall" 2>/dev/null || return 2
+	[[ $sc =~ ^[0-9]+$ && $sc != 202 ]] && [[ "$(mg_libvirt_domstate mg-src "$2" 2>/dev/null)" == running* ]]
 }
 mg_unstick_wait_recovered() {
-	local pid=$1 dom=$2 timeout=$3
-	if ! mg_wait_for_quiet "$timeout" mg__unstick_out_of_hang "$pid" "$dom"; then
+	local pid=$1 dom=$2 timeout=$3 deadline rc t why=""
+	deadline=$((SECONDS + timeout))
+	while :; do
+		rc=0; mg__unstick_out_of_hang "$pid" "$dom" || rc=$?
+		# Twice in a row, 50 ms apart: not a sample taken while exiting.
+		if ((rc == 0)); then
+			t=${EPOCHREALTIME/,/.}
+			sleep 0.05
+			mg__unstick_out_of_hang "$pid" "$dom" && break
+			rc=1
+		fi
+		((rc == 2)) && why="the source QEMU $pid is gone (killed or crashed), so the guest was not recovered in place"
+		((rc != 2 && SECONDS < deadline)) || break
+		sleep 0.05
+	done
+	if ((rc != 0)); then
 		mg_log "--- migguardd on mg-src (last 40 lines) ---"
 		tail -n 40 "$(mg_guard_log gsrc)" >&2
-		mg_fail "$dom not recovered on mg-src within $timeout s: main thread in syscall $(cut -d' ' -f1 "/proc/$pid/task/$pid/syscall" 2>/dev/null || echo '(gone)'), domstate '$(mg_libvirt_domstate mg-src "$dom" 2>&1 || true)'"
+		[[ -n $why ]] || why="$dom not recovered on mg-src within $timeout s: main thread in syscall $(cut -d' ' -f1 "/proc/$pid/task/$pid/syscall" 2>/dev/null || echo '(gone)'), domstate '$(mg_libvirt_domstate mg-src "$dom" 2>&1 || true)'"
+		mg_fail "$why"
 	fi
-	MG_RECOVERED_AT=${EPOCHREALTIME/,/.}
+	MG_RECOVERED_AT=$t
 }
 
 mg_unstick_libvirt_clean() {
