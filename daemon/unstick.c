@@ -1,16 +1,15 @@
 /* unstick.c - see unstick.h.
  *
- * Where the facts come from: the peer of a unix socket and the peer's
- * receive queue from sock_diag (UNIX_DIAG_PEER, UNIX_DIAG_RQLEN: bytes
- * queued unread); a TCP socket's queues from /proc/PID/net/tcp{,6}
- * (tx_queue, rx_queue; a peer on this host is the line with the addresses
- * swapped) and, on the duplicate, TCP_INFO (unacknowledged segments, time
- * since the last ACK).  The storage servers from libvirt's status XML and
+ * Where the facts come from: sockets' peers and queues from sockfacts.h
+ * (sock_diag for unix sockets, QEMU's net/tcp{,6} read through the pinned
+ * /proc directory for TCP) and, on the duplicate, TCP_INFO
+ * (unacknowledged segments, time since the last ACK).  The storage servers from libvirt's status XML and
  * QEMU's command line (-blockdev JSON or dotted keys, -drive). */
 #include "unstick.h"
 #include "log.h"
 #include "probe.h"
 #include "snapshot/model.h"
+#include "sockfacts.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -19,10 +18,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -186,166 +181,32 @@ void mg_unstick_plan(const struct mg_snapshot *snap, struct mg_unstick_plan *p)
 
 /* --- socket facts ---------------------------------------------------------- */
 
-struct unix_info {
-	uint64_t peer;		/* the peer socket's inode */
-	int64_t peer_rqueue;	/* bytes the peer has not read, -1 unknown */
-};
-
-/* One sock_diag dump of our network namespace's unix sockets: the peer of
- * inode and that peer's receive queue. */
-static int unix_lookup(uint64_t inode, struct unix_info *out)
-{
-	_cleanup_close_ int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	struct {
-		struct nlmsghdr nlh;
-		struct unix_diag_req req;
-	} msg = {
-		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.req = { .sdiag_family = AF_UNIX, .udiag_states = (uint32_t)-1,
-			 .udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN },
-	};
-	_cleanup_free_ char *buf = malloc(32768);
-	struct { uint32_t ino, peer; int64_t rq; } *socks = NULL;
-	size_t n = 0, cap = 0;
-	bool done = false;
-	int r = -ENOENT;
-
-	out->peer = 0;
-	out->peer_rqueue = -1;
-	if (fd < 0 || !buf)
-		return fd < 0 ? -errno : -ENOMEM;
-	if (send(fd, &msg, sizeof(msg), 0) < 0)
-		return -errno;
-	while (!done) {
-		ssize_t len = recv(fd, buf, 32768, 0);
-		struct nlmsghdr *h = (struct nlmsghdr *)buf;
-
-		if (len <= 0)
-			break;
-		for (; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
-			struct unix_diag_msg *m = NLMSG_DATA(h);
-			struct rtattr *a = (struct rtattr *)(m + 1);
-			int alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
-
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-				done = true;
-				break;
-			}
-			if (n == cap) {
-				void *ns = realloc(socks, (cap = cap ? cap * 2 : 256) * sizeof(*socks));
-
-				if (!ns) {
-					free(socks);
-					return -ENOMEM;
-				}
-				socks = ns;
-			}
-			socks[n].ino = m->udiag_ino;
-			socks[n].peer = 0;
-			socks[n].rq = -1;
-			for (; RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-				if (a->rta_type == UNIX_DIAG_PEER)
-					socks[n].peer = *(uint32_t *)RTA_DATA(a);
-				else if (a->rta_type == UNIX_DIAG_RQLEN)
-					socks[n].rq = ((struct unix_diag_rqlen *)RTA_DATA(a))->udiag_rqueue;
-			}
-			n++;
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		if (socks[i].ino == inode) {
-			out->peer = socks[i].peer;
-			r = 0;
-		}
-	for (size_t i = 0; out->peer && i < n; i++)
-		if (socks[i].ino == out->peer)
-			out->peer_rqueue = socks[i].rq;
-	free(socks);
-	return r;
-}
-
-struct tcp_line {
-	char local[64], remote[64];
-	unsigned st;
-	int64_t tx, rx;
-	uint64_t inode;
-};
-
-/* Every line of net/tcp and net/tcp6 of the process (through proc_dirfd
- * when >= 0).  Caller frees. */
-static size_t tcp_lines(pid_t pid, int proc_dirfd, struct tcp_line **out)
-{
-	static const char *const files[] = { "net/tcp", "net/tcp6" };
-	struct tcp_line *lines = NULL;
-	size_t n = 0, cap = 0;
-
-	for (size_t f = 0; f < MG_ARRAY_SIZE(files); f++) {
-		char path[64], line[512];
-		_cleanup_fclose_ FILE *fp = NULL;
-		int fd;
-
-		if (proc_dirfd >= 0) {
-			fd = openat(proc_dirfd, files[f], O_RDONLY | O_CLOEXEC);
-		} else {
-			snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[f]);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-		}
-		if (fd < 0 || !(fp = fdopen(fd, "re"))) {
-			if (fd >= 0)
-				close(fd);
-			continue;
-		}
-		while (fgets(line, sizeof(line), fp)) {
-			struct tcp_line t;
-			unsigned long long tx, rx, ino;
-
-			if (sscanf(line, "%*s %63s %63s %x %llx:%llx %*s %*s %*s %*s %llu", t.local, t.remote,
-				   &t.st, &tx, &rx, &ino) != 6)
-				continue;
-			if (n == cap) {
-				void *nl = realloc(lines, (cap = cap ? cap * 2 : 64) * sizeof(*lines));
-
-				if (!nl)
-					break;
-				lines = nl;
-			}
-			t.tx = (int64_t)tx;
-			t.rx = (int64_t)rx;
-			t.inode = ino;
-			lines[n++] = t;
-		}
-	}
-	*out = lines;
-	return n;
-}
-
 /* The queue that says whether the peer reads: a unix peer's receive queue;
  * a TCP peer on this host, its receive queue; a TCP peer elsewhere, our
  * own send queue (bytes not yet acknowledged).  -1 when unknown. */
 static int64_t peer_queue(pid_t pid, int proc_dirfd, uint64_t inode, uint64_t *peer_inode)
 {
-	struct unix_info u;
-	_cleanup_free_ struct tcp_line *lines = NULL;
-	size_t n;
-	const struct tcp_line *me = NULL;
+	_cleanup_free_ struct mg_unix_sock *socks = NULL;
+	_cleanup_free_ struct mg_tcp_sock *lines = NULL;
+	const struct mg_unix_sock *u, *pu;
+	const struct mg_tcp_sock *me, *peer;
+	size_t n = 0;
 
 	*peer_inode = 0;
-	if (unix_lookup(inode, &u) == 0) {
-		*peer_inode = u.peer;
-		return u.peer_rqueue;
+	if (mg_sockfacts_unix(&socks, &n) == 0 && (u = mg_sockfacts_unix_find(socks, n, inode))) {
+		*peer_inode = u->peer;
+		pu = u->peer ? mg_sockfacts_unix_find(socks, n, u->peer) : NULL;
+		return pu ? pu->rqueue : -1;
 	}
-	n = tcp_lines(pid, proc_dirfd, &lines);
-	for (size_t i = 0; i < n && !me; i++)
-		if (lines[i].inode == inode)
-			me = &lines[i];
+	n = mg_sockfacts_tcp(pid, proc_dirfd, &lines);
+	me = mg_sockfacts_tcp_find(lines, n, inode);
 	if (!me)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(lines[i].local, me->remote) == 0 && strcmp(lines[i].remote, me->local) == 0) {
-			*peer_inode = lines[i].inode;
-			return lines[i].rx;
-		}
+	peer = mg_sockfacts_tcp_peer(lines, n, me);
+	if (peer) {
+		*peer_inode = peer->inode;
+		return peer->rx;
+	}
 	return me->tx;
 }
 
@@ -757,8 +618,8 @@ static const struct mg_nbd_server *match_server(const struct servers *sv, const 
  * never storage QEMU depends on. */
 static bool accepted_by_qemu(struct run *x, const struct sockaddr_storage *local)
 {
-	_cleanup_free_ struct tcp_line *lines = NULL;
-	size_t n = tcp_lines(x->p->id->pid, x->dirfd, &lines);
+	_cleanup_free_ struct mg_tcp_sock *lines = NULL;
+	size_t n = mg_sockfacts_tcp(x->p->id->pid, x->dirfd, &lines);
 	unsigned port = local->ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)local)->sin_port)
 						    : ntohs(((const struct sockaddr_in6 *)local)->sin6_port);
 	_cleanup_close_ int fds = openat(x->dirfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -778,13 +639,10 @@ static bool accepted_by_qemu(struct run *x, const struct sockaddr_storage *local
 		target[k] = '\0';
 		if (sscanf(target, "socket:[%llu]", &ino) != 1)
 			continue;
-		for (size_t i = 0; i < n; i++) {
-			const char *colon = strrchr(lines[i].local, ':');
-
-			if (lines[i].inode == ino && lines[i].st == 0x0A && colon &&
-			    strtoul(colon + 1, NULL, 16) == port)
+		for (size_t i = 0; i < n; i++)
+			if (lines[i].inode == ino && lines[i].state == MG_TCP_LISTEN &&
+			    mg_sockfacts_tcp_port(lines[i].local) == port)
 				found = true;
-		}
 	}
 	closedir(d);
 	return found;

@@ -3,10 +3,10 @@
  * Sources: the pollfd array of poll/ppoll is read from the target's memory
  * (its address and length are the syscall's first two arguments); an
  * epoll fd's targets are the "tfd:" lines of /proc/PID/fdinfo/EPFD; other
- * syscalls wait on their first argument.  Unix socket peers come from
- * sock_diag (NETLINK_SOCK_DIAG, UNIX_DIAG_PEER: the peer's inode); TCP
- * peers from /proc/PID/net/tcp{,6} (a local peer is the socket with the
- * addresses swapped).  The process holding a peer inode is found with one
+ * syscalls wait on their first argument.  Socket peers come from
+ * sockfacts.h: a unix socket's from sock_diag, a TCP socket's from the
+ * target's net/tcp{,6} (a local peer is the socket with the addresses
+ * swapped).  The process holding a peer inode is found with one
  * scan of /proc/[pid]/fd.
  *
  * Ranking: a hung QEMU has many threads in I/O wait that have nothing to
@@ -18,10 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/sock_diag.h>
-#include <linux/unix_diag.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,134 +26,52 @@
 #include <sys/syscall.h>
 
 #include "procfs.h"
+#include "sockfacts.h"
 #include "snapshot/model.h"
 #include "snapshot/symname.h"
 #include "util.h"
 
 #define MG_MAX_POLLFDS 256
 
-struct unix_peer {
-	uint32_t ino, peer;
-};
-
 struct io_ctx {
 	struct mg_snapshot *snap;
-	struct unix_peer *unix_peers;
+	struct mg_unix_sock *unix_socks;	/* one sock_diag dump, on first need */
 	size_t n_unix;
 	bool unix_loaded;
+	struct mg_tcp_sock *tcp_socks;		/* the target's net/tcp{,6}, on first need */
+	size_t n_tcp;
+	bool tcp_loaded;
 };
 
-static int cmp_unix(const void *a, const void *b)
+static uint64_t unix_peer_of(struct io_ctx *c, uint64_t ino)
 {
-	const struct unix_peer *x = a, *y = b;
+	const struct mg_unix_sock *u;
 
-	return (x->ino > y->ino) - (x->ino < y->ino);
-}
-
-static void parse_unix_msg(struct io_ctx *c, struct nlmsghdr *h)
-{
-	struct unix_diag_msg *m = NLMSG_DATA(h);
-	struct rtattr *a = (struct rtattr *)(m + 1);
-	int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*m)));
-
-	for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-		struct unix_peer *np;
-
-		if (a->rta_type != UNIX_DIAG_PEER)
-			continue;
-		np = realloc(c->unix_peers, (c->n_unix + 1) * sizeof(*np));
-		if (!np)
-			return;
-		c->unix_peers = np;
-		np[c->n_unix].ino = m->udiag_ino;
-		np[c->n_unix++].peer = *(uint32_t *)RTA_DATA(a);
+	if (!c->unix_loaded) {
+		c->unix_loaded = true;
+		mg_sockfacts_unix(&c->unix_socks, &c->n_unix);
 	}
-}
-
-/* One dump of every unix socket of our network namespace with its peer. */
-static void load_unix_peers(struct io_ctx *c)
-{
-	_cleanup_close_ int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	struct {
-		struct nlmsghdr nlh;
-		struct unix_diag_req req;
-	} msg = {
-		.nlh = { .nlmsg_len = sizeof(msg), .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
-		.req = { .sdiag_family = AF_UNIX, .udiag_states = (uint32_t)-1,
-			 .udiag_show = UDIAG_SHOW_PEER },
-	};
-	static char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
-
-	c->unix_loaded = true;
-	if (fd < 0 || send(fd, &msg, sizeof(msg), 0) < 0)
-		return;
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *h = (struct nlmsghdr *)buf;
-
-		if (n <= 0)
-			break;
-		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)
-				goto done;
-			parse_unix_msg(c, h);
-		}
-	}
-done:
-	qsort(c->unix_peers, c->n_unix, sizeof(*c->unix_peers), cmp_unix);
-}
-
-static uint32_t unix_peer_of(struct io_ctx *c, uint32_t ino)
-{
-	struct unix_peer key = { .ino = ino }, *hit;
-
-	if (!c->unix_loaded)
-		load_unix_peers(c);
-	hit = bsearch(&key, c->unix_peers, c->n_unix, sizeof(key), cmp_unix);
-	return hit ? hit->peer : 0;
+	u = mg_sockfacts_unix_find(c->unix_socks, c->n_unix, ino);
+	return u ? u->peer : 0;
 }
 
 /* For a TCP socket inode: "local -> remote" and the inode of the local
  * socket with the addresses swapped (0 when the peer is not on this host). */
-static uint32_t tcp_peer_of(pid_t pid, uint32_t ino, char *desc, size_t size)
+static uint64_t tcp_peer_of(struct io_ctx *c, uint64_t ino, char *desc, size_t size)
 {
-	static const char *const files[] = { "tcp", "tcp6" };
-	char local[64] = "", remote[64] = "";
-	uint32_t peer = 0;
+	const struct mg_tcp_sock *me, *peer;
 
-	for (size_t f = 0; f < MG_ARRAY_SIZE(files) && !peer; f++) {
-		char path[64], line[512];
-		_cleanup_fclose_ FILE *fp = NULL;
-
-		snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, files[f]);
-		fp = fopen(path, "re");
-		for (int pass = 0; fp && pass < 2; pass++) {
-			rewind(fp);
-			while (fgets(line, sizeof(line), fp)) {
-				char l[64], r[64];
-				unsigned long i;
-
-				if (sscanf(line, "%*s %63s %63s %*s %*s %*s %*s %*s %*s %lu", l, r, &i) != 3)
-					continue;
-				if (pass == 0 && i == ino) {
-					snprintf(local, sizeof(local), "%s", l);
-					snprintf(remote, sizeof(remote), "%s", r);
-					break;
-				}
-				if (pass == 1 && local[0] && strcmp(l, remote) == 0 && strcmp(r, local) == 0) {
-					peer = (uint32_t)i;
-					break;
-				}
-			}
-			if (!local[0])
-				break;
-		}
+	if (!c->tcp_loaded) {
+		c->tcp_loaded = true;
+		c->n_tcp = mg_sockfacts_tcp(c->snap->pid, -1, &c->tcp_socks);
 	}
-	if (local[0])
-		snprintf(desc, size, "tcp %s -> %s (hex addr:port)%s", local, remote,
-			 peer ? "" : ", peer not on this host");
-	return peer;
+	me = mg_sockfacts_tcp_find(c->tcp_socks, c->n_tcp, ino);
+	if (!me)
+		return 0;
+	peer = mg_sockfacts_tcp_peer(c->tcp_socks, c->n_tcp, me);
+	snprintf(desc, size, "tcp %s -> %s (hex addr:port)%s", me->local, me->remote,
+		 peer ? "" : ", peer not on this host");
+	return peer ? peer->inode : 0;
 }
 
 static int add_wait(struct io_ctx *c, pid_t tid, int fd)
@@ -243,7 +157,7 @@ static void describe_peers(struct io_ctx *c, char (*wanted)[48])
 	for (size_t i = 0; i < snap->n_io_waits; i++) {
 		struct mg_io_wait *w = &snap->io_waits[i];
 		unsigned long ino;
-		uint32_t peer = 0;
+		uint64_t peer = 0;
 		char desc[256] = "";
 
 		wanted[i][0] = '\0';
@@ -255,14 +169,14 @@ static void describe_peers(struct io_ctx *c, char (*wanted)[48])
 		}
 		if (sscanf(w->target, "socket:[%lu]", &ino) != 1)
 			continue;
-		if ((peer = unix_peer_of(c, (uint32_t)ino)))
-			snprintf(desc, sizeof(desc), "unix, peer socket:[%u]", peer);
+		if ((peer = unix_peer_of(c, ino)))
+			snprintf(desc, sizeof(desc), "unix, peer socket:[%" PRIu64 "]", peer);
 		else
-			peer = tcp_peer_of(snap->pid, (uint32_t)ino, desc, sizeof(desc));
+			peer = tcp_peer_of(c, ino, desc, sizeof(desc));
 		if (desc[0])
 			w->detail = strdup(desc);
 		if (peer)
-			snprintf(wanted[i], sizeof(wanted[i]), "socket:[%u]", peer);
+			snprintf(wanted[i], sizeof(wanted[i]), "socket:[%" PRIu64 "]", peer);
 	}
 }
 
@@ -464,6 +378,7 @@ int mg_iowait_collect(struct mg_snapshot *snap)
 		describe_peers(&c, wanted);
 		find_holders(&c, wanted);
 	}
-	free(c.unix_peers);
+	free(c.unix_socks);
+	free(c.tcp_socks);
 	return r < 0 ? r : mg_iowait_rank(snap);
 }

@@ -25,7 +25,8 @@
  *                match, wait kind names; includes only snapshot.h/model.h,
  *                calls nothing of snapshot/.  Every file above may call it.
  *
- * Outside snapshot/ it uses only procfs.h, util.h, log.h and escape.h. */
+ * Outside snapshot/ it uses only procfs.h, sockfacts.h, util.h, log.h and
+ * escape.h. */
 #pragma once
 
 #include <stdbool.h>

@@ -22,6 +22,12 @@
 #     and libvirt's domstate "running"; sets MG_RECOVERED_AT (epoch s.us);
 #     fails at once when the QEMU is gone, else after TIMEOUT, saying what
 #     it saw.
+# mg_unstick_assert_recovered DOM QEMU_PID : the recovery the rung promises,
+#     from outside: QEMU_PID out of the hang (mg_unstick_wait_recovered)
+#     within finish_timeout + 2 s of MG_HANG_START, the guard's HUNG,
+#     "shut down fd" and unstick-check ok lines, the same QEMU alive,
+#     query-status through libvirt "running", no kill.  Sets
+#     MG_RECOVERED_SECS (hang start to running).
 # mg_unstick_libvirt_clean DOM : libvirt after the recovery: `virsh migrate`
 #     ($MG_MIGRATE_PID) returned, with an error; domjobinfo on mg-src says
 #     "Job type: None"; a later domjobabort says no job is active; `virsh
@@ -86,6 +92,25 @@ mg_unstick_wait_recovered() {
 		mg_fail "$why"
 	fi
 	MG_RECOVERED_AT=$t
+}
+
+mg_unstick_assert_recovered() {
+	local dom=$1 qemu_pid=$2 secs
+	mg_unstick_wait_recovered "$qemu_pid" "$dom" $((MG_UNSTICK_FINISH + 15))
+	secs=$(awk -v a="$MG_HANG_START" -v b="$MG_RECOVERED_AT" 'BEGIN { printf "%.2f", b - a }')
+	MG_RECOVERED_SECS=$secs
+	mg_log "running on mg-src again $secs s after the hang began"
+	mg_guard_wait_log gsrc 10 "domain $dom: migration HUNG"
+	mg_guard_wait_log gsrc 10 "domain $dom: action unstick: ok: shut down fd"
+	mg_guard_wait_log gsrc 10 "domain $dom: action unstick-check: ok"
+	awk -v s="$secs" -v l="$((MG_UNSTICK_FINISH + 2))" 'BEGIN { exit !(s <= l) }' ||
+		mg_fail "running again $secs s after the hang began (limit finish_timeout + 2 s = $((MG_UNSTICK_FINISH + 2)) s)"
+	[[ "$(mg_libvirt_qemu_pid mg-src "$dom")" == "$qemu_pid" ]] && kill -0 "$qemu_pid" ||
+		mg_fail "the source QEMU $qemu_pid is gone: the guest was restarted"
+	[[ "$(timeout 5 virsh -q -c "$(mg_libvirt_uri mg-src)" qemu-monitor-command "$dom" '{"execute":"query-status"}')" == *'"running":true'* ]] ||
+		mg_fail "QEMU's query-status through libvirt does not say running"
+	grep -q "domain $dom: action kill" "$(mg_guard_log gsrc)" && mg_fail "the guard killed QEMU although unstick recovered it"
+	return 0
 }
 
 mg_unstick_libvirt_clean() {
@@ -165,7 +190,7 @@ mg_unstick_check_actions() {
 
 mg_unstick_storage_test() {
 	local transport=$1 shape=${2:-} tb=$MG_TEST_TMP/tb dom=instance-0000002a
-	local qemu_pid boots lines secs t_resume
+	local qemu_pid boots lines t_resume
 	[[ $transport == tcp ]] && export MG_TESTBED_NBD_TCP=1
 	mg_e2e_up "$tb"
 	mg_unstick_guards_up
@@ -174,19 +199,7 @@ mg_unstick_storage_test() {
 	boots=$(mg_unstick_boots mg-src "$dom")
 	mg_e2e_stall "$tb" "$dom"
 	MG_HANG_DOM=$dom mg_e2e_hang_watch "$qemu_pid" drain 30
-	mg_unstick_wait_recovered "$qemu_pid" "$dom" $((MG_UNSTICK_FINISH + 15))
-	secs=$(awk -v a="$MG_HANG_START" -v b="$MG_RECOVERED_AT" 'BEGIN { printf "%.2f", b - a }')
-	mg_log "running on mg-src again $secs s after the hang began"
-	mg_guard_wait_log gsrc 10 "domain $dom: migration HUNG"
-	mg_guard_wait_log gsrc 10 "domain $dom: action unstick: ok: shut down fd"
-	mg_guard_wait_log gsrc 10 "domain $dom: action unstick-check: ok"
-	awk -v s="$secs" -v l="$((MG_UNSTICK_FINISH + 2))" 'BEGIN { exit !(s <= l) }' ||
-		mg_fail "running again $secs s after the hang began (limit finish_timeout + 2 s = $((MG_UNSTICK_FINISH + 2)) s)"
-	[[ "$(mg_libvirt_qemu_pid mg-src "$dom")" == "$qemu_pid" ]] && kill -0 "$qemu_pid" ||
-		mg_fail "the source QEMU $qemu_pid is gone: the guest was restarted"
-	[[ "$(timeout 5 virsh -q -c "$(mg_libvirt_uri mg-src)" qemu-monitor-command "$dom" '{"execute":"query-status"}')" == *'"running":true'* ]] ||
-		mg_fail "QEMU's query-status through libvirt does not say running"
-	grep -q "domain $dom: action kill" "$(mg_guard_log gsrc)" && mg_fail "the guard killed QEMU although unstick recovered it"
+	mg_unstick_assert_recovered "$dom" "$qemu_pid"
 	mg_unstick_libvirt_clean "$dom"
 	# The storage comes back: the guest writes again through the same QEMU.
 	lines=$(mg_testbed_serial_lines mg-src "$dom")
@@ -202,5 +215,5 @@ mg_unstick_storage_test() {
 	mg_testbed_migrate "$tb" "$dom" >"$MG_TEST_TMP/migrate2.log" 2>&1 ||
 		mg_fail "the second migration failed: $(cat "$MG_TEST_TMP/migrate2.log")"
 	[[ "$(mg_libvirt_domstate mg-dst "$dom")" == running* ]] || mg_fail "$dom not running on mg-dst after the second migration"
-	mg_log "ok: unstick over $transport NBD${shape:+ ($shape)}: running $secs s after the hang began, disk working, second migration completed"
+	mg_log "ok: unstick over $transport NBD${shape:+ ($shape)}: running $MG_RECOVERED_SECS s after the hang began, disk working, second migration completed"
 }
