@@ -775,12 +775,12 @@ static int check_socket(struct run *x, const bool *alive, struct taken *taken, s
 	size_t wl = 0, ol = 0;
 
 	*n_ok = 0;
-	if (pl->kind == MG_UNSTICK_DRAIN) {
-		if (x->p->xml)
-			for (size_t i = 0; i < x->p->xml->n_nbd; i++)
-				add_server(&x->sv, &x->p->xml->nbd[i]);
-		servers_from_cmdline(x->dirfd, &x->sv);
-	}
+	/* Both kinds need them: a drain's peer must be one, the switch-over
+	 * write's must not. */
+	if (x->p->xml)
+		for (size_t i = 0; i < x->p->xml->n_nbd; i++)
+			add_server(&x->sv, &x->p->xml->nbd[i]);
+	servers_from_cmdline(x->dirfd, &x->sv);
 	for (size_t i = 0; i < pl->n; i++) {
 		struct taken *t = &taken[i];
 
@@ -851,13 +851,13 @@ static int peer_stalled(struct run *x, struct taken *t)
 		socklen_t len = sizeof(ti);
 
 		/* A peer on another host: only its kernel's ACKs can be seen. */
-		if (getsockopt(t->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_unacked > 0 &&
-		    (uint64_t)ti.tcpi_last_ack_recv * 1000 >= x->p->queue_window) {
-			snprintf(t->why, sizeof(t->why), "the remote peer %s has left %u segment(s) "
-				 "unacknowledged, no ACK for %u ms", t->peer, ti.tcpi_unacked, ti.tcpi_last_ack_recv);
-			return 1;
-		}
 		if (getsockopt(t->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+			if (ti.tcpi_unacked > 0 && (uint64_t)ti.tcpi_last_ack_recv * 1000 >= x->p->queue_window) {
+				snprintf(t->why, sizeof(t->why), "the remote peer %s has left %u segment(s) "
+					 "unacknowledged, no ACK for %u ms", t->peer, ti.tcpi_unacked,
+					 ti.tcpi_last_ack_recv);
+				return 1;
+			}
 			snprintf(t->why, sizeof(t->why), "the remote peer %s acknowledges our data (%u unacked, "
 				 "last ACK %u ms ago): its host answers; a stuck server cannot be told from a slow one",
 				 t->peer, ti.tcpi_unacked, ti.tcpi_last_ack_recv);

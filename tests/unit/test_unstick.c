@@ -395,6 +395,24 @@ START_TEST(test_switchover_write_to_a_stopped_destination_is_shut)
 }
 END_TEST
 
+/* The switch-over write whose peer is a drive's storage server: that is no
+ * migration destination, whatever the stack says. */
+START_TEST(test_switchover_write_to_a_storage_server_is_refused_at_check_socket)
+{
+	char bd[512];
+	const char *extra[] = { "-blockdev", NULL, NULL };
+
+	start_peer(PEER_STOP, false, "nbdkit");
+	start_target("write", (extra[1] = blockdev(false, bd, sizeof(bd)), extra));
+	wait_until(peer_stopped, "the peer stopped");
+	plan_and_params();
+	ck_assert_int_eq(b.plan.kind, MG_UNSTICK_SWITCHOVER);
+	ck_assert_int_eq(mg_unstick_run(&b.params, &b.res), -EPERM);
+	assert_checks(3, "socket", -EPERM);
+	ck_assert_ptr_nonnull(strstr(b.res.checks[3].detail, "not the migration destination"));
+}
+END_TEST
+
 /* Check 1: the pid is another process (start time differs): nothing is
  * read or taken from it. */
 START_TEST(test_other_start_time_is_refused_at_check_pinned)
@@ -463,6 +481,7 @@ static Suite *unstick_suite(void)
 	tcase_add_test(tc, test_libvirt_daemon_peer_is_refused_at_check_socket);
 	tcase_add_test(tc, test_socket_qemu_accepted_is_refused_at_check_socket);
 	tcase_add_test(tc, test_switchover_write_to_a_stopped_destination_is_shut);
+	tcase_add_test(tc, test_switchover_write_to_a_storage_server_is_refused_at_check_socket);
 	tcase_add_test(tc, test_other_start_time_is_refused_at_check_pinned);
 	tcase_add_test(tc, test_answering_monitor_or_late_bql_holder_is_refused_at_check_hang);
 	tcase_add_test(tc, test_lock_cycle_plan_has_no_kind);
