@@ -44,6 +44,7 @@
 /* Frames are searched this deep: a drain sits ~20 physical frames under
  * the migration thread's entry. */
 #define MG_UNSTICK_DEPTH 64
+#define MG_UNSTICK_JITTER (200 * MG_USEC_PER_MSEC)
 
 const char *mg_unstick_kind_to_string(enum mg_unstick_kind k)
 {
@@ -461,7 +462,11 @@ static int check_hang(struct run *x)
 	if (!h->bql_valid || !h->bql_held || strcmp(h->bql_owner_comm, MG_PROBE_MIGRATION_COMM) != 0)
 		return check(x, "hang", -EINVAL, "the BQL was not seen held by %s (%s)", MG_PROBE_MIGRATION_COMM,
 			     h->bql_valid && h->bql_held ? h->bql_owner_comm : "not held");
-	if (h->bql_since > h->hang_since + h->probe_interval)
+	/* The hang's start is when the first unanswered request went out; a
+	 * lock taken between two rounds is first seen one round later: two
+	 * rounds of slack (and the loop's own lateness) before calling the
+	 * holder a newcomer. */
+	if (h->bql_since > h->hang_since + 2 * h->probe_interval + MG_UNSTICK_JITTER)
 		return check(x, "hang", -EINVAL, "the BQL holder was first seen %.1f s into the hang: it "
 			     "changed hands (contention, not one hang)",
 			     (double)(h->bql_since - h->hang_since) / 1e6);

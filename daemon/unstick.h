@@ -97,7 +97,8 @@ struct mg_unstick_hang {
 	uint64_t bql_futex;
 	uint64_t bql_since;		/* monotonic usec the owner was first seen */
 	uint64_t unresponsive_since;	/* the monitor's oldest unanswered request, 0 = answering */
-	uint64_t probe_interval;	/* slack for "the whole hang" */
+	uint64_t probe_interval;	/* slack for "the whole hang": the holder
+					 * must be seen within two rounds of its start */
 };
 
 struct mg_unstick_params {
