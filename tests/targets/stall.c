@@ -10,6 +10,9 @@
  *     write    - writes the final state to ADDR in
  *                qemu_savevm_state_complete_precopy -> sendmsg until the
  *                peer stops reading (the switch-over write);
+ *     unknown  - sends the request and waits for the reply in
+ *                ram_save_iterate -> aio_poll: a wait on a socket, but not
+ *                under vm_stop (a stack of no known kind);
  *     accepted - listens on ADDR itself and waits in the drain's ppoll on
  *                the connection it accepted (a socket QEMU serves: a
  *                monitor or chardev, which unstick must never shut);
@@ -101,6 +104,8 @@ static NOINLINE int bdrv_drain_all(int fd) { return aio_poll(fd); }
 static NOINLINE int do_vm_stop(int fd) { return bdrv_drain_all(fd); }
 static NOINLINE int vm_stop(int fd) { return do_vm_stop(fd); }
 
+static NOINLINE int ram_save_iterate(int fd) { return aio_poll(fd); }
+
 static NOINLINE int qemu_savevm_state_complete_precopy(int fd)
 {
 	static char state[65536];
@@ -124,6 +129,10 @@ static void *migration_thread(void *arg)
 	fflush(stdout);
 	if (strcmp(mode, "write") == 0) {
 		r = qemu_savevm_state_complete_precopy(fd);
+	} else if (strcmp(mode, "unknown") == 0) {
+		if (send(fd, "NBD-REQUEST-16B!", 16, MSG_NOSIGNAL) != 16)
+			exit(2);
+		r = ram_save_iterate(fd);
 	} else {
 		if (strcmp(mode, "drain") == 0 && send(fd, "NBD-REQUEST-16B!", 16, MSG_NOSIGNAL) != 16)
 			exit(2);
@@ -147,8 +156,9 @@ int main(int argc, char **argv)
 {
 	pthread_t mig, mon;
 
-	if (argc < 3 || (strcmp(argv[1], "drain") && strcmp(argv[1], "write") && strcmp(argv[1], "accepted"))) {
-		fprintf(stderr, "usage: stall drain|write|accepted ADDR [ignored...]\n");
+	if (argc < 3 || (strcmp(argv[1], "drain") && strcmp(argv[1], "write") && strcmp(argv[1], "accepted") &&
+			 strcmp(argv[1], "unknown"))) {
+		fprintf(stderr, "usage: stall drain|write|unknown|accepted ADDR [ignored...]\n");
 		return 2;
 	}
 	mode = argv[1];

@@ -199,8 +199,6 @@ static void plan_and_params(void)
 
 	ck_assert_int_eq(mg_snapshot_take(b.target, &opts, &snap), 0);
 	mg_unstick_plan(snap, &b.plan);
-	if (b.plan.kind == MG_UNSTICK_NONE)
-		mg_snapshot_write_text(snap, stderr);
 	mg_snapshot_free(snap);
 	ck_assert_int_eq(mg_probe_bql(b.target, NULL, &r), 0);
 	b.params = (struct mg_unstick_params){
@@ -451,6 +449,24 @@ START_TEST(test_answering_monitor_or_late_bql_holder_is_refused_at_check_hang)
 }
 END_TEST
 
+/* Check 3: live_migration holds the BQL and waits on a stopped server's
+ * socket, but not under vm_stop: no known kind, nothing is taken. */
+START_TEST(test_stack_of_no_known_kind_is_refused_at_check_wait)
+{
+	char bd[512];
+	const char *extra[] = { "-blockdev", NULL, NULL };
+
+	start_peer(PEER_STOP, false, "nbdkit");
+	start_target("unknown", (extra[1] = blockdev(false, bd, sizeof(bd)), extra));
+	wait_until(peer_stopped, "the peer stopped");
+	plan_and_params();
+	ck_assert_int_eq(b.plan.kind, MG_UNSTICK_NONE);
+	ck_assert_int_eq(mg_unstick_run(&b.params, &b.res), -ENOENT);
+	assert_checks(2, "wait", -ENOENT);
+	ck_assert_ptr_nonnull(strstr(b.res.checks[2].detail, "matches no known kind"));
+}
+END_TEST
+
 /* Check 3 from the plan: a lock cycle (the seed's deadlock) has no socket
  * to shut. */
 START_TEST(test_lock_cycle_plan_has_no_kind)
@@ -484,6 +500,7 @@ static Suite *unstick_suite(void)
 	tcase_add_test(tc, test_switchover_write_to_a_storage_server_is_refused_at_check_socket);
 	tcase_add_test(tc, test_other_start_time_is_refused_at_check_pinned);
 	tcase_add_test(tc, test_answering_monitor_or_late_bql_holder_is_refused_at_check_hang);
+	tcase_add_test(tc, test_stack_of_no_known_kind_is_refused_at_check_wait);
 	tcase_add_test(tc, test_lock_cycle_plan_has_no_kind);
 	suite_add_tcase(s, tc);
 	return s;
