@@ -79,7 +79,8 @@ EXTRA_DIST += tests/lib/fakeqmp_deadlock.py
 INTEGRATION_TESTS += tests/integration/e2e_unstick_storage_unix.sh \
 	tests/integration/e2e_unstick_storage_tcp.sh \
 	tests/integration/e2e_unstick_channel.sh \
-	tests/integration/e2e_unstick_refuses_peer.sh
+	tests/integration/e2e_unstick_refuses_peer.sh \
+	tests/integration/e2e_recover_yank_channel_direct_monitor.sh
 EXTRA_DIST += tests/lib/unstick.sh tests/testbed/nova-guest.xml.in \
 	tests/testbed/unstick.py tests/testbed/unstick-experiment.sh \
 	tests/testbed/unstick-tests-by-hand.sh tests/testbed/FACTS-unstick.md
