@@ -19,11 +19,11 @@ mg_e2e_guard_conf mg-src "$MG_TEST_TMP/src.conf" guard.probe_interval=500ms guar
 mg_e2e_guard_start mg-src gsrc "$MG_TEST_TMP/src.conf"
 mg_e2e_define_busy "$tb" mg-src "$dom"
 qemu_pid=$(mg_libvirt_qemu_pid mg-src "$dom")
-mg_guard_wait_log gsrc 30 "domain $dom: direct monitor .* connected \(oob on\)"
 mg_e2e_stall_channel "$tb" "$dom"
 mg_guard_wait_log gsrc 30 "domain $dom: migration HUNG"
 mg_guard_wait_log gsrc 30 "domain $dom: action recover-check: "
 log=$(mg_guard_log gsrc)
+mg_assert_grep "domain $dom: direct monitor .* connected \(oob on\)" "$log"
 mg_assert_grep "domain $dom: action cancel: Device or resource busy: not sent" "$log"
 mg_assert_grep "domain $dom: action yank: ok: out-of-band yank of the migration channel$" "$log"
 mg_assert_grep "domain $dom: action recover-check: ok" "$log"
