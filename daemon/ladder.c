@@ -78,7 +78,7 @@ static const char *const step_message_id[] = {
 	[MG_LADDER_DESTROY_CHECK] = MG_MESSAGE_ACTION_DESTROY_CHECK,
 };
 /* A step added to the enum without an id fails here, not in the journal. */
-_Static_assert(MG_ARRAY_SIZE(step_message_id) == MG_LADDER_STEP_LAST,
+_Static_assert(MG_ARRAY_SIZE(step_message_id) == (size_t)MG_LADDER_STEP_LAST,
 	       "every ladder step needs a MESSAGE_ID in msgid.h and the catalog");
 
 static void next_step(struct mg_ladder *a, enum mg_ladder_step s);
@@ -102,20 +102,17 @@ static void emit_action(struct mg_ladder *a, enum mg_ladder_step step, int resul
  * entry substitutes (@MIGGUARD_DOMAIN@, @MIGGUARD_RESULT@, ...). */
 static void log_step(struct mg_ladder *a, enum mg_ladder_step s, int result, const char *detail)
 {
-	struct mg_event e = mg_event_plugin(MIGGUARD_EVENT_ACTION_DONE, "action");
 	const char *step = mg_ladder_step_to_string(s), *res = result == 0 ? "ok" : strerror(-result);
 	char pid[16];
-
-	mg_watch_describe(a->p.watch, &e);
-	snprintf(pid, sizeof(pid), "%d", e.ev.pid);
 	struct mg_log_field f[] = {
-		{ "MIGGUARD_DOMAIN", e.ev.domain }, { "MIGGUARD_UUID", e.ev.uuid }, { "MIGGUARD_PID", pid },
-		{ "MIGGUARD_STEP", step }, { "MIGGUARD_RESULT", res },
+		{ "MIGGUARD_DOMAIN", mg_watch_name(a->p.watch) }, { "MIGGUARD_UUID", mg_watch_uuid(a->p.watch) },
+		{ "MIGGUARD_PID", pid }, { "MIGGUARD_STEP", step }, { "MIGGUARD_RESULT", res },
 		{ "MIGGUARD_INCIDENT", a->incident ? mg_incwriter_dir(a->incident) : NULL },
 	};
 
+	snprintf(pid, sizeof(pid), "%d", (int)mg_watch_pid(a->p.watch));
 	mg_log_full(result == 0 ? LOG_NOTICE : LOG_WARNING, 0, step_message_id[s], f, MG_ARRAY_SIZE(f),
-		    "domain %s: action %s: %s: %s", e.ev.domain, step, res, detail);
+		    "domain %s: action %s: %s: %s", mg_watch_name(a->p.watch), step, res, detail);
 }
 
 static void record(struct mg_ladder *a, enum mg_ladder_step s, int result, const char *fmt, ...)
