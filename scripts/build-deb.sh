@@ -16,7 +16,7 @@
 #   MG_DEB_LINTIAN=1  run lintian on the .debs too; any error or warning
 #                     fails the build;
 #   DEB_BUILD_OPTIONS as dpkg-buildpackage takes it (nocheck skips the
-#                     unit tests; parallel=N defaults to the CPU count);
+#                     unit tests; parallel=N is added as the CPU count);
 #   MG_KEEP_TMP=1     keep the build directory.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -88,7 +88,10 @@ if ! (cd "$copy" && dpkg-checkbuilddeps) >>"$log" 2>&1; then
 	apt_install apt-get build-dep -y -q --no-install-recommends "$copy"
 fi
 
-export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-parallel=$(nproc)}
+# All CPUs unless the caller chose (nocheck and the like are kept).
+[[ ${DEB_BUILD_OPTIONS:-} == *parallel=* ]] ||
+	DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:+$DEB_BUILD_OPTIONS }parallel=$(nproc)"
+export DEB_BUILD_OPTIONS
 (cd "$copy" && dpkg-buildpackage -us -uc -b) >>"$log" 2>&1 || fail "dpkg-buildpackage"
 
 arch=$(dpkg --print-architecture)
