@@ -1,5 +1,5 @@
 # conf: the shipped configuration, the systemd unit, the tmpfiles.d entry,
-# the known-issue signatures and the man pages.
+# the journal catalog, the known-issue signatures and the man pages.
 
 sysconf_migguarddir = $(sysconfdir)/migguard
 # Made by make: its documented defaults name this build's directories
@@ -37,6 +37,13 @@ conf/tmpfiles.d/migguard.conf: $(top_srcdir)/conf/migguard.tmpfiles Makefile
 	$(mg_conf_edit) $(top_srcdir)/conf/migguard.tmpfiles >$@.tmp && \
 	mv $@.tmp $@
 
+# The journal catalog: one entry per MESSAGE_ID of daemon/msgid.h, checked
+# by tests/unit/check_catalog.sh.  Installed as is (no @...@ of configure in
+# it: its @FIELD@s are journalctl's).
+dist_catalog_DATA = conf/migguard.catalog
+TESTS += tests/unit/check_catalog.sh
+EXTRA_DIST += tests/unit/check_catalog.sh
+
 EXTRA_DIST += conf/migguardd.service.in conf/migguard.conf.in conf/migguard.tmpfiles
 CLEANFILES += conf/migguardd.service conf/migguard.conf conf/tmpfiles.d/migguard.conf
 
@@ -46,7 +53,8 @@ dist_man_MANS += man/migguardd.8 man/migguard.conf.5
 # (/lib/systemd/system); distcheck installs below its own prefix instead.
 AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-systemdsystemunitdir='$$(prefix)/lib/systemd/system' \
-	--with-tmpfilesdir='$$(prefix)/lib/tmpfiles.d'
+	--with-tmpfilesdir='$$(prefix)/lib/tmpfiles.d' \
+	--with-catalogdir='$$(prefix)/lib/systemd/catalog'
 
 INTEGRATION_TESTS += tests/integration/conf_unit_verify.sh
 

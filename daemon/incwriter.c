@@ -6,6 +6,7 @@
  * unlocked reference counts included. */
 #include "incwriter.h"
 #include "log.h"
+#include "msgid.h"
 #include "notify.h"
 #include "util.h"
 
@@ -13,9 +14,6 @@
 #include <limits.h>
 #include <string.h>
 
-#define MG_MESSAGE_INCIDENT "2f6c8a0e4b1d4c3a9e5f7b2d0c4a6e8f"
-/* The evidence sent to the journal when the incident cannot be written. */
-#define MG_MESSAGE_INCIDENT_UNWRITTEN "7d3e1b5a9c2f4e6a8b0d1c3e5f7a9b2d"
 #define MG_INCWRITER_STACKS_MAX (48 * 1024)	/* journald takes more; readers do not */
 
 struct evidence {

@@ -3,6 +3,7 @@
 #include "coredump.h"
 #include "incident.h"
 #include "log.h"
+#include "msgid.h"
 #include "notify.h"
 #include "util.h"
 
@@ -59,6 +60,27 @@ struct mg_ladder {
 	void (*pending_query)(struct mg_ladder *a, int err, json_object *ret);
 };
 
+/* The journal's MESSAGE_ID of each step (msgid.h says why one per step);
+ * conf/migguard.catalog explains each. */
+static const char *const step_message_id[] = {
+	[MG_LADDER_CANCEL] = MG_MESSAGE_ACTION_CANCEL,
+	[MG_LADDER_CANCEL_CHECK] = MG_MESSAGE_ACTION_CANCEL_CHECK,
+	[MG_LADDER_UNSTICK] = MG_MESSAGE_ACTION_UNSTICK,
+	[MG_LADDER_UNSTICK_CHECK] = MG_MESSAGE_ACTION_UNSTICK_CHECK,
+	[MG_LADDER_YANK] = MG_MESSAGE_ACTION_YANK,
+	[MG_LADDER_RECOVER_CHECK] = MG_MESSAGE_ACTION_RECOVER_CHECK,
+	[MG_LADDER_KILL] = MG_MESSAGE_ACTION_KILL,
+	[MG_LADDER_KILL_CHECK] = MG_MESSAGE_ACTION_KILL_CHECK,
+	[MG_LADDER_CORE] = MG_MESSAGE_ACTION_CORE,
+	[MG_LADDER_RESTART] = MG_MESSAGE_ACTION_RESTART,
+	[MG_LADDER_DISK_CHECK] = MG_MESSAGE_ACTION_DISK_CHECK,
+	[MG_LADDER_DESTROY] = MG_MESSAGE_ACTION_DESTROY,
+	[MG_LADDER_DESTROY_CHECK] = MG_MESSAGE_ACTION_DESTROY_CHECK,
+};
+/* A step added to the enum without an id fails here, not in the journal. */
+_Static_assert(MG_ARRAY_SIZE(step_message_id) == (size_t)MG_LADDER_STEP_LAST,
+	       "every ladder step needs a MESSAGE_ID in msgid.h and the catalog");
+
 static void next_step(struct mg_ladder *a, enum mg_ladder_step s);
 static void finish(struct mg_ladder *a);
 static void disk_check_start(struct mg_ladder *a);
@@ -76,6 +98,23 @@ static void emit_action(struct mg_ladder *a, enum mg_ladder_step step, int resul
 	mg_notify_dispatch(a->p.notify, &e);
 }
 
+/* One step to the journal, with its MESSAGE_ID and the fields the catalog
+ * entry substitutes (@MIGGUARD_DOMAIN@, @MIGGUARD_RESULT@, ...). */
+static void log_step(struct mg_ladder *a, enum mg_ladder_step s, int result, const char *detail)
+{
+	const char *step = mg_ladder_step_to_string(s), *res = result == 0 ? "ok" : strerror(-result);
+	char pid[16];
+	struct mg_log_field f[] = {
+		{ "MIGGUARD_DOMAIN", mg_watch_name(a->p.watch) }, { "MIGGUARD_UUID", mg_watch_uuid(a->p.watch) },
+		{ "MIGGUARD_PID", pid }, { "MIGGUARD_STEP", step }, { "MIGGUARD_RESULT", res },
+		{ "MIGGUARD_INCIDENT", a->incident ? mg_incwriter_dir(a->incident) : NULL },
+	};
+
+	snprintf(pid, sizeof(pid), "%d", (int)mg_watch_pid(a->p.watch));
+	mg_log_full(result == 0 ? LOG_NOTICE : LOG_WARNING, 0, step_message_id[s], f, MG_ARRAY_SIZE(f),
+		    "domain %s: action %s: %s: %s", mg_watch_name(a->p.watch), step, res, detail);
+}
+
 static void record(struct mg_ladder *a, enum mg_ladder_step s, int result, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 static void record(struct mg_ladder *a, enum mg_ladder_step s, int result, const char *fmt, ...)
@@ -90,8 +129,7 @@ static void record(struct mg_ladder *a, enum mg_ladder_step s, int result, const
 	va_end(ap);
 	snprintf(a->summary + len, sizeof(a->summary) - len, "%s: %s: %s\n", step,
 		 result == 0 ? "ok" : strerror(-result), detail);
-	mg_log(result == 0 ? LOG_NOTICE : LOG_WARNING, "domain %s: action %s: %s: %s",
-	       mg_watch_name(a->p.watch), step, result == 0 ? "ok" : strerror(-result), detail);
+	log_step(a, s, result, detail);
 	if (a->incident)
 		mg_incwriter_add_action(a->incident, step, result, detail);
 	emit_action(a, s, result, detail);

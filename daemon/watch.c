@@ -2,6 +2,7 @@
 #include "watch.h"
 #include "log.h"
 #include "monitor.h"
+#include "msgid.h"
 #include "util.h"
 
 #include <errno.h>
@@ -73,11 +74,6 @@ static void log_watch(struct mg_watch *w, int level, const char *message_id, con
 	va_end(ap);
 	mg_log_full(level, 0, message_id, f, MG_ARRAY_SIZE(f), "domain %s: %s", w->name, msg);
 }
-
-/* Stable ids so operators can find these in the journal (journalctl
- * MESSAGE_ID=...). */
-#define MG_MESSAGE_HUNG "5b0d8f1c6a2e4f7b9c3d1e0a2b4c6d8e"
-#define MG_MESSAGE_STALLED "7e1f3a5c9b2d4e6f8a0c2e4b6d8f0a1c"
 
 static void arm_deadline(struct mg_watch *w)
 {

@@ -5,11 +5,13 @@
 # capabilities it explains; the shipped
 # configuration is valid and documents exactly the defaults; the tmpfiles
 # entry creates the directories; every man page is clean under
-# `groff -man -ww -z` and renders with `man -l` in 80 columns.
+# `groff -man -ww -z` and renders with `man -l` in 80 columns; the journal
+# catalog is installed where journalctl finds it, compiles, and explains
+# every MESSAGE_ID of daemon/msgid.h.
 # Needs no running systemd (PID 1 may be anything) and no libvirt.
 source "$MG_SRCDIR/tests/lib/common.sh"
 
-for tool in systemd-analyze systemd-tmpfiles groff man; do
+for tool in systemd-analyze systemd-tmpfiles journalctl groff man; do
 	command -v "$tool" >/dev/null || mg_fail "$tool is missing (packages systemd, groff-base, man-db)"
 done
 
@@ -119,6 +121,22 @@ for key in $keys; do
 	grep -qE "^\.BI $key \"" "$man5" || mg_fail "key $key is not described in migguard.conf(5)"
 done
 
+# --- the journal catalog --------------------------------------------------
+# journalctl --root compiles the catalogs of ROOT/usr/lib/systemd/catalog
+# (and /usr/local/...) into ROOT/var/lib/systemd/catalog/database, as the
+# systemd package's dpkg trigger does on a real host.
+catalog=$(find_one '*/catalog/migguard.catalog')
+out=$(journalctl --root="$root" --update-catalog 2>&1) || mg_fail "journalctl --update-catalog failed: $out"
+if grep -i migguard <<<"$out"; then mg_fail "journalctl --update-catalog complained about $catalog"; fi
+journalctl --root="$root" --dump-catalog >"$MG_TEST_TMP/catalog.dump" 2>&1 ||
+	mg_fail "journalctl --dump-catalog failed: $(cat "$MG_TEST_TMP/catalog.dump")"
+ids=$(sed -nE 's/^#define MG_MESSAGE_[A-Z_]+ "([0-9a-f]{32})"$/\1/p' "$MG_SRCDIR/daemon/msgid.h")
+[[ -n $ids ]] || mg_fail "no MESSAGE_IDs in daemon/msgid.h"
+for id in $ids; do
+	grep -q "^-- $id" "$MG_TEST_TMP/catalog.dump" || mg_fail "MESSAGE_ID $id is not in the compiled catalog"
+done
+mg_log "catalog $catalog: $(wc -w <<<"$ids") ids compiled"
+
 # --- the man pages --------------------------------------------------------
 mapfile -t pages < <(find "$root" -path '*/man/man[1-9]/*' -type f)
 ((${#pages[@]} >= 2)) || mg_fail "man pages not installed: ${pages[*]}"
@@ -134,4 +152,4 @@ for page in "${pages[@]}"; do
 	((width <= 80)) || mg_fail "man -l $page: a line is $width columns wide"
 	mg_log "ok: $page"
 done
-mg_log "unit, tmpfiles entry, configuration and man pages verified"
+mg_log "unit, tmpfiles entry, configuration, catalog and man pages verified"
