@@ -25,7 +25,7 @@ mg_guard_wait_log gsrc 30 "domain $dom: action recover-check: "
 log=$(mg_guard_log gsrc)
 mg_assert_grep "domain $dom: direct monitor .* connected \(oob on\)" "$log"
 mg_assert_grep "domain $dom: action cancel: Device or resource busy: not sent" "$log"
-mg_assert_grep "domain $dom: action yank: ok: out-of-band yank of the migration channel$" "$log"
+mg_assert_grep "domain $dom: action yank: ok: out-of-band yank of the migration channel( |$)" "$log"
 mg_assert_grep "domain $dom: action recover-check: ok" "$log"
 grep -q "domain $dom: action unstick" "$log" && mg_fail "unstick ran although the direct monitor's yank was the tool"
 grep -q "domain $dom: action kill" "$log" && mg_fail "QEMU was killed"
