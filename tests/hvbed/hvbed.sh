@@ -393,8 +393,12 @@ mg_hvbed_down() {
 		((failing)) && mg_hvbed_dump "$h"
 		mg__hv_publish_caps "$h"
 	done
-	for h in $(cat "$dir/hosts"); do mg__hv_stop "$h" & done
-	wait
+	local -a stoppers=()
+	for h in $(cat "$dir/hosts"); do
+		mg__hv_stop "$h" &
+		stoppers+=($!)
+	done
+	((${#stoppers[@]} == 0)) || wait "${stoppers[@]}"
 	mg_testbed_nbd_stop "$dir/storage"
 	rm -f "$dir/hosts"
 }
