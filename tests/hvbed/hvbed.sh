@@ -215,6 +215,12 @@ mg__hv_write_conf() {
 		ListenStream=127.0.0.1:$port
 	EOF
 	ln -sf /lib/systemd/system/libvirtd-tcp.socket "$u/etc/systemd/system/sockets.target.wants/libvirtd-tcp.socket"
+	# No background apt, dpkg or file system jobs during a test (apt-daily
+	# would take dpkg's lock from mg_hvbed_install_deb, and the mirror).
+	local t
+	for t in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer logrotate.timer; do
+		ln -sf /dev/null "$u/etc/systemd/system/$t"
+	done
 	if [[ -c /dev/kvm ]]; then
 		kvm=$(stat -c '%t %T' /dev/kvm)
 		cat >"$u/etc/systemd/system/mg-hvbed-kvm.service" <<-EOF
@@ -423,9 +429,14 @@ mg__hv_publish_caps() {
 # ---------------------------------------------------------------------------
 # Guests.
 
+# Nova's <cputune><shares> needs libvirt's cpu cgroup controller, which the
+# hosts do not have (cgroup_controllers = [ ]: the v1 hierarchy is read-only
+# in the containers): libvirt refuses it ("CPU tuning is not available on
+# this host"), so the bed drops that one element.
 mg_hvbed_nova_xml() {
-	local h=$1 dom=$2 iothread=${3:-} mem=${4:-128}
-	mg_testbed_nova_xml "$MG_HVBED_DIR/storage" "$h" "$dom" tcp "$iothread" "$mem"
+	local h=$1 dom=$2 iothread=${3:-} mem=${4:-128} xml
+	xml=$(mg_testbed_nova_xml "$MG_HVBED_DIR/storage" "$h" "$dom" tcp "$iothread" "$mem") || return 1
+	sed '/<cputune>/,/<\/cputune>/d' <<<"$xml"
 }
 
 mg_hvbed_serial_log() { echo "$(mg_hvbed_root "$1")/var/log/libvirt/qemu/$2-serial.log"; }

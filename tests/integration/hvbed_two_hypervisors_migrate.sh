@@ -33,7 +33,7 @@ uuid_dst=$(mg_hvbed_virsh hv-dst capabilities | sed -n 's:.*<uuid>\(.*\)</uuid>.
 mg_hvbed_nova_xml hv-src "$dom" >"$bed/shared/$dom.xml"
 mg_hvbed_virsh hv-src define "$bed/shared/$dom.xml" >/dev/null || mg_fail "define $dom on hv-src"
 t0=${EPOCHREALTIME/,/.}
-mg_hvbed_virsh hv-src start "$dom" >/dev/null || { mg_hvbed_dump hv-src; mg_fail "start $dom on hv-src"; }
+mg_hvbed_virsh hv-src start "$dom" >/dev/null || mg_fail "start $dom on hv-src"
 mg_hvbed_wait_writing hv-src "$dom" 90
 mg_log "guest writing $(mg__hv_el "$t0") s after virsh start"
 src_pid=$(mg_hvbed_qemu_pid hv-src "$dom") || mg_fail "no QEMU pid for $dom on hv-src"
@@ -43,7 +43,6 @@ qemu_uid=$(mg_hvbed_exec hv-src id -u libvirt-qemu)
 t0=${EPOCHREALTIME/,/.}
 MG_MIGRATE_TIMEOUT=90 mg_hvbed_migrate "$dom" --persistent --undefinesource >"$MG_TEST_TMP/migrate.out" 2>&1 || {
 	cat "$MG_TEST_TMP/migrate.out" >&2
-	mg_hvbed_dump hv-src; mg_hvbed_dump hv-dst
 	mg_fail "migration failed"
 }
 mg_log "migrated in $(mg__hv_el "$t0") s"
