@@ -57,8 +57,10 @@
 #   mg_hvbed_journal HOST ARGS...  journalctl --no-pager ARGS... inside
 #   mg_hvbed_install_deb HOST DEB...  copies the .debs in and installs them
 #                              with apt-get (offline: the base holds the
-#                              dependencies); the package's own maintainer
-#                              scripts enable and start its units
+#                              dependencies; a download fails the test
+#                              unless MG_HVBED_ALLOW_DOWNLOAD=1); the
+#                              package's own maintainer scripts enable and
+#                              start its units
 #   mg_hvbed_dump HOST         console, failed units and journal tail (stderr)
 # Guests
 #   mg_hvbed_nova_xml HOST DOM [iothread] [MEM_MIB]  the Nova-shaped busy
@@ -283,7 +285,8 @@ mg__hv_wait_up() {
 		mg_hvbed_virsh "$h" list >/dev/null 2>&1; do
 		pid=$(cat "$d/nspawn.pid" 2>/dev/null) || true
 		if ((SECONDS >= deadline)) || { [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; }; then
-			mg_hvbed_dump "$h"
+			# (the exit hook dumps every host; without one, dump here)
+			[[ -z ${MG_TESTBED_PERSIST:-} ]] || mg_hvbed_dump "$h"
 			mg_fail "hypervisor $h did not come up (libvirtd on $(mg_hvbed_uri "$h"))"
 		fi
 		sleep 0.05
@@ -478,10 +481,14 @@ mg_hvbed_install_deb() {
 		inside+=("/var/tmp/mg-hvbed-debs/${f##*/}")
 	done
 	log=$(mg__hv_dir "$h")/install-deb.log
-	if ! mg_hvbed_exec "$h" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-download \
+	if ! mg_hvbed_exec "$h" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		-o Dpkg::Options::=--force-confdef "${inside[@]}" >"$log" 2>&1; then
 		cat "$log" >&2
-		mg_hvbed_dump "$h"
 		mg_fail "installing ${inside[*]} on $h failed"
+	fi
+	# Offline: every dependency must already be in the base.
+	if [[ -z ${MG_HVBED_ALLOW_DOWNLOAD:-} ]] && ! grep -q '^Need to get 0 B' "$log"; then
+		cat "$log" >&2
+		mg_fail "installing on $h downloaded packages: add them to tests/hvbed/base.sh's list (or MG_HVBED_ALLOW_DOWNLOAD=1)"
 	fi
 }
