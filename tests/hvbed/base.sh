@@ -88,6 +88,14 @@ mg__hvbed_deps() {
 	rm -f "$log"
 }
 
+# Unmounts everything mounted at or below DIR, deepest first.
+mg__hvbed_unmount_under() {
+	local m
+	[[ -d $1 ]] || return 0
+	findmnt -rn -o TARGET | awk -v d="$1" 'index($0, d "/") == 1' | sort -r |
+		while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
 mg__hvbed_build_locked() {
 	local key=$1 dir=$MG_HVBED_CACHE/$1 tmp=$MG_HVBED_CACHE/$1.tmp mirror log t0 include
 	[[ -f $dir/.mg-hvbed-complete ]] && return 0
@@ -96,7 +104,11 @@ mg__hvbed_build_locked() {
 	mirror=$(mg__hvbed_mirror)
 	include=$(IFS=,; echo "${mg_hvbed_packages[*]}")
 	log=$MG_HVBED_CACHE/$key.log
-	rm -rf "$tmp"
+	# An interrupted debootstrap can leave proc/sys (or more) mounted in
+	# its target: unmount them before removing it, and never cross into
+	# another file system while removing.
+	mg__hvbed_unmount_under "$tmp"
+	rm -rf --one-file-system "$tmp" || return 1
 	mkdir -p "$tmp" || return 1
 	t0=$SECONDS
 	mg__hvbed_log "building $dir ($MG_HVBED_SUITE from $mirror; about 2 min once)"
@@ -114,6 +126,7 @@ mg__hvbed_build_locked() {
 		mg__hvbed_log "packages left unconfigured"
 		return 1
 	fi
+	mg__hvbed_unmount_under "$tmp"
 	# No identity in the base: each host gets its own machine-id.
 	: >"$tmp/etc/machine-id"
 	rm -f "$tmp/var/lib/dbus/machine-id"
