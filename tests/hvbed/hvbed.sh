@@ -86,6 +86,12 @@ declare -F mg_guest_build >/dev/null || source "$MG_SRCDIR/tests/lib/guest.sh"
 export MG_HVBED_CACHE
 MG_HVBED_HOSTS="hv-src hv-dst"
 
+# A test ended by SIGTERM/SIGINT (the runner's timeout) still runs its exit
+# hooks, so the containers do not outlive it (a SIGKILL leaves them: then
+# tests/hvbed/down.sh on the kept test directory ends them).
+[[ -n "$(trap -p TERM)" ]] || trap 'exit 143' TERM
+[[ -n "$(trap -p INT)" ]] || trap 'exit 130' INT
+
 # Failure output goes to the test's stderr even from exit hooks (common.sh
 # runs them with stdout and stderr on /dev/null).
 [[ -n ${MG_HVBED_ERRFD:-} ]] || exec {MG_HVBED_ERRFD}>&2
