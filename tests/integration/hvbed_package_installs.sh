@@ -1,12 +1,15 @@
-# timeout: 900
+# timeout: 600
 # migguard's Debian package on the hypervisor bed (tests/hvbed/): the .debs
 # of scripts/build-deb.sh install offline on both hosts (the base holds
 # their dependencies), the package's own maintainer scripts enable and start
 # migguardd.service under the hosts' systemd, the unit is active (it sent
 # READY=1: Type=notify), and its journal shows it connected to the host's
-# libvirt.  The .debs come from MG_DEB_DIR when set (e.g. the ones CI
-# built), else scripts/build-deb.sh builds them here (unit tests skipped:
-# nocheck; about 2 min on 2 cores, hence the timeout).
+# libvirt; both guards then follow a healthy migration of a Nova-shaped
+# guest (journalctl MIGGUARD_DOMAIN=NAME on each host).  The .debs come
+# from MG_DEB_DIR when set (e.g. built once earlier in the run), else
+# scripts/build-deb.sh builds them here with nocheck (24 s measured on 2
+# cores; the unit tests ran elsewhere).  Skipped (77) when neither exists
+# (a tree without the packaging), or when systemd-nspawn cannot run here.
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/hvbed/hvbed.sh"
 
@@ -54,4 +57,19 @@ for h in hv-src hv-dst; do
 	main=$(mg_hvbed_exec "$h" systemctl show -p MainPID --value migguardd.service)
 	[[ "$(mg_hvbed_exec "$h" cat "/proc/$main/comm")" == migguardd ]] || mg_fail "$h: MainPID $main is not migguardd"
 done
+
+# Both guards follow a healthy migration of a Nova-shaped guest under their
+# real units: `journalctl MIGGUARD_DOMAIN=NAME` on each host shows it.
+dom=nova-1
+mg_hvbed_nova_xml hv-src "$dom" >"$bed/shared/$dom.xml"
+mg_hvbed_virsh hv-src define "$bed/shared/$dom.xml" >/dev/null || mg_fail "define $dom on hv-src"
+mg_hvbed_virsh hv-src start "$dom" >/dev/null || mg_fail "start $dom on hv-src"
+mg_hvbed_wait_writing hv-src "$dom" 90
+MG_MIGRATE_TIMEOUT=90 mg_hvbed_migrate "$dom" --persistent --undefinesource >"$MG_TEST_TMP/migrate.out" 2>&1 ||
+	{ cat "$MG_TEST_TMP/migrate.out" >&2; mg_fail "migration failed"; }
+followed() { mg_hvbed_journal "$1" MIGGUARD_DOMAIN="$dom" -o cat | grep -Eq "^domain $dom: $2"; }
+mg_wait_for 10 "hv-src's guard tracked the outgoing migration" followed hv-src 'outgoing migration tracked'
+mg_wait_for 10 "hv-src's guard saw it complete" followed hv-src 'migration completed'
+mg_wait_for 10 "hv-dst's guard tracked the incoming migration" followed hv-dst 'incoming migration tracked'
+mg_wait_for 10 "hv-dst's guard saw it complete" followed hv-dst 'migration completed'
 mg_log "ok"
