@@ -41,10 +41,17 @@
 #                              10), then SIGKILLs that PID 1 (a SIGKILL of
 #                              systemd-nspawn leaves the container running),
 #                              kills what is left in the host's cgroups,
-#                              removes them; stops the NBD server.  Only
-#                              what DIR records.  When the script is failing,
-#                              dumps each host's console and journal first.
-#   mg_hvbed_can_run           0 when systemd-nspawn and cgroups are usable
+#                              removes them; stops the NBD server; hosts
+#                              and server in parallel.  Only what DIR
+#                              records.  When the script is failing (the
+#                              status common.sh's exit-hook runner keeps in
+#                              "rc"), dumps each host's console, failed
+#                              units and journal tail to the test's stderr
+#                              first.  Idempotent.
+#   mg_hvbed_can_run           0 when systemd-nspawn, nsenter, overlayfs and
+#                              the hybrid cgroup layout of this machine kind
+#                              (/sys/fs/cgroup/systemd + unified, writable)
+#                              are there (installs the host tools first)
 # Hosts (HOST is hv-src or hv-dst; the bed of the last mg_hvbed_up, or
 # MG_HVBED_DIR)
 #   mg_hvbed_exec HOST CMD...  runs CMD in all of HOST's namespaces
@@ -65,7 +72,8 @@
 # Guests
 #   mg_hvbed_nova_xml HOST DOM [iothread] [MEM_MIB]  the Nova-shaped busy
 #                              guest (mg_testbed_nova_xml) on the bed's TCP
-#                              NBD disk
+#                              NBD disk, without <cputune> (no cpu cgroup
+#                              controller in the containers)
 #   mg_hvbed_serial_log HOST DOM   its serial console file (machine path)
 #   mg_hvbed_wait_writing HOST DOM [TIMEOUT]
 #   mg_hvbed_qemu_pid HOST DOM     machine pid of DOM's QEMU on HOST
@@ -75,8 +83,18 @@
 #                              $MG_MIGRATE_TIMEOUT (120) s
 #
 # Layout: DIR/HOST/{upper,work,root,launch.sh,console.log,nspawn.pid,
-# leader.pid,cgroup,port}, DIR/shared, DIR/storage (disk.raw, nbd.port).
-# Environment: MG_HVBED_CACHE (base.sh), MG_HVBED_DIR, MG_HVBED_STOP_TIMEOUT.
+# leader.pid,cgroup,port,install-deb.log}, DIR/shared, DIR/storage
+# (disk.raw, nbd.port, nbd.pid), DIR/hosts, DIR/base, DIR/hvbed.env.  Each
+# host keeps a persistent journal in its upper layer
+# (DIR/HOST/upper/var/log/journal), readable after teardown.
+# Environment: MG_HVBED_CACHE (base.sh), MG_HVBED_DIR, MG_HVBED_STOP_TIMEOUT,
+# MG_HVBED_ALLOW_DOWNLOAD, MG_TESTBED_PERSIST, MG_MIGRATE_TIMEOUT.
+#
+# Measured here (2 cores, libvirt 9.0, QEMU 7.2, TCG): base 69-85 s once,
+# 404 MB; both hosts up in 1.2-1.6 s; Nova-shaped guest writing 6.5-8.9 s
+# after start; migration 1.0-1.7 s; .deb install 1.4-2.1 s per host;
+# teardown 2.9 s.  A test ended by SIGTERM/SIGINT still runs its exit hooks
+# (traps set here unless the test set its own).
 
 : "${MG_SRCDIR:?}"
 declare -F mg_testbed_nbd_start >/dev/null || source "$MG_SRCDIR/tests/lib/libvirt.sh"
@@ -133,7 +151,7 @@ mg_hvbed_leader() {
 	local d pid
 	d=$(mg__hv_dir "$1")
 	pid=$(cat "$d/leader.pid" 2>/dev/null) || true
-	if [[ -n $pid ]] && grep -qE "^NSpid:[[:space:]]+$pid[[:space:]]+1$" "/proc/$pid/status" 2>/dev/null; then
+	if [[ -n $pid ]] && grep -qE "^NSpid:[[:space:]]+${pid}[[:space:]]+1$" "/proc/$pid/status" 2>/dev/null; then
 		echo "$pid"
 		return 0
 	fi
@@ -355,7 +373,7 @@ mg__hv_alive() { kill -0 "$1" 2>/dev/null; }
 # cgroups; removes the cgroups.  The overlay mount lives in the launcher's
 # private mount namespace and goes with the last process in it.
 mg__hv_stop() {
-	local h=$1 d leader nspawn cg i pid hier
+	local h=$1 d leader nspawn cg i hier
 	d=$(mg__hv_dir "$h")
 	[[ -d $d ]] || return 0
 	nspawn=$(cat "$d/nspawn.pid" 2>/dev/null) || nspawn=
@@ -379,10 +397,11 @@ mg__hv_stop() {
 		done
 	fi
 	# Whatever is left (nspawn itself when stuck): only our cgroups' pids.
+	local -a left
 	for ((i = 0; i < 100; i++)); do
-		pid=$(mg__hv_cg_pids "$h")
-		[[ -n $pid ]] || break
-		kill -KILL $pid 2>/dev/null || true
+		mapfile -t left < <(mg__hv_cg_pids "$h")
+		((${#left[@]})) || break
+		kill -KILL "${left[@]}" 2>/dev/null || true
 		sleep 0.05
 	done
 	if [[ -n $cg ]]; then
@@ -464,7 +483,7 @@ mg_hvbed_qemu_pid() {
 	r=$(mg_hvbed_root "$h") || return 1
 	inner=$(cat "$r/run/libvirt/qemu/$dom.pid" 2>/dev/null) || return 1
 	for pid in $(mg__hv_cg_pids "$h"); do
-		grep -qE "^NSpid:[[:space:]]+$pid[[:space:]]+$inner$" "/proc/$pid/status" 2>/dev/null && { echo "$pid"; return 0; }
+		grep -qE "^NSpid:[[:space:]]+${pid}[[:space:]]+${inner}$" "/proc/$pid/status" 2>/dev/null && { echo "$pid"; return 0; }
 	done
 	return 1
 }
