@@ -13,6 +13,8 @@ packages=(
 	# real parts for the tests and the demo
 	libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 	qemu-system-x86 qemu-utils nbdkit busybox-static cpio
+	# the hypervisor bed (tests/hvbed/): builds its base, boots the hosts
+	debootstrap systemd-container
 	# peers of the benchmarks, docs checks, helpers
 	elfutils gdb groff-base man-db systemd python3 procps psmisc strace
 )

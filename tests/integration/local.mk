@@ -84,3 +84,13 @@ INTEGRATION_TESTS += tests/integration/e2e_unstick_storage_unix.sh \
 EXTRA_DIST += tests/lib/unstick.sh tests/testbed/nova-guest.xml.in \
 	tests/testbed/unstick.py tests/testbed/unstick-experiment.sh \
 	tests/testbed/unstick-tests-by-hand.sh tests/testbed/FACTS-unstick.md
+
+# The hypervisor bed (tests/hvbed/, README.md there): two Debian 12 hosts
+# booted by systemd-nspawn with systemd as PID 1 and Debian's libvirtd.service,
+# from a base rootfs built once and cached (tests/hvbed/base.sh).
+INTEGRATION_TESTS += tests/integration/hvbed_two_hypervisors_migrate.sh
+EXTRA_DIST += tests/hvbed/base.sh tests/hvbed/hvbed.sh tests/hvbed/README.md \
+	tests/hvbed/up.sh tests/hvbed/down.sh tests/hvbed/exec.sh
+# migguard's .debs (scripts/build-deb.sh, or MG_DEB_DIR) installed on both
+# hosts: enabled and started by the package, connected to libvirt.
+INTEGRATION_TESTS += tests/integration/hvbed_package_installs.sh
