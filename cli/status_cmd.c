@@ -90,7 +90,7 @@ static int same_daemon(struct mg_cli_doc *doc, pid_t pid, char *why, size_t size
 	if (r < 0)
 		return r;
 	if (rec_boot) {
-		if (mg_boot_id(boot, sizeof(boot)) == 0 && strcmp(boot, rec_boot) != 0) {
+		if (mg_boot_id_of(pid, boot, sizeof(boot)) == 0 && strcmp(boot, rec_boot) != 0) {
 			snprintf(why, size, "the file is from an earlier boot");
 			return -ESTALE;
 		}

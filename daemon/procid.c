@@ -32,6 +32,20 @@ int mg_boot_id(char *buf, size_t size)
 	return 0;
 }
 
+int mg_boot_id_of(pid_t pid, char *buf, size_t size)
+{
+	char path[96];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/root/proc/sys/kernel/random/boot_id", (int)pid);
+	n = mg_read_file(path, buf, size);
+	if (n <= 0)
+		return mg_boot_id(buf, size);
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return 0;
+}
+
 int mg_procid_capture(pid_t pid, struct mg_procid *id)
 {
 	uint64_t before, after;

@@ -21,6 +21,12 @@ struct mg_procid {
  * into buf: with a process's start time it names that process across
  * reboots.  0 or a negative errno (buf then empty). */
 int mg_boot_id(char *buf, size_t size);
+/* The boot id as process pid sees it (read through /proc/PID/root): a
+ * container may show its processes a boot id of its own, and a service's
+ * sandbox (ProtectKernelTunables=) may show the kernel's instead, so a
+ * process's own record is compared with its own view.  Falls back to
+ * mg_boot_id() when that path cannot be read. */
+int mg_boot_id_of(pid_t pid, char *buf, size_t size);
 /* Captures pid's identity now; 0 or a negative errno (-ESRCH). */
 int mg_procid_capture(pid_t pid, struct mg_procid *id);
 /* 0 when the same process still runs; -ESRCH when it is gone; -ESTALE when

@@ -58,6 +58,27 @@ if [[ ${MG_SEED_BUILD:-1} != 0 && ( -z "${MG_INTEGRATION:-}" || "${MG_INTEGRATIO
 	echo "seeded QEMU: built in $((SECONDS - t0)) s: $(tail -n 1 "$build/seeded-qemu.out")"
 fi
 
+# The hypervisor bed's base rootfs (tests/hvbed/base.sh: debootstrap of
+# Debian 12 with systemd, libvirt and QEMU): built once (about 80 s, cached
+# under /var/cache/migguard), reused silently afterwards.
+if [[ -z "${MG_INTEGRATION:-}" || "${MG_INTEGRATION}" == *hvbed* ]] &&
+	! "$src/tests/hvbed/base.sh" --check >/dev/null 2>&1; then
+	step "hypervisor bed base rootfs (one-time build)"
+	t0=$SECONDS
+	"$src/tests/hvbed/base.sh" >"$build/hvbed-base.out" 2>&1 || die_with_log "tests/hvbed/base.sh" "$build/hvbed-base.out"
+	echo "hypervisor bed base: built in $((SECONDS - t0)) s"
+fi
+
+# The Debian packages, built once from this tree for the tests that
+# install them in the hypervisor bed (the unit tests ran above: nocheck).
+if [[ -z "${MG_INTEGRATION:-}" || "${MG_INTEGRATION}" == *hvbed* ]]; then
+	step "Debian packages (scripts/build-deb.sh)"
+	rm -rf "$build/deb"
+	DEB_BUILD_OPTIONS=nocheck "$src/scripts/build-deb.sh" "$build/deb" >"$build/build-deb.out" 2>&1 ||
+		die_with_log "scripts/build-deb.sh" "$build/build-deb.out"
+	export MG_DEB_DIR=$build/deb
+fi
+
 step "integration tests (real QEMU and libvirt)"
 int_status=0
 if [[ -n "${MG_INTEGRATION:-}" ]]; then

@@ -94,3 +94,8 @@ EXTRA_DIST += tests/hvbed/base.sh tests/hvbed/hvbed.sh tests/hvbed/README.md \
 # migguard's .debs (scripts/build-deb.sh, or MG_DEB_DIR) installed on both
 # hosts: enabled and started by the package, connected to libvirt.
 INTEGRATION_TESTS += tests/integration/hvbed_package_installs.sh
+# The package's life on one hypervisor of the bed: install, upgrade keeping
+# the conffile and incidents, remove, purge, reinstall
+# (tests/hvbed/PACKAGE-CHECKS.md).
+INTEGRATION_TESTS += tests/integration/hvbed_package_lifecycle.sh
+EXTRA_DIST += tests/hvbed/PACKAGE-CHECKS.md
