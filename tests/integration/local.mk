@@ -94,3 +94,7 @@ EXTRA_DIST += tests/hvbed/base.sh tests/hvbed/hvbed.sh tests/hvbed/README.md \
 # migguard's .debs (scripts/build-deb.sh, or MG_DEB_DIR) installed on both
 # hosts: enabled and started by the package, connected to libvirt.
 INTEGRATION_TESTS += tests/integration/hvbed_package_installs.sh
+# End to end with migguardd under its real unit (tests/hvbed/guard.sh): the
+# storage stall caught and recovered in place; reload, watchdog and stop.
+INTEGRATION_TESTS += tests/integration/hvbed_storage_stall_recover.sh
+EXTRA_DIST += tests/hvbed/guard.sh
