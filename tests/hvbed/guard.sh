@@ -88,7 +88,7 @@ mg_hvbed_guards_up() {
 }
 
 mg_hvbed_glog() { local h=$1; shift; mg_hvbed_journal "$h" -u migguardd.service -o cat "$@"; }
-mg__hv_glog_has() { mg_hvbed_glog "$1" | grep -Eq -- "$2"; }
+mg__hv_glog_has() { mg_hvbed_glog "$1" | grep -E -- "$2" >/dev/null; }
 mg_hvbed_guard_wait_log() {
 	mg_wait_for "$2" "migguardd on $1 to log /$3/" mg__hv_glog_has "$1" "$3"
 }

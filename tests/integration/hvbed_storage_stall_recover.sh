@@ -92,7 +92,7 @@ t_hung=$(mg_hvbed_glog hv-src -o short-unix | sed -n "s/^\([0-9.]*\) .*domain $d
 hung_after=$(awk -v a="$MG_HANG_START" -v b="$t_hung" 'BEGIN { printf "%.2f", b - a }')
 awk -v s="$hung_after" -v l="$((MG_UNSTICK_FINISH + 2))" 'BEGIN { exit !(s <= l) }' ||
 	mg_fail "HUNG came $hung_after s after the hang began (limit finish_timeout + 2 s)"
-mg_hvbed_journal hv-src MIGGUARD_DOMAIN="$dom" -o cat | grep -q "migration HUNG" ||
+mg_hvbed_journal hv-src MIGGUARD_DOMAIN="$dom" -o cat | grep "migration HUNG" >/dev/null ||
 	mg_fail "journalctl MIGGUARD_DOMAIN=$dom does not show the HUNG verdict"
 mg_log "HUNG in hv-src's journal $hung_after s after the hang began"
 
@@ -111,7 +111,7 @@ mg_log "migguard incidents show ${inc##*/} answered in $(mg__hv_el "$t1") s insi
 
 # The unstick rung: the records, or why it refused.
 unstick_lines() { mg_hvbed_glog hv-src | grep -E "domain $dom: action (cancel|unstick|unstick-check|recover-check|kill)"; }
-unstick_done() { mg_hvbed_glog hv-src | grep -Eq "domain $dom: action (unstick-check|kill):"; }
+unstick_done() { mg_hvbed_glog hv-src | grep -E "domain $dom: action (unstick-check|kill):" >/dev/null; }
 if ! mg_wait_for_quiet 20 unstick_done || ! mg__hv_glog_has hv-src "domain $dom: action unstick: ok: shut down fd"; then
 	unstick_lines >&2 || true
 	why=$(mg_hvbed_glog hv-src | grep -E "domain $dom: action unstick: " | grep -v ': ok: ' | head -1)
@@ -142,7 +142,7 @@ for h in hv-src hv-dst; do mg_hvbed_list_fast "$h"; done
 # disk-check sees an I/O succeed.
 lines=$(wc -l <"$serial")
 mg_nbd_resume "$bed/storage"
-writing_again() { tail -n +"$((lines + 1))" "$serial" | grep -q 'MIGGUARD-GUEST: writing'; }
+writing_again() { tail -n +"$((lines + 1))" "$serial" | grep 'MIGGUARD-GUEST: writing' >/dev/null; }
 mg_wait_for 60 "the guest writing again after the storage returned" writing_again
 (($(grep -c 'MIGGUARD-GUEST: disk' "$serial") == boots)) || mg_fail "the guest booted again (serial log)"
 mg_hvbed_guard_wait_log hv-src 60 "domain $dom: action disk-check:"
@@ -153,9 +153,9 @@ MG_UNSTICK_DISK=1 mg_unstick_check_actions "$root$inc" unstick >"$MG_TEST_TMP/ac
 # The journal catalog explains the HUNG message (journalctl -x).
 hung_id=$(sed -n 's/^#define MG_MESSAGE_HUNG "\([0-9a-f]*\)"/\1/p' "$MG_SRCDIR/daemon/msgid.h")
 [[ -n $hung_id ]] || mg_fail "no MG_MESSAGE_HUNG in daemon/msgid.h"
-mg_hvbed_exec hv-src sh -c 'ls /usr/lib/systemd/catalog/migguard.catalog /lib/systemd/catalog/migguard.catalog 2>/dev/null' | grep -q . ||
+mg_hvbed_exec hv-src sh -c 'ls /usr/lib/systemd/catalog/migguard.catalog /lib/systemd/catalog/migguard.catalog 2>/dev/null' | grep . >/dev/null ||
 	mg_fail "the package did not install migguard.catalog into systemd's catalog directory in hv-src"
-mg_hvbed_exec hv-src journalctl --list-catalog "$hung_id" 2>/dev/null | grep -q "$hung_id" ||
+mg_hvbed_exec hv-src journalctl --list-catalog "$hung_id" 2>/dev/null | grep "$hung_id" >/dev/null ||
 	mg_fail "migguard.catalog is installed in hv-src but not compiled into /var/lib/systemd/catalog/database (journalctl --list-catalog $hung_id lists nothing): the package's install did not run journalctl --update-catalog"
 mg_hvbed_exec hv-src journalctl --no-pager -x -q MESSAGE_ID="$hung_id" MIGGUARD_DOMAIN="$dom" >"$MG_TEST_TMP/catalog.out" 2>&1
 grep -q "Subject: Live migration of $dom is hung (QEMU pid" "$MG_TEST_TMP/catalog.out" ||
