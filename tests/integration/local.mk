@@ -96,5 +96,5 @@ EXTRA_DIST += tests/hvbed/base.sh tests/hvbed/hvbed.sh tests/hvbed/README.md \
 INTEGRATION_TESTS += tests/integration/hvbed_package_installs.sh
 # End to end with migguardd under its real unit (tests/hvbed/guard.sh): the
 # storage stall caught and recovered in place; reload, watchdog and stop.
-INTEGRATION_TESTS += tests/integration/hvbed_storage_stall_recover.sh
+INTEGRATION_TESTS += tests/integration/hvbed_storage_stall_recover.sh tests/integration/hvbed_unit_reload_watchdog.sh
 EXTRA_DIST += tests/hvbed/guard.sh
