@@ -12,6 +12,11 @@
 # (systemd-nspawn --keep-unit uses the cgroup it is started in; the host has
 # no systemd to make a scope), booted with
 #   systemd-nspawn --keep-unit --register=no -b --console=pipe --capability=all
+#     --system-call-filter=pidfd_getfd
+# (nspawn's seccomp allow-list, inherited by everything under the host's
+# PID 1, answers pidfd_getfd(2) with EPERM: the unstick rung's check 4
+# needs it; a real hypervisor has no such filter.  A root shell entered with
+# nsenter is outside the filter, so it does not show there.)
 # The containers share the machine's network namespace: each libvirtd
 # listens on its own TCP port on 127.0.0.1 (auth none) through Debian's
 # libvirtd-tcp.socket -- TCP rather than a unix socket on a bind mount
@@ -275,7 +280,7 @@ mg__hv_write_conf() {
 		done
 		mount -t overlay overlay -o "lowerdir=$base,upperdir=$d/upper,workdir=$d/work" "$d/root"
 		exec systemd-nspawn -q -D "$d/root" -M "$h" --keep-unit --register=no -b \
-			--console=pipe --capability=all --link-journal=no "$@"
+			--console=pipe --capability=all --system-call-filter=pidfd_getfd --link-journal=no "$@"
 	EOF
 }
 

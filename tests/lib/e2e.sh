@@ -48,7 +48,7 @@
 #     1).  KIND drain: live_migration in ppoll/poll (271, 7) - the drain in
 #     vm_stop; KIND channel: in sendmsg, write or writev (46, 1, 20) - the
 #     switch-over write.  Then `virsh qemu-monitor-command query-status` on
-#     mg-src must not answer within 1.5 s (libvirt's monitor).  Sets
+#     mg-src (or MG_HANG_URI) must not answer within 1.5 s (libvirt's monitor).  Sets
 #     MG_HANG_START (epoch s.us of the first sample of the confirmed wait),
 #     MG_HANG_TID (live_migration), MG_HANG_SYSCALL (its syscall line) and
 #     MG_HANG_DETAIL (with live_migration's wchan); fails the test saying what was seen when no such hang
@@ -199,7 +199,7 @@ mg_e2e_hang_watch() {
 					since=$now first=$cur
 				elif awk -v a="$since" -v b="$now" -v c="${MG_HANG_CONFIRM:-1}" 'BEGIN { exit !(b - a >= c) }'; then
 					rc=0
-					timeout 1.5 virsh -q -c "$(mg_libvirt_uri mg-src)" qemu-monitor-command "$dom" \
+					timeout 1.5 virsh -q -c "${MG_HANG_URI:-$(mg_libvirt_uri mg-src)}" qemu-monitor-command "$dom" \
 						'{"execute":"query-status"}' >/dev/null 2>&1 || rc=$?
 					if ((rc == 124)); then
 						MG_HANG_START=$since MG_HANG_TID=$lm
