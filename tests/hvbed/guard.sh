@@ -2,9 +2,7 @@
 # for the end-to-end tests (tests/integration/hvbed_*.sh).  Source after
 # tests/lib/e2e.sh and tests/hvbed/hvbed.sh.
 #
-# mg_hvbed_debs : sets MG_HVBED_DEBS (the migguard .deb) from MG_DEB_DIR,
-#     or builds it with scripts/build-deb.sh (nocheck); exits 77 (skip)
-#     when neither is possible or systemd-nspawn cannot run here.
+# (mg_hvbed_debs, which finds or builds the .debs, is in hvbed.sh.)
 # mg_hvbed_guard_conf HOST KEY=VALUE... : writes HOST's
 #     /etc/migguard/migguard.conf (the package's conffile) with these keys
 #     (section.key=value, as mg_guard_conf).
@@ -33,24 +31,6 @@
 #     in ppoll/poll), without confirming it (mg_e2e_hang_watch does that).
 # mg_hvbed_list_fast HOST : `virsh list --all` answers within 5 s; logs
 #     the time it took.
-
-mg_hvbed_debs() {
-	mg_hvbed_can_run || { mg_log "SKIP: systemd-nspawn cannot run here (tests/hvbed/base.sh --deps)"; exit 77; }
-	local debdir=${MG_DEB_DIR:-} t0
-	if [[ -z $debdir && ! -x $MG_SRCDIR/scripts/build-deb.sh ]]; then
-		mg_log "SKIP: no package to install (no scripts/build-deb.sh here, MG_DEB_DIR unset)"
-		exit 77
-	fi
-	if [[ -z $debdir ]]; then
-		debdir=$MG_TEST_TMP/debs
-		t0=${EPOCHREALTIME/,/.}
-		DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$MG_SRCDIR/scripts/build-deb.sh" "$debdir" >/dev/null ||
-			mg_fail "scripts/build-deb.sh failed"
-		mg_log "packages built in $(mg__hv_el "$t0") s"
-	fi
-	MG_HVBED_DEBS=("$debdir"/migguard_*.deb)
-	[[ -f ${MG_HVBED_DEBS[0]} ]] || mg_fail "no migguard_*.deb in $debdir"
-}
 
 mg_hvbed_guard_conf() {
 	local h=$1 r; shift

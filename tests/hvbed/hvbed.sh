@@ -74,6 +74,11 @@
 #                              package's own maintainer scripts enable and
 #                              start its units
 #   mg_hvbed_dump HOST         console, failed units and journal tail (stderr)
+#   mg_hvbed_debs              sets MG_HVBED_DEB_DIR and MG_HVBED_DEBS (the
+#                              migguard .deb) from MG_DEB_DIR, or builds
+#                              them there with scripts/build-deb.sh
+#                              (nocheck); exits 77 (skip) when neither is
+#                              possible or systemd-nspawn cannot run here
 # Guests
 #   mg_hvbed_nova_xml HOST DOM [iothread] [MEM_MIB]  the Nova-shaped busy
 #                              guest (mg_testbed_nova_xml) on the bed's TCP
@@ -524,4 +529,23 @@ mg_hvbed_install_deb() {
 		cat "$log" >&2
 		mg_fail "installing on $h downloaded packages: add them to tests/hvbed/base.sh's list (or MG_HVBED_ALLOW_DOWNLOAD=1)"
 	fi
+}
+
+mg_hvbed_debs() {
+	mg_hvbed_can_run || { mg_log "SKIP: systemd-nspawn cannot run here (tests/hvbed/base.sh --deps)"; exit 77; }
+	local debdir=${MG_DEB_DIR:-} t0
+	if [[ -z $debdir && ! -x $MG_SRCDIR/scripts/build-deb.sh ]]; then
+		mg_log "SKIP: no package to install (no scripts/build-deb.sh here, MG_DEB_DIR unset)"
+		exit 77
+	fi
+	if [[ -z $debdir ]]; then
+		debdir=$MG_TEST_TMP/debs
+		t0=${EPOCHREALTIME/,/.}
+		DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$MG_SRCDIR/scripts/build-deb.sh" "$debdir" >/dev/null ||
+			mg_fail "scripts/build-deb.sh failed"
+		mg_log "packages built in $(mg__hv_el "$t0") s"
+	fi
+	MG_HVBED_DEB_DIR=$debdir
+	MG_HVBED_DEBS=("$debdir"/migguard_*.deb)
+	[[ -f ${MG_HVBED_DEBS[0]} ]] || mg_fail "no migguard_*.deb in $debdir"
 }

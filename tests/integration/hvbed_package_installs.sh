@@ -13,22 +13,8 @@
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/hvbed/hvbed.sh"
 
-mg_hvbed_can_run || { mg_log "SKIP: systemd-nspawn cannot run here (tests/hvbed/base.sh --deps)"; exit 77; }
-
-debdir=${MG_DEB_DIR:-}
-if [[ -z $debdir && ! -x $MG_SRCDIR/scripts/build-deb.sh ]]; then
-	mg_log "SKIP: no package to install (no scripts/build-deb.sh here, MG_DEB_DIR unset)"
-	exit 77
-fi
-if [[ -z $debdir ]]; then
-	debdir=$MG_TEST_TMP/debs
-	t0=${EPOCHREALTIME/,/.}
-	DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$MG_SRCDIR/scripts/build-deb.sh" "$debdir" >/dev/null ||
-		mg_fail "scripts/build-deb.sh failed"
-	mg_log "packages built in $(mg__hv_el "$t0") s"
-fi
-debs=("$debdir"/migguard_*.deb)
-[[ -f ${debs[0]} ]] || mg_fail "no migguard_*.deb in $debdir"
+mg_hvbed_debs
+debs=("${MG_HVBED_DEBS[@]}")
 
 bed=$MG_TEST_TMP/hvbed
 mg_hvbed_up "$bed"

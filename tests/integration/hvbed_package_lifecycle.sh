@@ -12,19 +12,13 @@
 #   remove   - the daemon gone, incidents and conffile kept;
 #   purge    - /var/lib/migguard, /etc/migguard and the enablement gone;
 #   reinstall- enabled and active again with a fresh default config.
-# v1 comes from MG_DEB_DIR when set, else it is built here; v2 is always
+# v1 comes from mg_hvbed_debs (MG_DEB_DIR, or built here); v2 is always
 # built here (MG_DEB_VERSION=...+test1, nocheck).
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/hvbed/hvbed.sh"
 
-mg_hvbed_can_run || { mg_log "SKIP: systemd-nspawn cannot run here (tests/hvbed/base.sh --deps)"; exit 77; }
-[[ -x $MG_SRCDIR/scripts/build-deb.sh ]] || { mg_log "SKIP: no scripts/build-deb.sh in this tree"; exit 77; }
-
-v1dir=${MG_DEB_DIR:-}
-if [[ -z $v1dir ]]; then
-	v1dir=$MG_TEST_TMP/v1
-	DEB_BUILD_OPTIONS=nocheck "$MG_SRCDIR/scripts/build-deb.sh" "$v1dir" >/dev/null || mg_fail "building v1"
-fi
+mg_hvbed_debs
+v1dir=$MG_HVBED_DEB_DIR
 v1=$(dpkg-deb -f "$(ls "$v1dir"/migguard_*.deb | head -1)" Version)
 v2=$v1+test1
 DEB_BUILD_OPTIONS=nocheck MG_DEB_VERSION=$v2 "$MG_SRCDIR/scripts/build-deb.sh" "$MG_TEST_TMP/v2" >/dev/null ||
