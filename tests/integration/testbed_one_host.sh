@@ -26,6 +26,7 @@ qemu_pid=$(mg_libvirt_qemu_pid "$h" "$dom")
 
 # libvirtd restarted with the domain running: QEMU survives, libvirt finds it.
 mg_libvirt_host_restart "$h"
+mg_libvirt_wait_reconnected "$h" "$dom"
 [[ "$(mg_libvirt_pid "$h")" != "$libvirtd_pid" ]] || mg_fail "libvirtd was not restarted"
 kill -0 "$qemu_pid" || mg_fail "QEMU died with libvirtd"
 [[ "$(mg_virsh "$h" domstate "$dom")" == running ]] || mg_fail "$dom not running after the restart"

@@ -19,6 +19,10 @@
 #                                    QEMU processes and the namespace live on,
 #                                    as with `systemctl stop libvirtd`.
 #   mg_libvirt_host_restart NAME     stop + start (QEMUs keep running).
+#   mg_libvirt_wait_reconnected NAME DOM
+#                                    waits until libvirt's reconnect to DOM's
+#                                    QEMU is over (a destroy racing it makes
+#                                    libvirt report "domain is not running").
 #   mg_libvirt_host_teardown NAME    libvirtd, every QEMU it started (pids from
 #                                    its run dir, checked to be in the host's
 #                                    mount namespace), the namespace anchor.
@@ -297,6 +301,16 @@ mg_libvirt_host_stop() {
 mg_libvirt_host_restart() {
 	mg_libvirt_host_stop "$1"
 	mg_libvirt_host_start "$1"
+}
+
+# libvirt reconnects to each QEMU in a thread that holds the domain's job;
+# `domstate` answers from the status XML before that ends.  A QMP passthrough
+# needs the job, so its answer means the reconnect is over.
+mg_libvirt_wait_reconnected() {
+	local h=$1 dom=$2
+	timeout 30 virsh -q -c "$(mg_libvirt_uri "$h")" qemu-monitor-command "$dom" \
+		'{"execute":"query-status"}' >/dev/null ||
+		mg_fail "libvirt on $h did not finish reconnecting to $dom"
 }
 
 # QEMU processes of the host: pids from its run dir's pidfiles that live in
