@@ -20,4 +20,6 @@ struct mg_env {
 	struct mg_worker_pool *pool;
 	/* Incident files and ledger records: one thread, in order. */
 	struct mg_worker_pool *io;
+	/* Snapshots (report.h): a few threads, no two on one QEMU. */
+	struct mg_worker_pool *snap;
 };

@@ -26,6 +26,14 @@ struct mg_guard {
 	/* Per migration: reset when one starts and when it ends. */
 	bool reported;			/* the verdict was handled (incident, or the ledger's record) */
 	bool acted;			/* never act twice on one migration */
+	unsigned generation;		/* counts migrations: a late report of an old one */
+	struct mg_report *report;	/* the verdict's snapshot, until it is an incident */
+	struct report_ctx {		/* what the report's end needs of its verdict */
+		unsigned generation;
+		struct mg_ledger_entry rec;
+		enum mg_action action;
+		char xml[1024];
+	} pending;
 	struct mg_incwriter *incident;	/* the last verdict's incident, for its ladder */
 	struct mg_ladder *ladder;	/* the last verdict's actions (may outlive its migration) */
 };
@@ -93,32 +101,64 @@ static void act(struct mg_guard *g, enum mg_action action, const struct mg_unsti
 		mg_error_errno(r, "domain %s: cannot start the actions", g->name);
 }
 
+/* The snapshot is an incident now (or could not be): note it in the
+ * ledger and act, unless the migration ended meanwhile (then the incident
+ * stands as evidence, and nothing is done to a migration that is over). */
+static void on_report_done(int r, struct mg_incwriter *iw, const struct mg_unstick_plan *plan, void *userdata)
+{
+	struct mg_guard *g = userdata;
+	struct report_ctx *c = &g->pending;
+
+	g->report = mg_report_cancel(g->report);
+	if (c->generation != g->generation) {
+		mg_notice("domain %s: the migration ended while its snapshot was taken; no action", g->name);
+		mg_incwriter_unref(iw);
+		return;
+	}
+	mg_incwriter_unref(g->incident);
+	g->incident = iw;
+	/* Stopping: the next guard finds no ledger record and acts. */
+	if (r == -ECANCELED)
+		return;
+	mg_ledger_note(g->ledger, &c->rec.key, c->rec.acted, iw ? mg_incwriter_dir(iw) : NULL);
+	act(g, c->action, plan, c->xml[0] ? c->xml : NULL);
+}
+
 /* HUNG or STALLED: report once, act once (also across the guard's
- * restarts: the ledger). */
+ * restarts: the ledger).  The snapshot runs on the snapshot pool; the
+ * actions start when it is done (they need its plan, and the incident
+ * they append to). */
 static void on_verdict(struct mg_watch *w, enum mg_track_change c, void *userdata)
 {
 	struct mg_guard *g = userdata;
-	struct mg_ledger_entry rec = { .at = mg_now_real() };
-	char xml[1024] = "", log[1024] = "";
-	enum mg_action action;
-	struct mg_unstick_plan plan = { .kind = MG_UNSTICK_NONE };
+	struct report_ctx *ctx = &g->pending;
+	char log[1024] = "";
+	int r;
 
 	if (g->reported)
 		return;
 	g->reported = true;
+	*ctx = (struct report_ctx){ .generation = g->generation, .rec = { .at = mg_now_real() } };
 	/* A guard restarted after its verdict re-finds the same migration. */
-	ledger_key(g, mg_watch_direction(w), &rec.key);
-	if (mg_report_already(&g->env, mg_ledger_find(g->ledger, &rec.key), w)) {
+	ledger_key(g, mg_watch_direction(w), &ctx->rec.key);
+	if (mg_report_already(&g->env, mg_ledger_find(g->ledger, &ctx->rec.key), w)) {
 		g->acted = true;
 		return;
 	}
-	action = policy(g, xml, log, sizeof(xml));
-	rec.acted = !g->acted && action != MG_ACTION_NONE;
+	ctx->action = policy(g, ctx->xml, log, sizeof(ctx->xml));
+	ctx->rec.acted = !g->acted && ctx->action != MG_ACTION_NONE;
 	g->incident = mg_incwriter_unref(g->incident);
-	mg_report_incident(&g->env, w, xml[0] ? xml : NULL, log[0] ? log : NULL, &rec, &g->incident,
-			   &plan);
-	mg_ledger_note(g->ledger, &rec.key, rec.acted, g->incident ? mg_incwriter_dir(g->incident) : NULL);
-	act(g, action, &plan, xml[0] ? xml : NULL);
+	g->report = mg_report_cancel(g->report);
+	r = mg_report_start(&g->env, w, ctx->xml[0] ? ctx->xml : NULL, log[0] ? log : NULL, &ctx->rec,
+			    on_report_done, g, &g->report);
+	if (r < 0) {
+		/* Already logged: act without the snapshot's plan. */
+		struct mg_unstick_plan none = { .kind = MG_UNSTICK_NONE };
+
+		snprintf(none.why, sizeof(none.why), "no snapshot: %s", strerror(-r));
+		mg_ledger_note(g->ledger, &ctx->rec.key, ctx->rec.acted, NULL);
+		act(g, ctx->action, &none, ctx->xml[0] ? ctx->xml : NULL);
+	}
 }
 
 /* A later migration is a new one: it may be reported and acted on again. */
@@ -129,6 +169,7 @@ static void on_ended(struct mg_watch *w, void *userdata)
 
 	g->reported = false;
 	g->acted = false;
+	g->generation++;
 	ledger_key(g, mg_watch_direction(w), &k);
 	mg_ledger_forget(g->ledger, &k, g->env.io);
 }
@@ -164,7 +205,7 @@ int mg_guard_new(const struct mg_env *env, const struct mg_guard_params *p, cons
 	struct mg_guard *g;
 	int r;
 
-	if (!env->io || !p->name || (p->dom && !env->pool))
+	if (!env->io || !env->snap || !p->name || (p->dom && !env->pool))
 		return -EINVAL;
 	g = calloc(1, sizeof(*g));
 	if (!g)
@@ -202,6 +243,7 @@ void mg_guard_free(struct mg_guard *g)
 {
 	if (!g)
 		return;
+	mg_report_cancel(g->report);
 	mg_ladder_free(g->ladder);
 	mg_watch_free(g->watch);
 	if (g->dom)
@@ -217,6 +259,7 @@ int mg_guard_track(struct mg_guard *g, enum mg_direction dir, const char *why)
 		return 0;
 	g->reported = false;
 	g->acted = false;
+	g->generation++;
 	return mg_watch_track(g->watch, dir, why);
 }
 
@@ -248,6 +291,8 @@ enum mg_direction mg_guard_direction(const struct mg_guard *g)
 
 bool mg_guard_acting(const struct mg_guard *g)
 {
+	if (g->report)
+		return true;
 	return g->ladder && !mg_ladder_finished(g->ladder);
 }
 

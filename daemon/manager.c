@@ -5,7 +5,9 @@
 #include "event.h"
 #include "incwriter.h"
 #include "log.h"
+#include "loopmon.h"
 #include "metrics.h"
+#include "report.h"
 #include "notify.h"
 #include "plugin.h"
 #include "standalone.h"
@@ -30,10 +32,12 @@ struct mg_manager {
 	/* The sinks, in dispatch order, and their dispatcher. */
 	struct mg_notify *notify;
 	struct mg_metrics *metrics;
+	struct mg_loopmon *loopmon;
 	struct mg_status *status;
 	struct mg_plugins *plugins;	/* NULL: the file names none */
 	struct mg_worker_pool *pool;	/* blocking libvirt calls (libvirt mode) */
 	struct mg_worker_pool *io;	/* incident files and ledger records: one thread */
+	struct mg_worker_pool *snap;	/* snapshots (report.h) */
 	struct mg_virt *virt;
 	struct mg_domains *domains;
 	struct mg_standalone *standalone;
@@ -231,10 +235,11 @@ static bool libvirt_busy(const struct mg_manager *m)
 	return m->pool && (mg_worker_pool_n_stuck(m->pool) > 0 || mg_worker_pool_n_pending(m->pool) > 0);
 }
 
-/* Incident files and action records queued or being written. */
+/* Snapshots being taken (each becomes an incident) and incident files
+ * and action records queued or being written. */
 static size_t writes_pending(const struct mg_manager *m)
 {
-	return m->io ? mg_worker_pool_n_pending(m->io) : 0;
+	return (m->snap ? mg_worker_pool_n_pending(m->snap) : 0) + (m->io ? mg_worker_pool_n_pending(m->io) : 0);
 }
 
 /* Everything that guards, from the loop when stopping (and again, a no-op
@@ -258,6 +263,8 @@ static void release_guards(struct mg_manager *m)
 	mg_standalone_free(m->standalone);
 	m->standalone = NULL;
 	m->pool = mg_worker_pool_free(m->pool);
+	/* Before io: a snapshot cancelled now writes nothing. */
+	m->snap = mg_worker_pool_free(m->snap);
 	m->io = mg_worker_pool_free(m->io);
 }
 
@@ -398,6 +405,7 @@ static struct mg_env lent_env(struct mg_manager *m)
 {
 	return (struct mg_env){
 		.loop = m->loop, .conf = &m->conf, .notify = m->notify, .pool = m->pool, .io = m->io,
+		.snap = m->snap,
 	};
 }
 
@@ -407,6 +415,8 @@ static int start_standalone(struct mg_manager *m)
 	int r;
 
 	r = mg_worker_pool_new(m->loop, 1, 0, &m->io);
+	if (r >= 0)
+		r = mg_worker_pool_new(m->loop, MG_REPORT_WORKERS, 0, &m->snap);
 	if (r < 0)
 		return mg_error_errno(r, "standalone: cannot set up the guard");
 	e = lent_env(m);
@@ -438,6 +448,8 @@ static int start_libvirt(struct mg_manager *m)
 	r = mg_worker_pool_new(m->loop, 0, 0, &m->pool);
 	if (r >= 0)
 		r = mg_worker_pool_new(m->loop, 1, 0, &m->io);
+	if (r >= 0)
+		r = mg_worker_pool_new(m->loop, MG_REPORT_WORKERS, 0, &m->snap);
 	e = lent_env(m);
 	if (r >= 0)
 		r = mg_domains_new(&e, &m->domains);
@@ -447,6 +459,18 @@ static int start_libvirt(struct mg_manager *m)
 	if (r < 0)
 		return mg_error_errno(r, "cannot set up the libvirt connection");
 	return mg_virt_start(m->virt);
+}
+
+/* A new largest lateness: to the metrics and status.json; worth a warning
+ * when it is long enough to delay a verdict noticeably. */
+static void on_loop_lateness(uint64_t max_usec, void *userdata)
+{
+	struct mg_manager *m = userdata;
+
+	mg_metrics_set_loop_lateness(m->metrics, max_usec);
+	mg_status_set_loop_lateness(m->status, max_usec);
+	if (max_usec >= 100 * MG_USEC_PER_MSEC)
+		mg_warn("the event loop ran %.0f ms late (largest since start)", (double)max_usec / 1000.0);
 }
 
 int mg_manager_run(struct mg_manager *m)
@@ -461,6 +485,9 @@ int mg_manager_run(struct mg_manager *m)
 	    (r = mg_notify_register(m->notify, SINK_STATUS, mg_status_on_event, m->status)) < 0)
 		return mg_error_errno(r, "cannot register the sinks");
 	register_plugins(m);
+	r = mg_loopmon_new(m->loop, on_loop_lateness, m, &m->loopmon);
+	if (r < 0)
+		return mg_error_errno(r, "cannot watch the event loop's lateness");
 	r = m->p.qmp_path ? start_standalone(m) : start_libvirt(m);
 	if (r < 0)
 		return r;
@@ -482,6 +509,7 @@ struct mg_manager *mg_manager_free(struct mg_manager *m)
 	if (!m)
 		return NULL;
 	release_guards(m);
+	m->loopmon = mg_loopmon_free(m->loopmon);
 	m->metrics = mg_metrics_free(m->metrics);
 	/* Removes status.json: a daemon that stopped cleanly leaves none. */
 	m->status = mg_status_free(m->status);

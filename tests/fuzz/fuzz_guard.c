@@ -28,6 +28,7 @@
 #include "env.h"
 #include "incident.h"
 #include "metrics.h"
+#include "report.h"
 #include "snapshot/snapshot.h"
 #include "standalone.h"
 #include "status.h"
@@ -260,7 +261,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mg_notify_new(&notify) < 0 || mg_metrics_new(&metrics) < 0 || mg_status_new(&status) < 0 ||
 	    mg_notify_register(notify, "metrics", mg_metrics_on_event, metrics) < 0 ||
 	    mg_notify_register(notify, "status", mg_status_on_event, status) < 0 ||
-	    mg_worker_pool_new(p.loop, 1, 0, &env.io) < 0)
+	    mg_worker_pool_new(p.loop, 1, 0, &env.io) < 0 ||
+	    mg_worker_pool_new(p.loop, MG_REPORT_WORKERS, 0, &env.snap) < 0)
 		abort();
 	env.notify = notify;
 	if (mg_standalone_start(&env, sock_path, child, "fuzz", &s) < 0)
@@ -306,7 +308,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pump(&p, 0);
 	}
 	mg_standalone_free(s);
-	/* As the manager: the pool after its users, the sinks after the pool. */
+	/* As the manager: the pools after their users (snapshots before the
+	 * incident writer), the sinks after the pools. */
+	mg_worker_pool_free(env.snap);
 	mg_worker_pool_free(env.io);
 	mg_status_free(status);
 	mg_metrics_free(metrics);

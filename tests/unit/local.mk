@@ -161,3 +161,10 @@ TESTS += tests/unit/test_unstick
 tests_unit_test_unstick_SOURCES = tests/unit/test_unstick.c tests/unit/fake_snapshot.h
 tests_unit_test_unstick_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_unstick_LDADD = $(MG_UNIT_LDADD)
+
+# The loop-lateness monitor on a real sd-event loop.
+check_PROGRAMS += tests/unit/test_loopmon
+TESTS += tests/unit/test_loopmon
+tests_unit_test_loopmon_SOURCES = tests/unit/test_loopmon.c
+tests_unit_test_loopmon_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_loopmon_LDADD = $(MG_UNIT_LDADD)

@@ -28,28 +28,70 @@
 /* --- stubs of report.c and ladder.c --------------------------------------- */
 
 static struct {
-	unsigned incidents, already, ladders, ladders_freed;
+	unsigned incidents, delivered, already, ladders, ladders_freed;
 	bool lock_cycle;		/* what the "snapshot" finds (the plan says it) */
+	bool hold;			/* the report ends only when the test says */
 	bool ledger_acted;		/* the record handed to the last incident */
 	char status_xml[1024], qemu_log[1024];
 	struct mg_ladder_params ladder;	/* the last ladder's parameters */
+	struct mg_report *last;		/* the report not yet ended or cancelled */
 } seen;
 
 struct mg_ladder {
 	bool finished;
 };
 
-int mg_report_incident(const struct mg_env *env, struct mg_watch *w, const char *status_xml, const char *qemu_log,
-		       const struct mg_ledger_entry *ledger, struct mg_incwriter **out, struct mg_unstick_plan *plan)
+struct mg_report {
+	sd_event_source *defer;
+	mg_report_done_fn done;
+	void *userdata;
+};
+
+static void report_end(struct mg_report *r)
 {
+	struct mg_unstick_plan plan = { .kind = MG_UNSTICK_NONE, .lock_cycle = seen.lock_cycle };
+
+	seen.delivered++;
+	/* The guard lets go of its handle in there (mg_report_cancel). */
+	r->done(0, NULL, &plan, r->userdata);
+}
+
+static int report_deliver(sd_event_source *s, void *userdata)
+{
+	report_end(userdata);
+	return 0;
+}
+
+int mg_report_start(const struct mg_env *env, struct mg_watch *w, const char *status_xml, const char *qemu_log,
+		    const struct mg_ledger_entry *ledger, mg_report_done_fn done, void *userdata,
+		    struct mg_report **out)
+{
+	struct mg_report *r = calloc(1, sizeof(*r));
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(env->snap);
 	seen.incidents++;
 	seen.ledger_acted = ledger && ledger->acted;
 	snprintf(seen.status_xml, sizeof(seen.status_xml), "%s", status_xml ? status_xml : "");
 	snprintf(seen.qemu_log, sizeof(seen.qemu_log), "%s", qemu_log ? qemu_log : "");
-	*out = NULL;
-	if (plan)
-		plan->lock_cycle = seen.lock_cycle;
+	r->done = done;
+	r->userdata = userdata;
+	if (!seen.hold)
+		ck_assert_int_eq(sd_event_add_defer(env->loop, &r->defer, report_deliver, r), 0);
+	seen.last = r;
+	*out = r;
 	return 0;
+}
+
+struct mg_report *mg_report_cancel(struct mg_report *r)
+{
+	if (r) {
+		sd_event_source_disable_unref(r->defer);
+		if (seen.last == r)
+			seen.last = NULL;
+		free(r);
+	}
+	return NULL;
 }
 
 bool mg_report_already(const struct mg_env *env, const struct mg_ledger_entry *e, struct mg_watch *w)
@@ -136,7 +178,8 @@ static void teardown(void)
 
 static struct mg_guard *new_guard(bool libvirt)
 {
-	struct mg_env env = { .loop = loop, .conf = &conf, .notify = notify, .io = io };
+	/* The stub of report.c takes no snapshot: any pool will do. */
+	struct mg_env env = { .loop = loop, .conf = &conf, .notify = notify, .io = io, .snap = io };
 	struct mg_guard_params p = {
 		.name = "busy", .uuid = libvirt ? "0b4d1c2e-4e5f-4a6b-8c7d-9e0f1a2b3c4d" : NULL, .pid = child,
 		.libvirt = libvirt, .ledger = ledger,
@@ -147,16 +190,18 @@ static struct mg_guard *new_guard(bool libvirt)
 	return g;
 }
 
-/* Runs the loop until the guard handled a verdict (reported or found it
- * already reported), at most 5 s. */
+/* Runs the loop until the guard handled a verdict (reported, and the
+ * report ended unless held, or found it already reported), at most 5 s. */
 static void run_until_verdict(void)
 {
 	unsigned before = seen.incidents + seen.already;
 	uint64_t until = mg_now_mono() + 5 * MG_USEC_PER_SEC;
 
-	while (seen.incidents + seen.already == before && mg_now_mono() < until)
+	while ((seen.incidents + seen.already == before || (!seen.hold && seen.delivered < seen.incidents)) &&
+	       mg_now_mono() < until)
 		ck_assert_int_ge(sd_event_run(loop, 10 * MG_USEC_PER_MSEC), 0);
 	ck_assert_msg(seen.incidents + seen.already > before, "no verdict within 5 s");
+	ck_assert_msg(seen.hold || seen.delivered == seen.incidents, "the report did not end within 5 s");
 }
 
 /* A few more probe rounds (nothing more may happen). */
@@ -300,9 +345,61 @@ START_TEST(test_the_domain_metadata_overrides_the_file_policy)
 }
 END_TEST
 
+/* The actions wait for the snapshot (they need its plan); a migration
+ * that ended meanwhile keeps its incident but is not acted on, and the
+ * next one is acted on as usual. */
+START_TEST(test_the_actions_wait_for_the_snapshot_and_skip_a_migration_that_ended)
+{
+	struct mg_guard *g = new_guard(false);
+	struct mg_report *held;
+
+	seen.hold = true;
+	ck_assert_int_eq(mg_guard_track(g, MG_DIR_IN, "test: first"), 0);
+	run_until_verdict();
+	run_for(100 * MG_USEC_PER_MSEC);
+	ck_assert_uint_eq(seen.incidents, 1);
+	ck_assert_uint_eq(seen.ladders, 0);
+	/* Busy with the verdict: the registry must not forget the guard. */
+	ck_assert(mg_guard_acting(g));
+	ck_assert_ptr_null(record(g, NULL));
+	held = seen.last;
+	ck_assert_ptr_nonnull(held);
+	mg_guard_end(g, MG_PHASE_COMPLETED, "test: completed meanwhile");
+	report_end(held);
+	ck_assert_ptr_null(seen.last);
+	ck_assert_uint_eq(seen.ladders, 0);
+	ck_assert_ptr_null(record(g, NULL));
+	ck_assert(!mg_guard_acting(g));
+
+	seen.hold = false;
+	ck_assert_int_eq(mg_guard_track(g, MG_DIR_IN, "test: second"), 0);
+	run_until_verdict();
+	ck_assert_uint_eq(seen.incidents, 2);
+	ck_assert_uint_eq(seen.ladders, 1);
+	ck_assert_ptr_nonnull(record(g, NULL));
+	mg_guard_free(g);
+}
+END_TEST
+
+/* A guard freed while its snapshot runs lets go of the report (the real
+ * one still writes the incident) and nothing calls back into it. */
+START_TEST(test_a_guard_freed_during_its_snapshot_is_not_called_back)
+{
+	struct mg_guard *g = new_guard(false);
+
+	seen.hold = true;
+	ck_assert_int_eq(mg_guard_track(g, MG_DIR_IN, "test: incoming"), 0);
+	run_until_verdict();
+	ck_assert_ptr_nonnull(seen.last);
+	mg_guard_free(g);
+	ck_assert_ptr_null(seen.last);
+	ck_assert_uint_eq(seen.ladders, 0);
+}
+END_TEST
+
 START_TEST(test_no_guard_for_a_process_that_is_gone)
 {
-	struct mg_env env = { .loop = loop, .conf = &conf, .notify = notify, .io = io };
+	struct mg_env env = { .loop = loop, .conf = &conf, .notify = notify, .io = io, .snap = io };
 	struct mg_guard_params p = { .name = "gone", .pid = mg_test_dead_pid(), .ledger = ledger };
 	struct mg_guard *g = NULL;
 
@@ -323,6 +420,8 @@ static Suite *guard_suite(void)
 	tcase_add_test(tc, test_the_next_migration_is_reported_and_acted_on_again);
 	tcase_add_test(tc, test_action_none_reports_without_acting);
 	tcase_add_test(tc, test_the_domain_metadata_overrides_the_file_policy);
+	tcase_add_test(tc, test_the_actions_wait_for_the_snapshot_and_skip_a_migration_that_ended);
+	tcase_add_test(tc, test_a_guard_freed_during_its_snapshot_is_not_called_back);
 	tcase_add_test(tc, test_no_guard_for_a_process_that_is_gone);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,0 +1,32 @@
+/* loopmon.h - how late the event loop is: a timer due every
+ * MG_LOOPMON_PERIOD with 1 µs accuracy, whose dispatch time minus its due
+ * time is the loop's lateness at that moment (anything that blocks the
+ * loop - a slow callback, a blocking call - shows as lateness, and every
+ * other timer, the watchdog ping and libvirt's keepalive are as late).
+ * The maximum since start is kept; owners hear of a new maximum when it
+ * grows by MG_LOOPMON_STEP or more, so a slowly creeping figure does not
+ * rewrite files on every tick.
+ *
+ * Cost: one wake-up per period (10 per second), a clock read each. */
+#pragma once
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "util.h"
+
+#define MG_LOOPMON_PERIOD (100 * MG_USEC_PER_MSEC)
+#define MG_LOOPMON_STEP (1 * MG_USEC_PER_MSEC)
+
+struct mg_loopmon;
+
+/* changed (may be NULL) runs on the loop with the new maximum. 0 or -errno. */
+int mg_loopmon_new(sd_event *loop, void (*changed)(uint64_t max_usec, void *userdata), void *userdata,
+		   struct mg_loopmon **out);
+struct mg_loopmon *mg_loopmon_free(struct mg_loopmon *lm);
+static inline void mg_loopmon_freep(struct mg_loopmon **lm) { if (*lm) mg_loopmon_free(*lm); }
+/* The largest lateness seen since start, and the last one. */
+uint64_t mg_loopmon_max(const struct mg_loopmon *lm);
+uint64_t mg_loopmon_last(const struct mg_loopmon *lm);
+/* Feeds one measurement: for the timer, and for tests. */
+void mg_loopmon_note(struct mg_loopmon *lm, uint64_t late_usec);
