@@ -28,6 +28,15 @@ static ssize_t find(struct mg_domains *ds, const char *uuid)
 	return -1;
 }
 
+/* Each guard keeps at most one libvirt call in flight for its watch and
+ * one for its ladder: when all their QEMUs hang at once, all those calls
+ * may be stuck together, and each ladder must still get its own. */
+static void bound_stuck_calls(struct mg_domains *ds)
+{
+	if (ds->env.pool)
+		mg_worker_pool_set_max_stuck(ds->env.pool, MG_WORKER_MAX_STUCK + 2 * (unsigned)ds->n_guards);
+}
+
 static void forget(struct mg_domains *ds, struct mg_guard *g)
 {
 	for (size_t i = 0; i < ds->n_guards; i++) {
@@ -35,6 +44,7 @@ static void forget(struct mg_domains *ds, struct mg_guard *g)
 			continue;
 		mg_guard_free(g);
 		ds->guards[i] = ds->guards[--ds->n_guards];
+		bound_stuck_calls(ds);
 		return;
 	}
 }
@@ -64,7 +74,9 @@ static ssize_t add(struct mg_domains *ds, virDomainPtr dom, const char *uuid, pi
 	p.qmp_path = qmp_path(ds->env.conf, p.name, uuid, qmp, sizeof(qmp));
 	if (mg_guard_new(&ds->env, &p, NULL, NULL, &ds->guards[ds->n_guards]) < 0)
 		return -1;
-	return (ssize_t)ds->n_guards++;
+	ds->n_guards++;
+	bound_stuck_calls(ds);
+	return (ssize_t)ds->n_guards - 1;
 }
 
 /* Finds or creates the guard of the domain's QEMU, whose pid libvirt's

@@ -389,6 +389,13 @@ int mg_worker_submit(struct mg_worker_pool *p, const struct mg_work *w)
 	return 0;
 }
 
+void mg_worker_pool_set_max_stuck(struct mg_worker_pool *p, unsigned max_stuck)
+{
+	p->max_stuck = max_stuck ? max_stuck : MG_WORKER_MAX_STUCK;
+	if (p->n_stuck < p->max_stuck)
+		p->refusing = false;
+}
+
 unsigned mg_worker_pool_n_stuck(const struct mg_worker_pool *p) { return p->n_stuck; }
 size_t mg_worker_pool_n_pending(const struct mg_worker_pool *p) { return p->n_pending; }
 

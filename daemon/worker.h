@@ -52,6 +52,12 @@ static inline void mg_worker_pool_freep(struct mg_worker_pool **p) { if (*p) mg_
  * full (logged here, once per episode), -ENOMEM / -errno. */
 int mg_worker_submit(struct mg_worker_pool *p, const struct mg_work *w);
 
+/* A new bound on stuck threads (0: the default).  For a pool whose owners
+ * each keep at most one call in flight (a watch, a ladder), the bound
+ * follows their number: during a storage outage every hung QEMU's
+ * monitor call is stuck at once, and a fixed bound would refuse the
+ * ladders' calls.  Threads already stuck are not touched. */
+void mg_worker_pool_set_max_stuck(struct mg_worker_pool *p, unsigned max_stuck);
 /* Threads currently inside a job past its deadline. */
 unsigned mg_worker_pool_n_stuck(const struct mg_worker_pool *p);
 /* Jobs submitted and not yet delivered to done. */

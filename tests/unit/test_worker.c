@@ -187,6 +187,30 @@ START_TEST(test_stuck_bound_refuses_new_jobs_with_ebusy)
 }
 END_TEST
 
+/* An owner that guards more domains raises the bound: the refused job is
+ * accepted at once, and the stuck threads are left alone. */
+START_TEST(test_a_raised_stuck_bound_accepts_jobs_again)
+{
+	static struct job_arg a, b, c;
+
+	arg_init(&a, true, 1);
+	arg_init(&b, true, 2);
+	arg_init(&c, false, 3);
+	ck_assert_int_eq(submit(&a, STUCK_MS), 0);
+	ck_assert_int_eq(submit(&b, STUCK_MS), 0);
+	ck_assert(run_until(&b.done, 1, 2000));
+	ck_assert(run_until(&a.done, 1, 2000));
+	ck_assert_int_eq(submit(&c, 1000), -EBUSY);
+	mg_worker_pool_set_max_stuck(pool, 3);
+	ck_assert_uint_eq(mg_worker_pool_n_stuck(pool), 2);
+	ck_assert_int_eq(submit(&c, 1000), 0);
+	ck_assert(run_until(&c.done, 1, 2000));
+	ck_assert_int_eq(c.result, 3);
+	release(&a);
+	release(&b);
+}
+END_TEST
+
 START_TEST(test_queued_job_times_out_without_running)
 {
 	static struct job_arg a, b, c;
@@ -322,6 +346,7 @@ static Suite *worker_suite(void)
 	tcase_add_test(tc, test_job_result_delivered_on_the_loop);
 	tcase_add_test(tc, test_stuck_job_times_out_on_the_loop_while_loop_keeps_running);
 	tcase_add_test(tc, test_stuck_bound_refuses_new_jobs_with_ebusy);
+	tcase_add_test(tc, test_a_raised_stuck_bound_accepts_jobs_again);
 	tcase_add_test(tc, test_queued_job_times_out_without_running);
 	tcase_add_test(tc, test_stuck_thread_replaced_so_queued_job_runs);
 	tcase_add_test(tc, test_free_cancels_pending_and_stuck_thread_frees_its_job_later);
