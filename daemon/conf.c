@@ -43,7 +43,14 @@ const struct mg_conf_key mg_conf_keys[MG_CONF_N_KEYS] = {
 	KEY("guard", unstick, KEY_BOOL, unstick, 0, 0),
 	KEY("guard", core_dump, KEY_BOOL, core_dump, 0, 0),
 	KEY("guard", restart, KEY_BOOL, restart, 0, 0),
+	KEY("guard", postcopy_action, KEY_PC_ACTION, postcopy_action, 0, 0),
+	KEY("guard", postcopy_stall_timeout, KEY_DURATION, postcopy_stall_timeout, SECS(1), HOURS(1)),
 	KEY("qmp", socket_template, KEY_TEMPLATE, socket_template, 0, 0),
+	KEY("postcopy", resume_uri, KEY_URI_TEMPLATE, resume_uri, 0, 0),
+	KEY("postcopy", resume_migrate_uri, KEY_URI_TEMPLATE, resume_migrate_uri, 0, 0),
+	KEY("postcopy", resume_listen_address, KEY_URI_TEMPLATE, resume_listen_address, 0, 0),
+	KEY("postcopy", resume_interval, KEY_DURATION, resume_interval, SECS(1), HOURS(1)),
+	KEY("postcopy", resume_tries, KEY_UINT, resume_tries, 1, 1000),
 	KEY("incidents", max_count, KEY_UINT, max_count, 1, 100000),
 	KEY("incidents", max_age, KEY_DURATION, max_age, MINS(1), DAYS(3650)),
 	KEY("snapshot", signatures_dir, KEY_PATH, signatures_dir, 0, 0),
@@ -57,6 +64,65 @@ _Static_assert(MG_ARRAY_SIZE(mg_conf_keys) == MG_CONF_N_KEYS, "MG_CONF_N_KEYS");
 static const char *const action_names[] = {
 	[MG_ACTION_NONE] = "none", [MG_ACTION_CANCEL] = "cancel", [MG_ACTION_RECOVER] = "recover",
 };
+
+static const char *const pc_action_names[] = {
+	[MG_PC_NONE] = "none", [MG_PC_PAUSE] = "pause", [MG_PC_RECOVER] = "recover",
+};
+
+const char *mg_pc_action_to_string(enum mg_pc_action a)
+{
+	if ((size_t)a >= MG_ARRAY_SIZE(pc_action_names))
+		return "?";
+	return pc_action_names[a];
+}
+
+int mg_pc_action_from_string(const char *s, enum mg_pc_action *out)
+{
+	for (size_t i = 0; i < MG_ARRAY_SIZE(pc_action_names); i++) {
+		if (strcmp(s, pc_action_names[i]) == 0) {
+			*out = (enum mg_pc_action)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int mg_conf_expand_uri(const char *tmpl, const char *name, const char *uuid, const char *peer, char *buf,
+		       size_t size)
+{
+	size_t len = 0;
+
+	if (size == 0)
+		return -ENAMETOOLONG;
+	for (const char *s = tmpl; *s; s++) {
+		char one[2] = { *s, '\0' };
+		const char *piece = one;
+		size_t n;
+
+		if (*s == '%') {
+			s++;
+			if (*s == 'n')
+				piece = name ? name : "";
+			else if (*s == 'u')
+				piece = uuid ? uuid : "";
+			else if (*s == 'a')
+				piece = peer;
+			else if (*s == '%')
+				piece = "%";
+			else
+				return -EINVAL;
+			if (!piece || !*piece)
+				return -ENODATA;
+		}
+		n = strlen(piece);
+		if (len + n >= size)
+			return -ENAMETOOLONG;
+		memcpy(buf + len, piece, n);
+		len += n;
+	}
+	buf[len] = '\0';
+	return 0;
+}
 
 const char *mg_action_to_string(enum mg_action a)
 {
@@ -92,7 +158,7 @@ void mg_conf_sections_free(struct mg_conf_section *v, size_t n)
 bool mg_conf_key_is_string(const struct mg_conf_key *k)
 {
 	return k->type == KEY_STRING || k->type == KEY_PATH || k->type == KEY_PATH_OPT ||
-	       k->type == KEY_PATH_LIST || k->type == KEY_TEMPLATE;
+	       k->type == KEY_PATH_LIST || k->type == KEY_TEMPLATE || k->type == KEY_URI_TEMPLATE;
 }
 
 char **mg_conf_string_field(struct mg_conf *conf, const struct mg_conf_key *k)
@@ -129,6 +195,10 @@ int mg_conf_init_defaults(struct mg_conf *conf)
 		.core_dump = false,
 		.unstick = true,
 		.restart = false,
+		.postcopy_action = MG_PC_PAUSE,
+		.postcopy_stall_timeout = SECS(30),
+		.resume_interval = SECS(5),
+		.resume_tries = 30,
 		.max_count = 50,
 		.max_age = DAYS(30),
 	};
@@ -138,6 +208,9 @@ int mg_conf_init_defaults(struct mg_conf *conf)
 	conf->libvirt_log_dir = strdup(MG_CONF_DEFAULT_LIBVIRT_LOG_DIR);
 	conf->plugin_dir = strdup(MG_CONF_DEFAULT_PLUGIN_DIR);
 	conf->socket_template = strdup("");
+	conf->resume_uri = strdup("");
+	conf->resume_migrate_uri = strdup("");
+	conf->resume_listen_address = strdup("");
 	conf->signatures_dir = strdup(MG_CONF_DEFAULT_SIGNATURES_DIR);
 	conf->debuginfo_path = strdup("");
 	conf->metrics_textfile = strdup("");
@@ -283,6 +356,7 @@ static void dump_value(const struct mg_conf *conf, const struct mg_conf_key *k, 
 	case KEY_PATH_OPT:
 	case KEY_PATH_LIST:
 	case KEY_TEMPLATE:
+	case KEY_URI_TEMPLATE:
 		s = *(char *const *)field;
 		break;
 	case KEY_LOG_LEVEL:
@@ -293,6 +367,9 @@ static void dump_value(const struct mg_conf *conf, const struct mg_conf_key *k, 
 		break;
 	case KEY_ACTION:
 		s = mg_action_to_string(*(const enum mg_action *)field);
+		break;
+	case KEY_PC_ACTION:
+		s = mg_pc_action_to_string(*(const enum mg_pc_action *)field);
 		break;
 	case KEY_BOOL:
 		s = *(const bool *)field ? "yes" : "no";

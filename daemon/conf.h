@@ -19,6 +19,10 @@
 #define MG_CONF_DEFAULT_SIGNATURES_DIR PKGDATADIR "/signatures"
 
 enum mg_action { MG_ACTION_NONE, MG_ACTION_CANCEL, MG_ACTION_RECOVER };
+/* What the guard does when a post-copy migration's link breaks or stalls:
+ * nothing, pause both sides (postcopy-paused) and keep them there, or
+ * pause and resume when the destination answers again. */
+enum mg_pc_action { MG_PC_NONE, MG_PC_PAUSE, MG_PC_RECOVER };
 
 /* One key of a [plugin NAME] section, with its line for the plugin's own
  * "file:line" errors. */
@@ -55,6 +59,16 @@ struct mg_conf {
 	bool unstick;			/* the unstick rung (socket shutdown) may run */
 	bool core_dump;
 	bool restart;
+	enum mg_pc_action postcopy_action;
+	uint64_t postcopy_stall_timeout;	/* postcopy-active without progress this long: stalled */
+	/* [postcopy]: how a paused post-copy migration is resumed (templates,
+	 * "" = not set; expansions %n %u %a %%, %a = the destination's address
+	 * as the migration stream's peer) */
+	char *resume_uri;		/* the destination libvirt's URI (dconnuri) */
+	char *resume_migrate_uri;	/* the migration stream's URI; "" = libvirt's choice */
+	char *resume_listen_address;	/* where the destination listens; "" = libvirt's choice */
+	uint64_t resume_interval;	/* between tries */
+	unsigned resume_tries;		/* per break */
 	/* [qmp] */
 	char *socket_template;		/* "" = no direct monitor; expansions %n %u %% */
 	/* [incidents] */
@@ -111,6 +125,13 @@ const struct mg_conf_section *mg_conf_plugin_section(const struct mg_conf *conf,
 int mg_conf_expand_template(const char *tmpl, const char *name, const char *uuid,
 			    char *buf, size_t size);
 
+/* A resume template expanded: %n name, %u uuid, %a peer address (NULL or
+ * "": -ENODATA when the template uses it), %% a %.  0, -EINVAL,
+ * -ENAMETOOLONG. */
+int mg_conf_expand_uri(const char *tmpl, const char *name, const char *uuid, const char *peer, char *buf,
+		       size_t size);
+const char *mg_pc_action_to_string(enum mg_pc_action a);
+int mg_pc_action_from_string(const char *s, enum mg_pc_action *out);
 const char *mg_action_to_string(enum mg_action a);
 /* 0 and *out set, or -EINVAL. */
 int mg_action_from_string(const char *s, enum mg_action *out);

@@ -306,6 +306,16 @@ static int set_key(struct parse *p, const struct mg_conf_key *k, const char *val
 		return 0;
 	case KEY_DURATION:
 		return parse_duration_key(p, k, value, field);
+	case KEY_URI_TEMPLATE:
+		if (*value && mg_conf_expand_uri(value, "n", "u", "a", (char[1024]){ 0 }, 1024) == -EINVAL)
+			return parse_error(p, p->line, "[%s] %s: \"%s\" has an unknown %% expansion (expected %%n, %%u, %%a or %%%%)",
+					   k->section, k->name, value);
+		break;
+	case KEY_PC_ACTION:
+		if (mg_pc_action_from_string(value, field) < 0)
+			return parse_error(p, p->line, "[%s] %s: invalid post-copy action \"%s\" (expected none, pause or recover)",
+					   k->section, k->name, value);
+		return 0;
 	case KEY_ACTION:
 		if (mg_action_from_string(value, field) < 0)
 			return parse_error(p, p->line, "[%s] %s: invalid action \"%s\" (expected none, cancel or recover)",

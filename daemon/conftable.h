@@ -12,7 +12,7 @@
 #define MG_CONF_PLUGIN_PREFIX "plugin "
 #define MG_CONF_PLUGIN_NAME_MAX 32
 /* The number of entries in mg_conf_keys (checked where it is defined). */
-#define MG_CONF_N_KEYS 22
+#define MG_CONF_N_KEYS 29
 
 enum mg_conf_key_type {
 	KEY_STRING,	/* non-empty string */
@@ -24,6 +24,8 @@ enum mg_conf_key_type {
 	KEY_ACTION,
 	KEY_BOOL,
 	KEY_TEMPLATE,	/* socket template, see mg_conf_expand_template() */
+	KEY_URI_TEMPLATE, /* "" or a URI template, see mg_conf_expand_uri() */
+	KEY_PC_ACTION,
 	KEY_UINT,
 };
 

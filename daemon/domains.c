@@ -193,10 +193,16 @@ void mg_domains_lifecycle(struct mg_domains *ds, virDomainPtr dom, int event, in
 	if (event == VIR_DOMAIN_EVENT_RESUMED && detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED &&
 	    mg_guard_tracking(g) && mg_guard_direction(g) == MG_DIR_IN) {
 		mg_guard_end(g, MG_PHASE_COMPLETED, why);
+	} else if ((event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED) ||
+		   (event == VIR_DOMAIN_EVENT_RESUMED && detail == VIR_DOMAIN_EVENT_RESUMED_POSTCOPY_FAILED)) {
+		mg_guard_note(g, why);
+		mg_guard_postcopy_failed(g, why);
 	} else if (event == VIR_DOMAIN_EVENT_SUSPENDED) {
 		/* Never the hang signal: in the real failure STOP is not sent. */
 		mg_guard_note(g, why);
 	} else if (event == VIR_DOMAIN_EVENT_STOPPED) {
+		if (detail != VIR_DOMAIN_EVENT_STOPPED_MIGRATED && mg_guard_in_postcopy(g))
+			mg_guard_qemu_gone(g, why);
 		mg_guard_end(g, detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED ? MG_PHASE_COMPLETED
 									 : MG_PHASE_FAILED, why);
 		/* The actions go on (restart follows the kill's STOPPED). */

@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <libxml/parser.h>
 #include <libxml/xpath.h>
@@ -68,7 +69,7 @@ static void parse_nbd(xmlXPathContextPtr ctx, bool status, struct mg_domxml *out
 static int parse_doc(xmlDocPtr doc, struct mg_domxml *out, char *err, size_t err_size)
 {
 	xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
-	char pid[32], action[32];
+	char pid[32], action[32], pc_action[32], flags[32];
 	long long v;
 	bool status;
 
@@ -85,6 +86,7 @@ static int parse_doc(xmlDocPtr doc, struct mg_domxml *out, char *err, size_t err
 	xpath_string(ctx, DOM("name"), out->name, sizeof(out->name));
 	xpath_string(ctx, DOM("uuid"), out->uuid, sizeof(out->uuid));
 	xpath_string(ctx, DOM("metadata/mg:guard/mg:action"), action, sizeof(action));
+	xpath_string(ctx, DOM("metadata/mg:guard/mg:postcopy_action"), pc_action, sizeof(pc_action));
 #undef DOM
 	parse_nbd(ctx, status, out);
 	if (status) {
@@ -94,6 +96,16 @@ static int parse_doc(xmlDocPtr doc, struct mg_domxml *out, char *err, size_t err
 		xpath_string(ctx, "string(/domstatus/monitor/@path)", out->monitor_path, sizeof(out->monitor_path));
 		xpath_string(ctx, "string(/domstatus/job/@async)", out->async_job, sizeof(out->async_job));
 		xpath_string(ctx, "string(/domstatus/job/@phase)", out->job_phase, sizeof(out->job_phase));
+		xpath_string(ctx, "string(/domstatus/job/@flags)", flags, sizeof(flags));
+		if (flags[0]) {
+			char *end;
+
+			errno = 0;
+			out->job_flags = strtoul(flags, &end, 0);
+			out->has_job_flags = errno == 0 && end != flags && !*end;
+			if (!out->has_job_flags)
+				out->job_flags = 0;
+		}
 		xpath_string(ctx, "string(/domstatus/libDir/@path)", out->lib_dir, sizeof(out->lib_dir));
 		if (pid[0] && mg_parse_int(pid, 0, 1 << 30, &v) == 0)
 			out->pid = (pid_t)v;
@@ -110,6 +122,14 @@ static int parse_doc(xmlDocPtr doc, struct mg_domxml *out, char *err, size_t err
 			return -EINVAL;
 		}
 		out->has_action = true;
+	}
+	if (pc_action[0]) {
+		if (mg_pc_action_from_string(pc_action, &out->postcopy_action) < 0) {
+			snprintf(err, err_size, "domain %s: invalid <migguard:postcopy_action> \"%s\" in <metadata>",
+				 out->name, pc_action);
+			return -EINVAL;
+		}
+		out->has_postcopy_action = true;
 	}
 	return 0;
 }

@@ -32,12 +32,17 @@ struct mg_domxml {
 	char reason[32];
 	char monitor_path[512];		/* libvirt's own QMP socket */
 	char async_job[32];		/* "none", "migration out", "migration in", ... */
-	char job_phase[32];		/* e.g. "perform3", "prepare" */
+	char job_phase[32];		/* e.g. "perform3", "prepare", "postcopy_failed" */
+	unsigned long job_flags;	/* the job's API flags (virDomainMigrateFlags for
+					 * a migration), <job flags='0x...'> */
+	bool has_job_flags;
 	char lib_dir[512];		/* per-domain dir under /var/lib/libvirt/qemu */
 	size_t n_nbd;			/* drives on NBD servers (at most MG_DOMXML_MAX_NBD) */
 	struct mg_nbd_server nbd[MG_DOMXML_MAX_NBD];
 	bool has_action;		/* <migguard:action> present in <metadata> */
 	enum mg_action action;
+	bool has_postcopy_action;	/* <migguard:postcopy_action> */
+	enum mg_pc_action postcopy_action;
 };
 
 /* Parses a status XML file (or, when it has no <domstatus>, a plain domain

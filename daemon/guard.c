@@ -1,6 +1,7 @@
 /* guard.c - see guard.h. */
 #include "guard.h"
 #include "ladder.h"
+#include "postcopy.h"
 #include "domxml.h"
 #include "incwriter.h"
 #include "log.h"
@@ -36,6 +37,7 @@ struct mg_guard {
 	} pending;
 	struct mg_incwriter *incident;	/* the last verdict's incident, for its ladder */
 	struct mg_ladder *ladder;	/* the last verdict's actions (may outlive its migration) */
+	struct mg_postcopy *postcopy;	/* the post-copy guard of the last migration in post-copy */
 };
 
 static const char *uuid_or_null(const struct mg_guard *g)
@@ -170,6 +172,8 @@ static void on_ended(struct mg_watch *w, void *userdata)
 	g->reported = false;
 	g->acted = false;
 	g->generation++;
+	if (g->postcopy)
+		mg_postcopy_on_end(g->postcopy, mg_watch_phase(w), "the migration ended");
 	ledger_key(g, mg_watch_direction(w), &k);
 	mg_ledger_forget(g->ledger, &k, g->env.io);
 }
@@ -182,10 +186,93 @@ static void on_untracked_status(struct mg_watch *w, const char *status, void *us
 		g->cb.untracked_status(g, status, g->userdata);
 }
 
+/* A post-copy break's incident: the track so far and the paragraph; no
+ * snapshot (QEMU is not hung: its link is). */
+static struct mg_incwriter *open_postcopy_incident(struct mg_postcopy *pc, const char *summary, void *userdata)
+{
+	struct mg_guard *g = userdata;
+	const struct mg_conf *conf = g->env.conf;
+	char xml[1024] = "", log[1024] = "";
+	struct mg_incwriter *iw = NULL;
+	struct mg_track t = *mg_watch_get_track(g->watch);
+	struct mg_incident_input in = {
+		.domain = g->name, .uuid = uuid_or_null(g), .pid = g->id.pid, .direction = t.direction, .track = &t,
+		.snapshot_error = "post-copy: no stack snapshot (QEMU is not hung, its migration link is)",
+		.summary = summary,
+	};
+	struct mg_incwriter_params ip = {
+		.state_dir = conf->state_dir, .max_count = conf->max_count, .max_age = conf->max_age,
+		.pool = g->env.io, .notify = g->env.notify,
+	};
+
+	if (g->libvirt) {
+		snprintf(xml, sizeof(xml), "%s/%s.xml", conf->libvirt_run_dir, g->name);
+		snprintf(log, sizeof(log), "%s/%s.log", conf->libvirt_log_dir, g->name);
+		in.status_xml_path = xml;
+		in.qemu_log_path = log;
+	}
+	if (mg_incwriter_start(g->env.loop, &ip, &in, &iw) < 0)
+		return NULL;
+	return iw;
+}
+
+/* The first post-copy status of a migration starts its post-copy guard,
+ * with the policy read now (the domain's <metadata> over the file's) and
+ * the job's flags, which a resume must repeat. */
+static void on_postcopy_status(struct mg_watch *w, const char *status, const char *source, void *userdata)
+{
+	static const struct mg_postcopy_callbacks cb = { .open_incident = open_postcopy_incident };
+	struct mg_guard *g = userdata;
+	const struct mg_conf *conf = g->env.conf;
+	struct mg_domxml x;
+	char err[256];
+	int r;
+
+	if (!g->postcopy) {
+		struct mg_postcopy_params p = {
+			.watch = w, .dom = g->dom, .pool = g->env.pool, .notify = g->env.notify,
+			.action = conf->postcopy_action, .probe_interval = conf->probe_interval,
+			.stall_timeout = conf->postcopy_stall_timeout, .step_timeout = conf->monitor_timeout,
+			.resume_uri = conf->resume_uri, .resume_migrate_uri = conf->resume_migrate_uri,
+			.resume_listen_address = conf->resume_listen_address,
+			.resume_interval = conf->resume_interval, .resume_tries = conf->resume_tries,
+		};
+
+		char peer[64] = "";
+		bool have_xml = g->libvirt && mg_domxml_read(conf->libvirt_run_dir, g->name, &x, err, sizeof(err)) == 0;
+
+		if (have_xml) {
+			if (x.has_postcopy_action)
+				p.action = x.postcopy_action;
+			p.job_flags = x.job_flags;
+			p.has_job_flags = x.has_job_flags;
+		}
+		if (mg_watch_direction(w) == MG_DIR_OUT) {
+			r = mg_postcopy_migration_peer(g->id.pid, have_xml ? x.nbd : NULL, have_xml ? x.n_nbd : 0, peer,
+						       sizeof(peer));
+			if (r == 0)
+				p.peer_address = peer;
+			else
+				mg_notice("domain %s: post-copy: the destination's address (%%a) is not known: %s",
+					  g->name, r == -ENOTUNIQ ? "several candidate connections" : strerror(-r));
+		}
+		r = mg_postcopy_new(g->env.loop, &p, &cb, g, &g->postcopy);
+		if (r < 0) {
+			mg_error_errno(r, "domain %s: cannot watch the post-copy migration", g->name);
+			return;
+		}
+		mg_notice("domain %s: post-copy (%s side): watched, postcopy_action = %s", g->name,
+			  mg_watch_direction(w) == MG_DIR_OUT ? "source" : "destination",
+			  mg_pc_action_to_string(p.action));
+	}
+	mg_postcopy_on_status(g->postcopy, status, source);
+}
+
 static int make_watch(struct mg_guard *g, const struct mg_guard_params *p)
 {
 	static const struct mg_watch_callbacks cb = {
 		.verdict = on_verdict, .ended = on_ended, .untracked_status = on_untracked_status,
+		.postcopy = on_postcopy_status,
 	};
 	const struct mg_conf *conf = g->env.conf;
 	struct mg_watch_params wp = {
@@ -244,6 +331,7 @@ void mg_guard_free(struct mg_guard *g)
 	if (!g)
 		return;
 	mg_report_cancel(g->report);
+	mg_postcopy_free(g->postcopy);
 	mg_ladder_free(g->ladder);
 	mg_watch_free(g->watch);
 	if (g->dom)
@@ -260,6 +348,7 @@ int mg_guard_track(struct mg_guard *g, enum mg_direction dir, const char *why)
 	g->reported = false;
 	g->acted = false;
 	g->generation++;
+	g->postcopy = mg_postcopy_free(g->postcopy);
 	return mg_watch_track(g->watch, dir, why);
 }
 
@@ -293,6 +382,8 @@ bool mg_guard_acting(const struct mg_guard *g)
 {
 	if (g->report)
 		return true;
+	if (g->postcopy && (mg_postcopy_busy(g->postcopy) || mg_postcopy_broken(g->postcopy)))
+		return true;
 	return g->ladder && !mg_ladder_finished(g->ladder);
 }
 
@@ -319,6 +410,23 @@ void mg_guard_set_domain(struct mg_guard *g, virDomainPtr dom)
 	if (g->dom)
 		virDomainFree(g->dom);
 	g->dom = dom;
+}
+
+void mg_guard_postcopy_failed(struct mg_guard *g, const char *why)
+{
+	if (g->postcopy)
+		mg_postcopy_on_failed(g->postcopy, why);
+}
+
+bool mg_guard_in_postcopy(const struct mg_guard *g)
+{
+	return mg_watch_tracking(g->watch) && mg_watch_phase(g->watch) == MG_PHASE_POSTCOPY;
+}
+
+void mg_guard_qemu_gone(struct mg_guard *g, const char *why)
+{
+	if (g->postcopy)
+		mg_postcopy_on_qemu_gone(g->postcopy, why);
 }
 
 void mg_guard_forget_records(struct mg_guard *g)

@@ -40,3 +40,10 @@
 #define MG_MESSAGE_ACTION_DISK_CHECK "d2c1bad9ce0a4770b841cd7ea82f29a2"
 #define MG_MESSAGE_ACTION_DESTROY "3579e45c85f14023a66cafafa7531fcb"
 #define MG_MESSAGE_ACTION_DESTROY_CHECK "19f83b7669694493a6bf37f7eb77ecc7"
+
+/* The post-copy guard (postcopy.c): fields as the ladder's, MIGGUARD_STEP
+ * postcopy-break, postcopy-pause, postcopy-resume or postcopy-lost. */
+#define MG_MESSAGE_POSTCOPY_BREAK "aacebfae38844e51b99bd96f0de55248"
+#define MG_MESSAGE_POSTCOPY_PAUSE "af529b42f1f24ccc993a76bdbb46dd67"
+#define MG_MESSAGE_POSTCOPY_RESUME "e1e3ccbdc12c4e63a493fc30e2de77da"
+#define MG_MESSAGE_POSTCOPY_LOST "d9047411d9844cd7b8615c9fe3cf12cd"

@@ -302,6 +302,15 @@ int mg_procfs_io_rchar(pid_t pid, uint64_t *out)
 	return r < 0 ? r : next_u64(&p, 10, out);
 }
 
+int mg_procfs_io_wchar(pid_t pid, uint64_t *out)
+{
+	char buf[1024];
+	const char *p;
+	int r = read_key(pid, "io", "wchar:", buf, sizeof(buf), &p);
+
+	return r < 0 ? r : next_u64(&p, 10, out);
+}
+
 int mg_procfs_schedstat(pid_t pid, pid_t tid, struct mg_procfs_schedstat *out)
 {
 	char buf[128];

@@ -108,6 +108,9 @@ int mg_procfs_uids(pid_t pid, uid_t uids[4]);
 bool mg_procfs_has_task(pid_t pid, pid_t tid);
 /* Bytes read by the process so far ("rchar" of /proc/PID/io). */
 int mg_procfs_io_rchar(pid_t pid, uint64_t *out);
+/* Bytes written so far ("wchar": write(2), send(2) and friends, sockets
+ * included). */
+int mg_procfs_io_wchar(pid_t pid, uint64_t *out);
 /* CPU time of the process or task so far (for the cost of a probe round). */
 struct mg_procfs_schedstat {
 	uint64_t run_ns;		/* on a CPU */

@@ -2,6 +2,7 @@
 #include "sockfacts.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -168,6 +169,34 @@ const struct mg_tcp_sock *mg_sockfacts_tcp_peer(const struct mg_tcp_sock *v, siz
 		if (strcmp(v[i].local, s->remote) == 0 && strcmp(v[i].remote, s->local) == 0)
 			return &v[i];
 	return NULL;
+}
+
+int mg_sockfacts_tcp_host(const char *addr, char *buf, size_t size)
+{
+	const char *colon = strrchr(addr, ':');
+	size_t len = colon ? (size_t)(colon - addr) : 0;
+	unsigned char bytes[16];
+	size_t n = len / 8;
+
+	/* The kernel prints each 32-bit word in host order (%08X of the
+	 * in-memory value): on little-endian x86 the bytes come reversed. */
+	if ((len != 8 && len != 32) || len % 8)
+		return -EINVAL;
+	for (size_t w = 0; w < n; w++) {
+		char word[9];
+		uint32_t v;
+		char *end;
+
+		memcpy(word, addr + 8 * w, 8);
+		word[8] = '\0';
+		v = (uint32_t)strtoul(word, &end, 16);
+		if (*end)
+			return -EINVAL;
+		memcpy(bytes + 4 * w, &v, 4);
+	}
+	if (!inet_ntop(n == 1 ? AF_INET : AF_INET6, bytes, buf, (socklen_t)size))
+		return -errno;
+	return 0;
 }
 
 unsigned mg_sockfacts_tcp_port(const char *addr)

@@ -45,5 +45,8 @@ const struct mg_tcp_sock *mg_sockfacts_tcp_find(const struct mg_tcp_sock *v, siz
 /* The local end of s's connection on this host (addresses swapped), or
  * NULL when the peer is elsewhere. */
 const struct mg_tcp_sock *mg_sockfacts_tcp_peer(const struct mg_tcp_sock *v, size_t n, const struct mg_tcp_sock *s);
+/* The host of an address field as text ("0100007F:1F90" -> "127.0.0.1",
+ * IPv6 in its usual form).  0 or -EINVAL / -ENOSPC. */
+int mg_sockfacts_tcp_host(const char *addr, char *buf, size_t size);
 /* The port of an address field ("0100007F:1F90" -> 8080); 0 when malformed. */
 unsigned mg_sockfacts_tcp_port(const char *addr);

@@ -121,7 +121,7 @@ enum mg_track_change mg_track_on_status(struct mg_track *t, const char *status, 
 	if (strcmp(status, "cancelled") == 0)
 		return mg_track_end(t, MG_PHASE_CANCELLED, now, source);
 	if (strncmp(status, "postcopy", 8) == 0 && t->phase != MG_PHASE_POSTCOPY) {
-		set_phase(t, MG_PHASE_POSTCOPY, now, "post-copy (%s, from %s): never acted on",
+		set_phase(t, MG_PHASE_POSTCOPY, now, "post-copy (%s, from %s): the ladder never acts, the post-copy guard watches the link",
 			  status, source);
 		t->finishing_since = 0;
 		return MG_TRACK_PHASE_CHANGED;

@@ -20,7 +20,7 @@ enum mg_phase {
 	MG_PHASE_FINISHING,	/* guest stopped to finish (finish-migrate) or evidence of it */
 	MG_PHASE_HUNG,		/* finishing for longer than finish_timeout (source) */
 	MG_PHASE_STALLED,	/* incoming with no progress for incoming_timeout */
-	MG_PHASE_POSTCOPY,	/* post-copy: never acted on */
+	MG_PHASE_POSTCOPY,	/* post-copy: never declared hung; postcopy.h watches it */
 	MG_PHASE_COMPLETED,
 	MG_PHASE_FAILED,
 	MG_PHASE_CANCELLED,

@@ -189,6 +189,8 @@ static void on_status(struct mg_monitor *m, json_object *reply, void *userdata)
 	status_from_reply(userdata, reply);
 }
 
+static void postcopy_status(struct mg_watch *w, const char *status, const char *source);
+
 static void on_migrate(struct mg_monitor *m, json_object *reply, void *userdata)
 {
 	struct mg_watch *w = userdata;
@@ -215,6 +217,7 @@ static void on_migrate(struct mg_monitor *m, json_object *reply, void *userdata)
 	}
 	s.unresponsive_since = mg_monitor_unresponsive_since(w->mon);
 	feed(w, &s);
+	postcopy_status(w, s.migration_status, "query-migrate");
 }
 
 /* --- probe rounds ------------------------------------------------------ */
@@ -385,10 +388,18 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 	return 0;
 }
 
+static void postcopy_status(struct mg_watch *w, const char *status, const char *source)
+{
+	if (w->tracking && w->cb.postcopy && strncmp(status, "postcopy", 8) == 0)
+		w->cb.postcopy(w, status, source, w->userdata);
+}
+
 void mg_watch_on_status(struct mg_watch *w, const char *status, const char *source)
 {
-	if (w->tracking)
+	if (w->tracking) {
 		handle_change(w, mg_track_on_status(&w->track, status, mg_now_mono(), source));
+		postcopy_status(w, status, source);
+	}
 }
 
 void mg_watch_end(struct mg_watch *w, enum mg_phase final, const char *why)

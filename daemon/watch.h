@@ -46,6 +46,10 @@ struct mg_watch_callbacks {
 	/* A migration status seen while nothing is tracked (QMP MIGRATION
 	 * event or discovery poll). */
 	void (*untracked_status)(struct mg_watch *w, const char *status, void *userdata);
+	/* A post-copy status (postcopy-active, -paused, -recover) of the
+	 * tracked migration, from any source (event or query-migrate), after
+	 * the tracker took it in. */
+	void (*postcopy)(struct mg_watch *w, const char *status, const char *source, void *userdata);
 };
 
 int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct mg_watch_callbacks *cb,

@@ -168,3 +168,10 @@ TESTS += tests/unit/test_loopmon
 tests_unit_test_loopmon_SOURCES = tests/unit/test_loopmon.c
 tests_unit_test_loopmon_CFLAGS = $(MG_UNIT_CFLAGS)
 tests_unit_test_loopmon_LDADD = $(MG_UNIT_LDADD)
+
+# The post-copy guard with stubbed libvirt calls on a real worker pool.
+check_PROGRAMS += tests/unit/test_postcopy
+TESTS += tests/unit/test_postcopy
+tests_unit_test_postcopy_SOURCES = tests/unit/test_postcopy.c tests/unit/mgloop.h tests/unit/mgsink.h
+tests_unit_test_postcopy_CFLAGS = $(MG_UNIT_CFLAGS)
+tests_unit_test_postcopy_LDADD = $(MG_UNIT_LDADD)

@@ -54,7 +54,7 @@ static bool has_monitor(void *arg) { return mg_watch_qmp(w) != NULL; }
 static bool finishing(void *arg) { return mg_watch_phase(w) == MG_PHASE_FINISHING; }
 static bool status_asked(void *arg) { return mg_qmppeer_count(peer, "query-status") > 0; }
 
-static const struct mg_watch_callbacks callbacks = { on_verdict, on_ended, on_untracked };
+static const struct mg_watch_callbacks callbacks = { .verdict = on_verdict, .ended = on_ended, .untracked_status = on_untracked };
 
 static void setup(void)
 {
