@@ -245,6 +245,10 @@ static void rediscover(struct mg_domains *ds, virDomainPtr dom)
 		 info.state == VIR_DOMAIN_CONTROL_OCCUPIED ? "occupied" : "error",
 		 (double)info.stateTime / 1000);
 	track(ds, dom, &x, dir, why);
+	/* A post-copy that broke while the guard was away: libvirt keeps the
+	 * job, paused (libvirt >= 8.5), and QEMU sends no event for it. */
+	if (strcmp(x.job_phase, "postcopy_failed") == 0 && (g = guard_of(ds, dom)))
+		mg_guard_on_status(g, "postcopy-paused", "status XML: job phase postcopy_failed");
 }
 
 void mg_domains_connected(struct mg_domains *ds, virConnectPtr conn)
