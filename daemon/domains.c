@@ -228,10 +228,11 @@ static void rediscover(struct mg_domains *ds, virDomainPtr dom)
 	if ((g = guard_of(ds, dom)))
 		mg_guard_set_domain(g, dom);
 	/* The status XML's async job decides.  Control info only dates it:
-	 * during a job it says JOB, but a libvirtd restarted during a hang
-	 * says OCCUPIED (its reconnect thread is stuck in the monitor) while
-	 * the migration job is still recorded (libvirt 9.0, seen here). */
-	if (info.state == VIR_DOMAIN_CONTROL_OK || job_direction(ds, dom, &x, &dir) < 0) {
+	 * it says OK during a healthy migration whenever no monitor call is in
+	 * progress, JOB or OCCUPIED (a libvirtd restarted during a hang: its
+	 * reconnect thread is stuck in the monitor) otherwise (libvirt 9.0,
+	 * seen here). */
+	if (job_direction(ds, dom, &x, &dir) < 0) {
 		char uuid[VIR_UUID_STRING_BUFLEN];
 
 		/* No migration job: one the guard acted on ended while it was
@@ -241,7 +242,8 @@ static void rediscover(struct mg_domains *ds, virDomainPtr dom)
 		return;
 	}
 	snprintf(why, sizeof(why), "found at connect: libvirt job %s (%s), control %s for %.1f s",
-		 x.async_job, x.job_phase, info.state == VIR_DOMAIN_CONTROL_JOB ? "job" :
+		 x.async_job, x.job_phase, info.state == VIR_DOMAIN_CONTROL_OK ? "ok" :
+		 info.state == VIR_DOMAIN_CONTROL_JOB ? "job" :
 		 info.state == VIR_DOMAIN_CONTROL_OCCUPIED ? "occupied" : "error",
 		 (double)info.stateTime / 1000);
 	track(ds, dom, &x, dir, why);

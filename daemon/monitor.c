@@ -39,6 +39,11 @@ struct mg_qmp *mg_monitor_qmp(struct mg_monitor *m)
 const char *mg_monitor_path(const struct mg_monitor *m) { return m->qmp_path; }
 void mg_monitor_restart_clock(struct mg_monitor *m) { m->lv_unresponsive_since = 0; }
 
+bool mg_monitor_unresponsive_direct(const struct mg_monitor *m)
+{
+	return m->qmp && mg_qmp_unresponsive_since(m->qmp) != 0;
+}
+
 uint64_t mg_monitor_unresponsive_since(const struct mg_monitor *m)
 {
 	uint64_t q = m->qmp ? mg_qmp_unresponsive_since(m->qmp) : 0;

@@ -68,6 +68,9 @@ const char *mg_monitor_path(const struct mg_monitor *m);
 /* The oldest unanswered request on either transport (monotonic usec), 0
  * when the monitor answers. */
 uint64_t mg_monitor_unresponsive_since(const struct mg_monitor *m);
+/* The direct monitor (QEMU's own, not libvirt's) has a request unanswered:
+ * QEMU itself is silent, which libvirt being slow can never explain. */
+bool mg_monitor_unresponsive_direct(const struct mg_monitor *m);
 /* A new migration: forget libvirt's unanswered time of the last one. */
 void mg_monitor_restart_clock(struct mg_monitor *m);
 /* Replaces the libvirt domain handle (after a reconnect); dom may be NULL. */

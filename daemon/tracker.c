@@ -142,7 +142,8 @@ static uint64_t finishing_evidence(const struct mg_track *t, const struct mg_pro
 		since = t->finishing_since ? t->finishing_since : s->at;
 		len += (size_t)snprintf(why + len, size - len, "run state finish-migrate");
 	}
-	if (s->unresponsive_since && age(s->at, s->unresponsive_since) >= t->limits.monitor_timeout) {
+	if (s->unresponsive_since && (s->unresponsive_direct || !t->bql_seen_free) &&
+	    age(s->at, s->unresponsive_since) >= t->limits.monitor_timeout) {
 		if (!since || s->unresponsive_since < since)
 			since = s->unresponsive_since;
 		if (len < size)
@@ -235,6 +236,8 @@ enum mg_track_change mg_track_on_sample(struct mg_track *t, const struct mg_prob
 
 	if (mg_phase_is_final(t->phase))
 		return MG_TRACK_UNCHANGED;
+	if (s->bql_valid)
+		t->bql_seen_free = !s->bql_held_by_migration;
 	if (s->migrate_valid) {
 		c = mg_track_on_status(t, s->migration_status, s->at, "query-migrate");
 		if (c != MG_TRACK_UNCHANGED)

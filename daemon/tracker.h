@@ -40,6 +40,7 @@ struct mg_probe_sample {
 	bool migrate_valid;		/* query-migrate answered */
 	char migration_status[32];	/* "active", "pre-switchover", "device", "completed", ... */
 	uint64_t unresponsive_since;	/* monitor: oldest unanswered request, 0 = answering */
+	bool unresponsive_direct;	/* ... and it is QEMU's own monitor, not libvirt's */
 	bool bql_valid;			/* the /proc BQL probe ran */
 	bool bql_held_by_migration;	/* main thread waits on a mutex owned by live_migration */
 	pid_t bql_owner;
@@ -64,6 +65,10 @@ struct mg_track {
 	uint64_t hung_at;
 	uint64_t last_progress_at;	/* incoming */
 	uint64_t last_io_bytes;
+	/* The last BQL probe that ran saw the BQL not held by live_migration:
+	 * then a silent libvirt monitor is libvirt being slow (its workers
+	 * busy with other migrations), not QEMU hung. */
+	bool bql_seen_free;
 	bool io_seen;
 	char finishing_reason[MG_TRACK_TEXT_MAX];
 	size_t n_timeline;

@@ -181,6 +181,7 @@ static void status_from_reply(struct mg_watch *w, json_object *reply)
 	}
 	snprintf(s.run_state, sizeof(s.run_state), "%s", st);
 	s.unresponsive_since = mg_monitor_unresponsive_since(w->mon);
+	s.unresponsive_direct = mg_monitor_unresponsive_direct(w->mon);
 	feed(w, &s);
 }
 
@@ -216,6 +217,7 @@ static void on_migrate(struct mg_monitor *m, json_object *reply, void *userdata)
 		return;
 	}
 	s.unresponsive_since = mg_monitor_unresponsive_since(w->mon);
+	s.unresponsive_direct = mg_monitor_unresponsive_direct(w->mon);
 	feed(w, &s);
 	postcopy_status(w, s.migration_status, "query-migrate");
 }
@@ -263,6 +265,7 @@ static void probe_round(struct mg_watch *w)
 	}
 	if (w->tracking) {
 		s.unresponsive_since = mg_monitor_unresponsive_since(w->mon);
+	s.unresponsive_direct = mg_monitor_unresponsive_direct(w->mon);
 		r = mg_probe_bql_scan(&w->scan, &w->bql_state, &w->bql);
 		w->bql_ok = r == 0;
 		if (r == -ESRCH) {

@@ -11,7 +11,8 @@ INTEGRATION_TESTS += tests/integration/guard_healthy_migration.sh \
 	tests/integration/guard_recover_unstick_storage_stall.sh
 INTEGRATION_TESTS += tests/integration/e2e_storage_stall.sh
 EXTRA_DIST += tests/lib/e2e.sh
-INTEGRATION_TESTS += tests/integration/e2e_healthy_migration.sh tests/integration/e2e_restart_mid_migration.sh
+INTEGRATION_TESTS += tests/integration/e2e_healthy_migration.sh tests/integration/e2e_restart_mid_migration.sh \
+	tests/integration/e2e_restart_refinds_healthy_migration.sh
 INTEGRATION_TESTS += tests/integration/e2e_recover_unstick_direct_monitor.sh tests/integration/guard_action_cancel.sh tests/integration/e2e_recover_kill_restart.sh tests/integration/e2e_incoming_destroy.sh \
 	tests/integration/e2e_recover_refuses_recycled_pid.sh tests/integration/e2e_recover_core_dump.sh \
 	tests/integration/e2e_cancel_pre_switchover.sh

@@ -108,6 +108,39 @@ START_TEST(test_hung_when_monitor_silent_past_timeout)
 }
 END_TEST
 
+/* libvirt's monitor silent while the BQL probe sees the BQL free: libvirt
+ * is slow (twenty migrations keep its workers busy), QEMU is not hung;
+ * QEMU's own monitor silent is evidence whatever the probe saw, and so is
+ * libvirt's once the BQL is held by live_migration. */
+START_TEST(test_a_slow_libvirt_monitor_with_the_bql_free_is_not_finishing)
+{
+	struct mg_track t;
+	struct mg_probe_sample free_bql = { .at = S(10), .bql_valid = true, .unresponsive_since = S(5) };
+	struct mg_probe_sample s;
+
+	mg_track_init(&t, MG_DIR_OUT, &limits, S(0), "test");
+	ck_assert_int_eq(mg_track_on_sample(&t, &free_bql), MG_TRACK_UNCHANGED);
+	s = silent_sample(20, 5);
+	ck_assert_int_eq(mg_track_on_sample(&t, &s), MG_TRACK_UNCHANGED);
+	ck_assert_int_eq(mg_track_on_tick(&t, S(30)), MG_TRACK_UNCHANGED);
+	ck_assert_int_eq(t.phase, MG_PHASE_ACTIVE);
+	/* The direct monitor silent: evidence. */
+	s = silent_sample(21, 5);
+	s.unresponsive_direct = true;
+	ck_assert_int_ne(mg_track_on_sample(&t, &s), MG_TRACK_UNCHANGED);
+	ck_assert_int_ne(t.phase, MG_PHASE_ACTIVE);
+
+	/* libvirt's silent and the BQL now held by live_migration: evidence. */
+	mg_track_init(&t, MG_DIR_OUT, &limits, S(0), "test");
+	ck_assert_int_eq(mg_track_on_sample(&t, &free_bql), MG_TRACK_UNCHANGED);
+	s = (struct mg_probe_sample){ .at = S(11), .bql_valid = true, .bql_held_by_migration = true,
+				      .bql_owner = 7, .bql_since = S(10.9), .unresponsive_since = S(5) };
+	/* Silent since 5 s: past finish_timeout already. */
+	ck_assert_int_eq(mg_track_on_sample(&t, &s), MG_TRACK_BECAME_HUNG);
+	ck_assert(timeline_mentions(&t, "monitor unresponsive"));
+}
+END_TEST
+
 START_TEST(test_hung_when_bql_held_by_live_migration)
 {
 	struct mg_track t;
@@ -238,6 +271,7 @@ static Suite *tracker_suite(void)
 	tcase_add_test(tc, test_brief_finish_migrate_then_completed_is_not_hung);
 	tcase_add_test(tc, test_leaving_finish_migrate_returns_to_active);
 	tcase_add_test(tc, test_hung_when_monitor_silent_past_timeout);
+	tcase_add_test(tc, test_a_slow_libvirt_monitor_with_the_bql_free_is_not_finishing);
 	tcase_add_test(tc, test_hung_when_bql_held_by_live_migration);
 	tcase_add_test(tc, test_bql_held_briefly_is_not_finishing);
 	tcase_add_test(tc, test_evidence_newer_than_sample_is_fresh_not_ancient);
