@@ -39,11 +39,27 @@
 #     a BQL owner that is its live_migration (HANGDIR/DOM.hang) and only
 #     threads of that QEMU.  Prints "DOM incident_at" lines (the log time
 #     the guard wrote the incident, from the log's timestamps).
+# mg_scale_guards_up KEY=VALUE... : one guard per host (gsrc for mg-src,
+#     gdst for mg-dst), libvirt's monitor only (no direct monitor: the
+#     domains are Nova-shaped), metrics in $MG_TEST_TMP/{src,dst}.prom, the
+#     given keys; each log line stamped with the time it was read
+#     (mgb_guard_start of bench/lib.sh), so mgb_log_time gives when the
+#     guard said something.
+# mg_scale_outage DIR N OUT : the whole outage with the guards up: N
+#     domains (instance-00000101...) started on mg-src, migrated at once,
+#     the NBD server stopped under them, every hang seen from outside,
+#     every domain running again (waited for up to $MG_SCALE_RECOVER_WAIT
+#     s, default 60), every `virsh migrate` returned, the incidents checked
+#     (mg_scale_check_incidents).  Writes OUT: one line per domain,
+#     "DOM INCIDENT_MS RECOVERED_MS HOW" (ms after that domain's own hang
+#     start; HOW "same-qemu" or "new-qemu").  The per-domain files are in
+#     $MG_TEST_TMP/hangs.
 # mg_scale_lateness_ms PROMFILE : the guard's loop lateness maximum in ms
 #     (migguard_loop_lateness_max_seconds), or nothing when the metric is
 #     not exported.
 
 : "${MG_SCALE_MEM:=512}"
+declare -F mgb_guard_start >/dev/null || source "$MG_SRCDIR/bench/lib.sh"
 
 mg_scale_xml() {
 	local dir=$1 dom=$2 mem=${3:-$MG_SCALE_MEM} type=qemu
@@ -216,4 +232,51 @@ mg_scale_check_incidents() {
 
 mg_scale_lateness_ms() {
 	awk '/^migguard_loop_lateness_max_seconds[ {]/ { v = $NF } END { if (v != "") printf "%.1f\n", v * 1000 }' "$1" 2>/dev/null
+}
+
+mg_scale_guards_up() {
+	local h
+	for h in src dst; do
+		mg_e2e_guard_conf --no-direct mg-$h "$MG_TEST_TMP/$h.conf" "$@" \
+			"metrics.textfile=$MG_TEST_TMP/$h.prom"
+		MIGGUARD_LIBVIRT_RUN_DIR=$(mg_libvirt_run_dir mg-$h)/qemu \
+		MIGGUARD_LIBVIRT_LOG_DIR=$(mg_libvirt_log_dir mg-$h)/qemu \
+		MIGGUARD_SIGNATURES_DIR=$MG_SRCDIR/conf/signatures \
+			mgb_guard_start g$h "$MG_TEST_TMP/$h.conf"
+		mg_guard_wait_log g$h 10 "libvirt .*: connected"
+	done
+}
+
+mg_scale_names() {
+	local i
+	for ((i = 1; i <= $1; i++)); do printf 'instance-%08x\n' $((0x100 + i)); done
+}
+
+mg_scale_outage() {
+	local tb=$1 n=$2 out=$3 hangs=$MG_TEST_TMP/hangs d start inc rec how
+	local -a doms
+	mapfile -t doms < <(mg_scale_names "$n")
+	mg_scale_define_start "$tb" mg-src "${doms[@]}"
+	mg_scale_migrate_all "$tb" "${doms[@]}"
+	mg_guard_wait_log gsrc 30 "domain instance-[0-9a-f]+: outgoing migration tracked" "$n"
+	mg_scale_watch_hangs_start "$hangs" 60 "${doms[@]}"
+	mg_scale_stall "$tb" "${doms[@]}"
+	mg_scale_watch_hangs_wait "$hangs" "${doms[@]}"
+	mg_scale_watch_recovered "$hangs" "${MG_SCALE_RECOVER_WAIT:-60}" "${doms[@]}"
+	# Every `virsh migrate` returns (libvirt's jobs end) before the count
+	# of verdicts, incidents and ladders: a second one would come no later.
+	for d in "${doms[@]}"; do
+		mg_wait_for 60 "virsh migrate of $d to return" eval "! kill -0 $(cat "$tb/migrate-$d.pid") 2>/dev/null"
+	done
+	mg_scale_check_incidents gsrc "$MG_TEST_TMP/state-mg-src" "$hangs" "${doms[@]}"
+	: >"$out"
+	for d in "${doms[@]}"; do
+		start=$(mg_scale_kv "$hangs/$d.hang" start)
+		inc=$(mgb_log_time gsrc "domain $d: incident written to")
+		rec=$(mg_scale_kv "$hangs/$d.recovered" at)
+		how=same-qemu
+		[[ "$(mg_scale_kv "$hangs/$d.recovered" pid)" == "$(mg_scale_kv "$hangs/$d.hang" pid)" ]] || how=new-qemu
+		awk -v d="$d" -v s="$start" -v i="$inc" -v r="$rec" -v h="$how" \
+			'BEGIN { printf "%s %d %d %s\n", d, (i - s) * 1000, (r - s) * 1000, h }' >>"$out"
+	done
 }
