@@ -11,7 +11,8 @@
 #     pages keep a 1 MiB/s migration busy for ~5 s, the window in which
 #     mg_scale_throttle slows it to a trickle.
 # mg_scale_define_start DIR HOST DOM... : defines (persistent: a recovery
-#     that kills QEMU restarts it) and starts each domain on HOST.
+#     that kills QEMU restarts it) and starts each domain on HOST, in
+#     MG_SCALE_JOBS (default 1) virsh sessions at once.
 # mg_scale_migrate_all DIR DOM... : `virsh migrate` of every DOM from
 #     mg-src to mg-dst started at once in the background (--bandwidth 1);
 #     then, in parallel per domain, waits until the source sends memory and
@@ -39,12 +40,15 @@
 #     a BQL owner that is its live_migration (HANGDIR/DOM.hang) and only
 #     threads of that QEMU.  Prints "DOM incident_at" lines (the log time
 #     the guard wrote the incident, from the log's timestamps).
+# mg_scale_guard_start src|dst KEY=VALUE... : starts that host's guard (as
+#     below) and returns at once.
 # mg_scale_guards_up KEY=VALUE... : one guard per host (gsrc for mg-src,
 #     gdst for mg-dst), libvirt's monitor only (no direct monitor: the
 #     domains are Nova-shaped), metrics in $MG_TEST_TMP/{src,dst}.prom, the
 #     given keys; each log line stamped with the time it was read
 #     (mgb_guard_start of bench/lib.sh), so mgb_log_time gives when the
 #     guard said something.
+# mg_scale_names N : instance-00000101 ... (N names, Nova's pattern).
 # mg_scale_outage DIR N OUT : the whole outage with the guards up: N
 #     domains (instance-00000101...) started on mg-src, migrated at once,
 #     the NBD server stopped under them, every hang seen from outside,
@@ -88,12 +92,26 @@ mg_scale_xml() {
 }
 
 mg_scale_define_start() {
-	local dir=$1 host=$2 dom; shift 2
-	for dom; do
-		mg_scale_xml "$dir" "$dom" >"$dir/$dom.xml"
-		mg_virsh "$host" define "$dir/$dom.xml" >/dev/null || mg_fail "virsh define $dom"
-		mg_virsh "$host" start "$dom" >/dev/null || mg_fail "virsh start $dom"
+	local dir=$1 host=$2 jobs=${MG_SCALE_JOBS:-1} dom i=0 j pids=() bad=""; shift 2
+	for dom; do mg_scale_xml "$dir" "$dom" >"$dir/$dom.xml"; done
+	# JOBS virsh sessions, each defining and starting its share in turn
+	# (one connection for many commands: 200 domains in ~1 min here).
+	for ((j = 0; j < jobs; j++)); do
+		: >"$dir/define.$j"
 	done
+	for dom; do
+		printf 'define %s\nstart %s\n' "$dir/$dom.xml" "$dom" >>"$dir/define.$((i++ % jobs))"
+	done
+	for ((j = 0; j < jobs; j++)); do
+		mg_virsh "$host" <"$dir/define.$j" >"$dir/define.$j.out" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || true
+	mg_virsh "$host" list --name --state-running >"$dir/running.txt" || true
+	for dom; do
+		grep -qxF -- "$dom" "$dir/running.txt" || bad+=" $dom"
+	done
+	[[ -z $bad ]] || { cat "$dir"/define.*.out >&2; mg_fail "not running on $host after define + start:$bad"; }
 }
 
 # One domain's throttle: in a background job of its own.
@@ -234,15 +252,20 @@ mg_scale_lateness_ms() {
 	awk '/^migguard_loop_lateness_max_seconds[ {]/ { v = $NF } END { if (v != "") printf "%.1f\n", v * 1000 }' "$1" 2>/dev/null
 }
 
+mg_scale_guard_start() {
+	local h=$1; shift
+	mg_e2e_guard_conf --no-direct mg-$h "$MG_TEST_TMP/$h.conf" "$@" \
+		"metrics.textfile=$MG_TEST_TMP/$h.prom"
+	MIGGUARD_LIBVIRT_RUN_DIR=$(mg_libvirt_run_dir mg-$h)/qemu \
+	MIGGUARD_LIBVIRT_LOG_DIR=$(mg_libvirt_log_dir mg-$h)/qemu \
+	MIGGUARD_SIGNATURES_DIR=$MG_SRCDIR/conf/signatures \
+		mgb_guard_start g$h "$MG_TEST_TMP/$h.conf"
+}
+
 mg_scale_guards_up() {
 	local h
 	for h in src dst; do
-		mg_e2e_guard_conf --no-direct mg-$h "$MG_TEST_TMP/$h.conf" "$@" \
-			"metrics.textfile=$MG_TEST_TMP/$h.prom"
-		MIGGUARD_LIBVIRT_RUN_DIR=$(mg_libvirt_run_dir mg-$h)/qemu \
-		MIGGUARD_LIBVIRT_LOG_DIR=$(mg_libvirt_log_dir mg-$h)/qemu \
-		MIGGUARD_SIGNATURES_DIR=$MG_SRCDIR/conf/signatures \
-			mgb_guard_start g$h "$MG_TEST_TMP/$h.conf"
+		mg_scale_guard_start $h "$@"
 		mg_guard_wait_log g$h 10 "libvirt .*: connected"
 	done
 }
