@@ -7,9 +7,10 @@
 #     SeaBIOS only, its disk on the bed's shared NBD server (DIR/nbd.sock,
 #     one export for all; cache='none' io='native', no IOThread), no NIC,
 #     no balloon; type kvm when mg_accel says kvm (MIGGUARD_TEST_ACCEL).
-#     MEM_MIB default 512: never touched, so it costs no RSS, but its zero
-#     pages keep a 1 MiB/s migration busy for ~5 s, the window in which
-#     mg_scale_throttle slows it to a trickle.
+#     MEM_MIB default 2048: never touched, so it costs no RSS, but its zero
+#     pages keep a 1 MiB/s migration busy for several seconds, the window
+#     in which mg_scale_migrate_all slows it to a trickle (20 at once on 2
+#     loaded cores need that).
 # mg_scale_define_start DIR HOST DOM... : defines (persistent: a recovery
 #     that kills QEMU restarts it) and starts each domain on HOST, in
 #     MG_SCALE_JOBS (default 1) virsh sessions at once.
@@ -62,7 +63,7 @@
 #     (migguard_loop_lateness_max_seconds), or nothing when the metric is
 #     not exported.
 
-: "${MG_SCALE_MEM:=512}"
+: "${MG_SCALE_MEM:=2048}"
 declare -F mgb_guard_start >/dev/null || source "$MG_SRCDIR/bench/lib.sh"
 
 mg_scale_xml() {
@@ -114,12 +115,30 @@ mg_scale_define_start() {
 	[[ -z $bad ]] || { cat "$dir"/define.*.out >&2; mg_fail "not running on $host after define + start:$bad"; }
 }
 
+# mg__scale_each FN TAG DIR DOM... : runs `FN DOM DIR/TAG-DOM` for every DOM
+# at once (FN leaves that file empty on success, writes why otherwise);
+# prints " DOM: why" for each that failed, nothing when none did.
+mg__scale_each() {
+	local fn=$1 tag=$2 dir=$3 dom pids=() bad=""; shift 3
+	for dom; do
+		rm -f "$dir/$tag-$dom"
+		"$fn" "$dom" "$dir/$tag-$dom" >/dev/null &
+		pids+=($!)
+	done
+	wait "${pids[@]}" || true
+	for dom; do
+		[[ -f $dir/$tag-$dom && ! -s $dir/$tag-$dom ]] || bad+=" $(cat "$dir/$tag-$dom" 2>/dev/null || echo "$dom: ?")"
+	done
+	echo "$bad"
+}
+
 # One domain's throttle: in a background job of its own.
 mg__scale_throttle() {
 	local dom=$1 deadline=$((SECONDS + 60))
+	# Every 200 ms: N pollers at once must leave the 2 cores to QEMU.
 	until mg__testbed_src_sending mg-src "$dom"; do
 		((SECONDS < deadline)) || { echo "$dom: never sent memory" >"$2"; return 1; }
-		sleep 0.05
+		sleep 0.2
 	done
 	mg_virsh mg-src qemu-monitor-command "$dom" \
 		'{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":1000}}' >/dev/null ||
@@ -128,20 +147,14 @@ mg__scale_throttle() {
 }
 
 mg_scale_migrate_all() {
-	local dir=$1 dom base pids=() bad=""; shift
+	local dir=$1 dom base bad; shift
 	base=$(mg_nbd_connections "$dir")
 	for dom; do
 		mg_testbed_migrate_bg "$dir" "$dom" --bandwidth 1
 		echo "$MG_MIGRATE_PID" >"$dir/migrate-$dom.pid"
 	done
+	bad=$(mg__scale_each mg__scale_throttle throttle "$dir" "$@")
 	for dom; do
-		rm -f "$dir/throttle-$dom"
-		mg__scale_throttle "$dom" "$dir/throttle-$dom" &
-		pids+=($!)
-	done
-	wait "${pids[@]}" || true
-	for dom; do
-		[[ -f $dir/throttle-$dom && ! -s $dir/throttle-$dom ]] || bad+=" $(cat "$dir/throttle-$dom" 2>/dev/null || echo "$dom: ?")"
 		kill -0 "$(cat "$dir/migrate-$dom.pid")" 2>/dev/null ||
 			bad+=" $dom: virsh migrate already ended ($(tr '\n' ' ' <"$dir/migrate-$dom.log"))"
 	done
@@ -161,17 +174,9 @@ mg__scale_stall_one() {
 }
 
 mg_scale_stall() {
-	local dir=$1 dom pids=() bad=""; shift
+	local dir=$1 bad; shift
 	mg_nbd_pause "$dir"
-	for dom; do
-		rm -f "$dir/stall-$dom"
-		mg__scale_stall_one "$dom" "$dir/stall-$dom" &
-		pids+=($!)
-	done
-	wait "${pids[@]}" || true
-	for dom; do
-		[[ -f $dir/stall-$dom && ! -s $dir/stall-$dom ]] || bad+=" $(cat "$dir/stall-$dom" 2>/dev/null || echo "$dom: ?")"
-	done
+	bad=$(mg__scale_each mg__scale_stall_one stall "$dir" "$@")
 	[[ -z $bad ]] || mg_fail "the outage was not set up on every domain:$bad"
 	mg_log "storage stalled (NBD server $(mg_nbd_pid "$dir") stopped) under $# migrations, a write in flight on each"
 }
