@@ -2,18 +2,21 @@
 # storage-stall outage of issue 15 (tests/integration/e2e_many_hangs.sh,
 # bench/scale).  Source after e2e.sh.
 #
-# mg_scale_xml DIR DOM [MEM_MIB] : a domain without a guest OS written the
+# mg_scale_xml DIR DOM [MEM_MIB] [BALLAST] : a domain without a guest OS written the
 #     way Nova writes one (no <qemu:commandline>, hence no direct monitor):
 #     SeaBIOS only, its disk on the bed's shared NBD server (DIR/nbd.sock,
 #     one export for all; cache='none' io='native', no IOThread), no NIC,
 #     no balloon; type kvm when mg_accel says kvm (MIGGUARD_TEST_ACCEL).
-#     MEM_MIB default 2048: never touched, so it costs no RSS, but its zero
-#     pages keep a 1 MiB/s migration busy for several seconds, the window
-#     in which mg_scale_migrate_all slows it to a trickle (20 at once on 2
-#     loaded cores need that).
+#     MEM_MIB default 256.  With BALLAST (default: no) the guest's RAM holds
+#     MG_SCALE_BALLAST_MIB (16) MiB of random bytes at 64 MiB (QEMU's
+#     generic loader device, via <qemu:commandline>, which gives no
+#     monitor): an empty guest migrates in ~2 s at 1 MiB/s, 20 of them
+#     started at once on 2 cores were done before they could be throttled;
+#     16 MiB that do not compress keep each busy ~16 s.
 # mg_scale_define_start DIR HOST DOM... : defines (persistent: a recovery
 #     that kills QEMU restarts it) and starts each domain on HOST, in
-#     MG_SCALE_JOBS (default 1) virsh sessions at once.
+#     MG_SCALE_JOBS (default 1) virsh sessions at once; with MG_SCALE_BALLAST=1
+#     they carry the ballast (for the ones that will migrate).
 # mg_scale_migrate_all DIR DOM... : `virsh migrate` of every DOM from
 #     mg-src to mg-dst started at once in the background (--bandwidth 1);
 #     then, in parallel per domain, waits until the source sends memory and
@@ -63,14 +66,20 @@
 #     (migguard_loop_lateness_max_seconds), or nothing when the metric is
 #     not exported.
 
-: "${MG_SCALE_MEM:=2048}"
+: "${MG_SCALE_MEM:=256}"
+: "${MG_SCALE_BALLAST_MIB:=16}"
 declare -F mgb_guard_start >/dev/null || source "$MG_SRCDIR/bench/lib.sh"
 
 mg_scale_xml() {
-	local dir=$1 dom=$2 mem=${3:-$MG_SCALE_MEM} type=qemu
+	local dir=$1 dom=$2 mem=${3:-$MG_SCALE_MEM} ballast=${4:-} type=qemu extra=""
 	[[ "$(mg_accel)" == kvm ]] && type=kvm
+	if [[ -n $ballast ]]; then
+		[[ -s $dir/ballast.bin ]] ||
+			head -c $((MG_SCALE_BALLAST_MIB << 20)) /dev/urandom >"$dir/ballast.bin"
+		extra="<qemu:commandline><qemu:arg value='-device'/><qemu:arg value='loader,file=$dir/ballast.bin,addr=0x4000000,force-raw=on'/></qemu:commandline>"
+	fi
 	cat <<-EOF
-		<domain type='$type'>
+		<domain type='$type' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
 		  <name>$dom</name>
 		  <memory unit='MiB'>$mem</memory>
 		  <vcpu placement='static'>1</vcpu>
@@ -88,13 +97,14 @@ mg_scale_xml() {
 		    <controller type='usb' model='none'/>
 		    <memballoon model='none'/>
 		  </devices>
+		  $extra
 		</domain>
 	EOF
 }
 
 mg_scale_define_start() {
 	local dir=$1 host=$2 jobs=${MG_SCALE_JOBS:-1} dom i=0 j pids=() bad=""; shift 2
-	for dom; do mg_scale_xml "$dir" "$dom" >"$dir/$dom.xml"; done
+	for dom; do mg_scale_xml "$dir" "$dom" "" "${MG_SCALE_BALLAST:-}" >"$dir/$dom.xml"; done
 	# JOBS virsh sessions, each defining and starting its share in turn
 	# (one connection for many commands: 200 domains in ~1 min here).
 	for ((j = 0; j < jobs; j++)); do
@@ -284,7 +294,7 @@ mg_scale_outage() {
 	local tb=$1 n=$2 out=$3 hangs=$MG_TEST_TMP/hangs d start inc rec how
 	local -a doms
 	mapfile -t doms < <(mg_scale_names "$n")
-	mg_scale_define_start "$tb" mg-src "${doms[@]}"
+	MG_SCALE_BALLAST=1 mg_scale_define_start "$tb" mg-src "${doms[@]}"
 	mg_scale_migrate_all "$tb" "${doms[@]}"
 	mg_guard_wait_log gsrc 30 "domain instance-[0-9a-f]+: outgoing migration tracked" "$n"
 	mg_scale_watch_hangs_start "$hangs" 60 "${doms[@]}"
