@@ -10,6 +10,9 @@ INTEGRATION_TESTS += tests/integration/guard_healthy_migration.sh \
 	tests/integration/guard_storage_stall.sh \
 	tests/integration/guard_recover_unstick_storage_stall.sh
 INTEGRATION_TESTS += tests/integration/e2e_storage_stall.sh
+# Issue 15: many storage-stall hangs at once (also driven by bench/scale).
+INTEGRATION_TESTS += tests/integration/e2e_many_hangs.sh
+EXTRA_DIST += tests/lib/scale.sh tests/lib/scale_watch.py
 EXTRA_DIST += tests/lib/e2e.sh
 INTEGRATION_TESTS += tests/integration/e2e_healthy_migration.sh tests/integration/e2e_restart_mid_migration.sh \
 	tests/integration/e2e_restart_refinds_healthy_migration.sh
