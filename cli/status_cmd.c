@@ -157,7 +157,7 @@ int mg_cli_status(int argc, char **argv)
 	struct mg_conf conf;
 	struct mg_cli_doc doc = { 0 };
 	json_object *list;
-	double late;
+	double late, own;
 	bool json = false;
 	pid_t pid = 0;
 	int c, r;
@@ -193,8 +193,13 @@ int mg_cli_status(int argc, char **argv)
 	       (int)pid, MG_ESC(mg_cli_str(&doc, doc.root, "started", "")));
 	printf("  %s\n", MG_ESC(mg_cli_str(&doc, doc.root, "daemon", "")));
 	/* Absent from the files of daemons before 0.2. */
-	if (mg_cli_double(&doc, doc.root, "loop_lateness_max_ms", &late))
-		printf("  loop lateness: max %.1f ms since start\n", late);
+	if (mg_cli_double(&doc, doc.root, "loop_lateness_max_ms", &late)) {
+		if (mg_cli_double(&doc, doc.root, "loop_lateness_own_max_ms", &own))
+			printf("  loop lateness: max %.1f ms since start, %.1f ms of it the daemon's own\n", late,
+			       own);
+		else
+			printf("  loop lateness: max %.1f ms since start\n", late);
+	}
 	if ((list = mg_cli_array(&doc, doc.root, "migrations")))
 		print_table(&doc, list);
 	if (doc.problem[0]) {

@@ -2,26 +2,56 @@
 #include "loopmon.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct mg_loopmon {
 	sd_event_source *timer;
-	void (*changed)(uint64_t max_usec, void *userdata);
+	void (*changed)(const struct mg_loopmon *lm, void *userdata);
 	void *userdata;
-	uint64_t max, last, reported;
+	uint64_t max, max_own, last, reported, reported_own;
+	int schedstat_fd;		/* -1: the CPU wait is not known (counted as 0) */
+	uint64_t run_delay_ns;		/* at the last tick */
 };
 
-void mg_loopmon_note(struct mg_loopmon *lm, uint64_t late)
+void mg_loopmon_note(struct mg_loopmon *lm, uint64_t late, uint64_t cpu_wait)
 {
+	uint64_t own = late > cpu_wait ? late - cpu_wait : 0;
+	bool grew = false;
+
 	lm->last = late;
-	if (late <= lm->max)
-		return;
-	lm->max = late;
-	if (lm->max >= lm->reported + MG_LOOPMON_STEP) {
-		lm->reported = lm->max;
-		if (lm->changed)
-			lm->changed(lm->max, lm->userdata);
+	if (late > lm->max) {
+		lm->max = late;
+		grew |= lm->max >= lm->reported + MG_LOOPMON_STEP;
 	}
+	if (own > lm->max_own) {
+		lm->max_own = own;
+		grew |= lm->max_own >= lm->reported_own + MG_LOOPMON_STEP;
+	}
+	if (grew) {
+		lm->reported = lm->max;
+		lm->reported_own = lm->max_own;
+		if (lm->changed)
+			lm->changed(lm, lm->userdata);
+	}
+}
+
+/* Nanoseconds this thread has waited on a run queue (schedstat field 2). */
+static int read_run_delay(int fd, uint64_t *out)
+{
+	char buf[96];
+	unsigned long long run, wait;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -EIO;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return -EINVAL;
+	*out = wait;
+	return 0;
 }
 
 static int on_tick(sd_event_source *s, uint64_t due, void *userdata)
@@ -29,10 +59,14 @@ static int on_tick(sd_event_source *s, uint64_t due, void *userdata)
 	struct mg_loopmon *lm = userdata;
 	/* Not sd_event_now(): that is when the loop woke, before the callbacks
 	 * dispatched ahead of this one ran. */
-	uint64_t now = mg_now_mono();
+	uint64_t now = mg_now_mono(), rd, wait = 0;
 	int r;
 
-	mg_loopmon_note(lm, now > due ? now - due : 0);
+	if (lm->schedstat_fd >= 0 && read_run_delay(lm->schedstat_fd, &rd) == 0) {
+		wait = rd > lm->run_delay_ns ? (rd - lm->run_delay_ns) / 1000 : 0;
+		lm->run_delay_ns = rd;
+	}
+	mg_loopmon_note(lm, now > due ? now - due : 0, wait);
 	/* Due a period after now, not after due: a stall must not be followed
 	 * by a burst of catch-up ticks. */
 	r = sd_event_source_set_time(s, now + MG_LOOPMON_PERIOD);
@@ -41,7 +75,7 @@ static int on_tick(sd_event_source *s, uint64_t due, void *userdata)
 	return r;
 }
 
-int mg_loopmon_new(sd_event *loop, void (*changed)(uint64_t max_usec, void *userdata), void *userdata,
+int mg_loopmon_new(sd_event *loop, void (*changed)(const struct mg_loopmon *lm, void *userdata), void *userdata,
 		   struct mg_loopmon **out)
 {
 	struct mg_loopmon *lm = calloc(1, sizeof(*lm));
@@ -51,6 +85,12 @@ int mg_loopmon_new(sd_event *loop, void (*changed)(uint64_t max_usec, void *user
 		return -ENOMEM;
 	lm->changed = changed;
 	lm->userdata = userdata;
+	/* Without it (a kernel without schedstats) all lateness counts as own. */
+	lm->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (lm->schedstat_fd >= 0 && read_run_delay(lm->schedstat_fd, &lm->run_delay_ns) < 0) {
+		close(lm->schedstat_fd);
+		lm->schedstat_fd = -1;
+	}
 	r = sd_event_add_time(loop, &lm->timer, CLOCK_MONOTONIC, mg_now_mono() + MG_LOOPMON_PERIOD, 1, on_tick,
 			      lm);
 	if (r >= 0)
@@ -69,10 +109,13 @@ struct mg_loopmon *mg_loopmon_free(struct mg_loopmon *lm)
 {
 	if (lm) {
 		sd_event_source_disable_unref(lm->timer);
+		if (lm->schedstat_fd >= 0)
+			close(lm->schedstat_fd);
 		free(lm);
 	}
 	return NULL;
 }
 
 uint64_t mg_loopmon_max(const struct mg_loopmon *lm) { return lm->max; }
+uint64_t mg_loopmon_max_own(const struct mg_loopmon *lm) { return lm->max_own; }
 uint64_t mg_loopmon_last(const struct mg_loopmon *lm) { return lm->last; }

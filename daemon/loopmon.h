@@ -7,6 +7,12 @@
  * grows by MG_LOOPMON_STEP or more, so a slowly creeping figure does not
  * rewrite files on every tick.
  *
+ * On a loaded host a timer is also late because the loop's thread waited
+ * for a CPU, which no design of the daemon can avoid: the kernel counts
+ * that wait (run_delay, /proc/thread-self/schedstat), and the "own"
+ * lateness is the lateness minus the wait since the last tick - what the
+ * daemon's own callbacks cost the loop.
+ *
  * Cost: one wake-up per period (10 per second), a clock read each. */
 #pragma once
 
@@ -20,13 +26,17 @@
 
 struct mg_loopmon;
 
-/* changed (may be NULL) runs on the loop with the new maximum. 0 or -errno. */
-int mg_loopmon_new(sd_event *loop, void (*changed)(uint64_t max_usec, void *userdata), void *userdata,
+/* changed (may be NULL) runs on the loop when a maximum grew. 0 or -errno.
+ * Call it on the loop's thread (its schedstat is the one read). */
+int mg_loopmon_new(sd_event *loop, void (*changed)(const struct mg_loopmon *lm, void *userdata), void *userdata,
 		   struct mg_loopmon **out);
 struct mg_loopmon *mg_loopmon_free(struct mg_loopmon *lm);
 static inline void mg_loopmon_freep(struct mg_loopmon **lm) { if (*lm) mg_loopmon_free(*lm); }
-/* The largest lateness seen since start, and the last one. */
+/* The largest lateness seen since start, the largest own lateness (CPU
+ * wait taken out), and the last lateness. */
 uint64_t mg_loopmon_max(const struct mg_loopmon *lm);
+uint64_t mg_loopmon_max_own(const struct mg_loopmon *lm);
 uint64_t mg_loopmon_last(const struct mg_loopmon *lm);
-/* Feeds one measurement: for the timer, and for tests. */
-void mg_loopmon_note(struct mg_loopmon *lm, uint64_t late_usec);
+/* Feeds one measurement: the lateness and the CPU wait within it (for the
+ * timer, and for tests). */
+void mg_loopmon_note(struct mg_loopmon *lm, uint64_t late_usec, uint64_t cpu_wait_usec);

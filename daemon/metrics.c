@@ -22,7 +22,7 @@ struct mg_metrics {
 	unsigned long long incidents, incident_errors;
 	struct step_count steps[MG_METRICS_STEPS];
 	bool connected;
-	uint64_t loop_late_max;			/* µs */
+	uint64_t loop_late_max, loop_late_own_max;	/* µs */
 	double started;				/* unix time of the first textfile */
 	struct mg_textfile *file;		/* NULL: no textfile configured */
 };
@@ -202,6 +202,9 @@ void mg_metrics_render(const struct mg_metrics *m, FILE *out)
 	header(out, "migguard_loop_lateness_max_seconds", "gauge",
 	       "The event loop's largest lateness since start (how late a timer ran).");
 	fprintf(out, "migguard_loop_lateness_max_seconds %.6f\n", (double)m->loop_late_max / 1e6);
+	header(out, "migguard_loop_lateness_own_max_seconds", "gauge",
+	       "The same without the time the loop's thread waited for a CPU: what the daemon's own work cost.");
+	fprintf(out, "migguard_loop_lateness_own_max_seconds %.6f\n", (double)m->loop_late_own_max / 1e6);
 	header(out, "migguard_start_time_seconds", "gauge", "When migguardd started (unix time).");
 	fprintf(out, "migguard_start_time_seconds %.3f\n", m->started);
 }
@@ -234,10 +237,11 @@ int mg_metrics_set_textfile(struct mg_metrics *m, sd_event *loop, const char *pa
 	return mg_textfile_new(loop, "metrics textfile", path, 0644, render_text, m, &m->file);
 }
 
-void mg_metrics_set_loop_lateness(struct mg_metrics *m, uint64_t max_usec)
+void mg_metrics_set_loop_lateness(struct mg_metrics *m, uint64_t max_usec, uint64_t own_max_usec)
 {
-	if (m->loop_late_max == max_usec)
+	if (m->loop_late_max == max_usec && m->loop_late_own_max == own_max_usec)
 		return;
 	m->loop_late_max = max_usec;
+	m->loop_late_own_max = own_max_usec;
 	mg_textfile_changed(m->file);
 }

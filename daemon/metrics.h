@@ -36,8 +36,9 @@ int mg_metrics_set_textfile(struct mg_metrics *m, sd_event *loop, const char *pa
  *   MG_EVENT_CONNECTION      libvirt_connected. */
 void mg_metrics_on_event(void *userdata, const struct mg_event *e);
 
-/* The event loop's largest lateness since start (loopmon.h), in µs:
- * migguard_loop_lateness_max_seconds. */
-void mg_metrics_set_loop_lateness(struct mg_metrics *m, uint64_t max_usec);
+/* The event loop's largest lateness since start and its largest own
+ * lateness (loopmon.h), in µs: migguard_loop_lateness_max_seconds and
+ * migguard_loop_lateness_own_max_seconds. */
+void mg_metrics_set_loop_lateness(struct mg_metrics *m, uint64_t max_usec, uint64_t own_max_usec);
 /* The text exposition format of the current figures. */
 void mg_metrics_render(const struct mg_metrics *m, FILE *out);

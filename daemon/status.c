@@ -26,7 +26,7 @@ struct entry {
 struct mg_status {
 	struct entry *entries;
 	char daemon[256];
-	uint64_t loop_late_max;		/* µs */
+	uint64_t loop_late_max, loop_late_own_max;	/* µs */
 	uint64_t started;
 	/* Who wrote the file, beyond a pid that may be reused: our start time
 	 * (clock ticks since boot) and the boot it counts from. */
@@ -117,11 +117,12 @@ static void set_daemon(struct mg_status *st, const char *text)
 	}
 }
 
-void mg_status_set_loop_lateness(struct mg_status *st, uint64_t max_usec)
+void mg_status_set_loop_lateness(struct mg_status *st, uint64_t max_usec, uint64_t own_max_usec)
 {
-	if (st->loop_late_max == max_usec)
+	if (st->loop_late_max == max_usec && st->loop_late_own_max == own_max_usec)
 		return;
 	st->loop_late_max = max_usec;
+	st->loop_late_own_max = own_max_usec;
 	mg_textfile_changed(st->file);
 }
 
@@ -168,6 +169,8 @@ static json_object *render_json(const struct mg_status *st)
 	json_object_object_add(root, "daemon", json_object_new_string(st->daemon));
 	json_object_object_add(root, "loop_lateness_max_ms",
 			       json_object_new_double((double)(st->loop_late_max / 100) / 10.0));
+	json_object_object_add(root, "loop_lateness_own_max_ms",
+			       json_object_new_double((double)(st->loop_late_own_max / 100) / 10.0));
 	for (struct entry *e = st->entries; e; e = e->next) {
 		json_object *m = json_object_new_object();
 

@@ -29,9 +29,10 @@ static inline void mg_status_freep(struct mg_status **st) { if (*st) mg_status_f
  * one (SIGHUP), whose file is removed.  0 or a negative errno (logged). */
 int mg_status_set_dir(struct mg_status *st, sd_event *loop, const char *state_dir);
 
-/* The event loop's largest lateness since start (loopmon.h), in µs:
- * "loop_lateness_max_ms". */
-void mg_status_set_loop_lateness(struct mg_status *st, uint64_t max_usec);
+/* The event loop's largest lateness since start and its largest own
+ * lateness (loopmon.h), in µs: "loop_lateness_max_ms",
+ * "loop_lateness_own_max_ms". */
+void mg_status_set_loop_lateness(struct mg_status *st, uint64_t max_usec, uint64_t own_max_usec);
 /* The sink (userdata: the struct mg_status):
  *   migration-started, phase-changed, hung, stalled, MG_EVENT_NOTE
  *                            add or update the entry of e->key (domain,

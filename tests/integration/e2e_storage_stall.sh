@@ -72,6 +72,10 @@ mg_wait_for 10 "migguard status of mg-src to show the hung migration" status_sho
 mg_wait_for 10 "migguard status of mg-dst to show the stalled migration" status_shows dst incoming stalled
 sed 's/^/    /' "$MG_TEST_TMP/status-src.txt" "$MG_TEST_TMP/status-dst.txt" >&2
 mg_assert_grep "connected to qemu\+unix" "$MG_TEST_TMP/status-src.txt"
+# The snapshot ran off the loop: the loop's lateness is shown, and small.
+mg_assert_grep "^  loop lateness: max [0-9.]+ ms since start, [0-9.]+ ms of it the daemon's own$" "$MG_TEST_TMP/status-src.txt"
+late=$(sed -nE "s/^  loop lateness: .*, ([0-9.]+) ms of it the daemon's own$/\1/p" "$MG_TEST_TMP/status-src.txt")
+awk -v l="$late" 'BEGIN { exit !(l <= 100) }' || mg_fail "the source guard's loop ran $late ms late by its own work (limit 100)"
 mg_guard_stop gsrc
 rc=0; "$MG_BUILDDIR/migguard" status --state-dir "$MG_TEST_TMP/state-mg-src" >"$MG_TEST_TMP/status-stopped.txt" || rc=$?
 ((rc == 3)) || mg_fail "migguard status after the guard stopped: exit $rc: $(cat "$MG_TEST_TMP/status-stopped.txt")"

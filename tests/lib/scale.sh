@@ -62,8 +62,9 @@
 #     "DOM INCIDENT_MS RECOVERED_MS HOW" (ms after that domain's own hang
 #     start; HOW "same-qemu" or "new-qemu").  The per-domain files are in
 #     $MG_TEST_TMP/hangs.
-# mg_scale_lateness_ms PROMFILE : the guard's loop lateness maximum in ms
-#     (migguard_loop_lateness_max_seconds), or nothing when the metric is
+# mg_scale_lateness_ms PROMFILE [METRIC] : the guard's loop lateness maximum in ms
+#     (METRIC, default migguard_loop_lateness_max_seconds; the daemon's own:
+#     migguard_loop_lateness_own_max_seconds), or nothing when the metric is
 #     not exported.
 
 : "${MG_SCALE_MEM:=256}"
@@ -264,7 +265,8 @@ mg_scale_check_incidents() {
 }
 
 mg_scale_lateness_ms() {
-	awk '/^migguard_loop_lateness_max_seconds[ {]/ { v = $NF } END { if (v != "") printf "%.1f\n", v * 1000 }' "$1" 2>/dev/null
+	local metric=${2:-migguard_loop_lateness_max_seconds}
+	awk -v m="$metric" '$1 == m { v = $NF } END { if (v != "") printf "%.1f\n", v * 1000 }' "$1" 2>/dev/null
 }
 
 mg_scale_guard_start() {
