@@ -26,6 +26,9 @@
 #     opened the disk and memory flows the NBD server (on the machine) is
 #     SIGSTOPped and the bandwidth opened: the source hangs at switch-over.
 #     The exit hooks resume the server and end the migration client.
+#     In two halves, for a test that acts between them:
+#     mg_hvbed_stall_start DOM (the throttled migration, memory flowing)
+#     and mg_hvbed_stall_now DOM (server stopped, bandwidth opened).
 # mg_hvbed_wait_hang_shape PID : waits (50 ms polls, 30 s) for the first
 #     sample of the drain hang's shape (main thread in futex, live_migration
 #     in ppoll/poll), without confirming it (mg_e2e_hang_watch does that).
@@ -93,6 +96,11 @@ mg__hv_src_sending() {
 }
 
 mg_hvbed_stall() {
+	mg_hvbed_stall_start "$1"
+	mg_hvbed_stall_now "$1"
+}
+
+mg_hvbed_stall_start() {
 	local dom=$1 st=$MG_HVBED_DIR/storage base port
 	base=$(mg_nbd_connections "$st")
 	port=$(mg__hv_free_port)
@@ -105,6 +113,10 @@ mg_hvbed_stall() {
 	mg_on_exit "mg_nbd_resume $st"
 	mg_nbd_wait_connections "$st" $((base + 1)) 60
 	mg_wait_for 30 "$dom migrating out of hv-src (memory processed)" mg__hv_src_sending "$dom"
+}
+
+mg_hvbed_stall_now() {
+	local dom=$1 st=$MG_HVBED_DIR/storage
 	mg_nbd_pause "$st"
 	mg_hvbed_virsh hv-src migrate-setspeed "$dom" 100000 || mg_fail "migrate-setspeed"
 	mg_log "storage stalled under the migration of $dom (nbdkit $(mg_nbd_pid "$st") stopped)"
