@@ -6,13 +6,16 @@
 # mg_hvbed_guard_conf HOST KEY=VALUE... : writes HOST's
 #     /etc/migguard/migguard.conf (the package's conffile) with these keys
 #     (section.key=value, as mg_guard_conf).
-# mg_hvbed_guard_dropin HOST TEXT : writes TEXT as the drop-in
-#     /etc/systemd/system/migguardd.service.d/mg-test.conf and runs
-#     systemctl daemon-reload.
+# mg_hvbed_guard_dropin HOST TEXT [NAME] : writes TEXT as the drop-in
+#     /etc/systemd/system/migguardd.service.d/NAME.conf (default mg-test)
+#     and runs systemctl daemon-reload.
 # mg_hvbed_guards_up KEY=VALUE... : installs the package on both hosts
 #     (its maintainer scripts start the unit), writes both configs with
 #     these keys, restarts migguardd.service and waits until each is
-#     active and connected to qemu:///system (its STATUS=).
+#     active and connected to qemu:///system (its STATUS=).  With
+#     MG_HVBED_GUARD_DROPIN=TEXT set, TEXT is a drop-in (mg-try.conf) on
+#     both hosts first: the end-to-end tests under a changed unit, e.g. to
+#     try a sandbox directive (tests/hvbed/PACKAGE-CHECKS.md, "Sandbox").
 # mg_hvbed_guard_connected HOST : 0 when the unit is active and its status
 #     says connected.
 # mg_hvbed_glog HOST [ARGS...] : migguardd's journal on HOST, -o cat.
@@ -43,10 +46,10 @@ mg_hvbed_guard_conf() {
 }
 
 mg_hvbed_guard_dropin() {
-	local h=$1 text=$2 r
+	local h=$1 text=$2 name=${3:-mg-test} r
 	r=$(mg_hvbed_root "$h") || mg_fail "hypervisor $h is not running"
 	mkdir -p "$r/etc/systemd/system/migguardd.service.d"
-	printf '%s\n' "$text" >"$r/etc/systemd/system/migguardd.service.d/mg-test.conf"
+	printf '%s\n' "$text" >"$r/etc/systemd/system/migguardd.service.d/$name.conf"
 	mg_hvbed_exec "$h" systemctl daemon-reload || mg_fail "$h: systemctl daemon-reload"
 }
 
@@ -60,6 +63,10 @@ mg_hvbed_guards_up() {
 	for h in hv-src hv-dst; do
 		mg_hvbed_install_deb "$h" "${MG_HVBED_DEBS[@]}"
 		mg_hvbed_guard_conf "$h" "$@"
+		if [[ -n ${MG_HVBED_GUARD_DROPIN:-} ]]; then
+			mg_hvbed_guard_dropin "$h" "$MG_HVBED_GUARD_DROPIN" mg-try
+			mg_log "$h: migguardd.service with the drop-in: $(tr '\n' ' ' <<<"$MG_HVBED_GUARD_DROPIN")"
+		fi
 		mg_hvbed_exec "$h" systemctl restart migguardd.service || {
 			mg_hvbed_dump "$h"
 			mg_fail "$h: systemctl restart migguardd.service failed"
