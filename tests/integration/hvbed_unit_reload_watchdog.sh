@@ -6,7 +6,7 @@
 #     keeps running (same MainPID, still connected) with its old
 #     configuration, and the journal says why with file:line; the file
 #     restored, a reload succeeds.
-# (b) The watchdog (WatchdogSec=4s in a drop-in, everything else as
+# (b) The watchdog (WatchdogSec=6s in a drop-in, everything else as
 #     shipped): a Nova-shaped guest's migration hv-src -> hv-dst runs
 #     throttled and hv-src's guard follows it; the guard is SIGSTOPped,
 #     then the storage stall of hvbed_storage_stall_recover begins (NBD
@@ -60,7 +60,7 @@ mg_log "ok: (a) broken reload refused, old config kept, restored reload ok"
 
 # (b) The watchdog kills a SIGSTOPped guard, systemd restarts it, and the
 # hang that began while it was stopped is caught once.
-wd=4
+wd=6
 mg_hvbed_guard_dropin "$h" "$(printf '[Service]\nWatchdogSec=%ss' "$wd")"
 mg_hvbed_exec "$h" systemctl restart migguardd.service || mg_fail "$h: restart with WatchdogSec=${wd}s"
 mg_wait_for 15 "migguardd on $h active and connected with WatchdogSec=${wd}s" mg_hvbed_guard_connected "$h"
