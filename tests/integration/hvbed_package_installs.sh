@@ -63,10 +63,7 @@ mg_log "systemd-analyze security migguardd.service: $exposure (limit $max_exposu
 # Both guards follow a healthy migration of a Nova-shaped guest under their
 # real units: `journalctl MIGGUARD_DOMAIN=NAME` on each host shows it.
 dom=nova-1
-mg_hvbed_nova_xml hv-src "$dom" >"$bed/shared/$dom.xml"
-mg_hvbed_virsh hv-src define "$bed/shared/$dom.xml" >/dev/null || mg_fail "define $dom on hv-src"
-mg_hvbed_virsh hv-src start "$dom" >/dev/null || mg_fail "start $dom on hv-src"
-mg_hvbed_wait_writing hv-src "$dom" 90
+mg_hvbed_nova_start hv-src "$dom"
 MG_MIGRATE_TIMEOUT=90 mg_hvbed_migrate "$dom" --persistent --undefinesource >"$MG_TEST_TMP/migrate.out" 2>&1 ||
 	{ cat "$MG_TEST_TMP/migrate.out" >&2; mg_fail "migration failed"; }
 followed() { mg_hvbed_journal "$1" MIGGUARD_DOMAIN="$dom" -o cat | grep -Eq "^domain $dom: $2"; }

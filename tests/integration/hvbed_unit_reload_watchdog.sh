@@ -69,11 +69,8 @@ mg_wait_for 15 "migguardd on $h active and connected with WatchdogSec=${wd}s" mg
 restarts0=$(mg_hvbed_exec "$h" systemctl show -p NRestarts --value migguardd.service)
 
 dom=instance-0000002b
-mg_hvbed_nova_xml hv-src "$dom" >"$bed/shared/$dom.xml"
-mg_hvbed_virsh hv-src define "$bed/shared/$dom.xml" >/dev/null || mg_fail "define $dom on hv-src"
-mg_hvbed_virsh hv-src start "$dom" >/dev/null || mg_fail "start $dom on hv-src"
-mg_hvbed_wait_writing hv-src "$dom" 90
-qemu=$(mg_hvbed_qemu_pid hv-src "$dom") || mg_fail "no QEMU for $dom on hv-src"
+mg_hvbed_nova_start hv-src "$dom"
+qemu=$MG_HVBED_QEMU
 mg_hvbed_stall_start "$dom"
 mg_hvbed_guard_wait_log "$h" 10 "domain $dom: outgoing migration tracked"
 

@@ -30,11 +30,8 @@ h=hv-src
 root=$(mg_hvbed_root "$h")
 
 dom=instance-0000002c
-mg_hvbed_nova_xml hv-src "$dom" >"$bed/shared/$dom.xml"
-mg_hvbed_virsh hv-src define "$bed/shared/$dom.xml" >/dev/null || mg_fail "define $dom on hv-src"
-mg_hvbed_virsh hv-src start "$dom" >/dev/null || mg_fail "start $dom on hv-src"
-mg_hvbed_wait_writing hv-src "$dom" 90
-qemu=$(mg_hvbed_qemu_pid hv-src "$dom") || mg_fail "no QEMU for $dom on hv-src"
+mg_hvbed_nova_start hv-src "$dom"
+qemu=$MG_HVBED_QEMU
 mg_hvbed_stall "$dom"
 mg_hvbed_wait_hang_shape "$qemu"
 MG_HANG_URI=$(mg_hvbed_uri hv-src) MG_HANG_DOM=$dom mg_e2e_hang_watch "$qemu" drain 30
