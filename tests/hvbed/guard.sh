@@ -6,13 +6,16 @@
 # mg_hvbed_guard_conf HOST KEY=VALUE... : writes HOST's
 #     /etc/migguard/migguard.conf (the package's conffile) with these keys
 #     (section.key=value, as mg_guard_conf).
-# mg_hvbed_guard_dropin HOST TEXT : writes TEXT as the drop-in
-#     /etc/systemd/system/migguardd.service.d/mg-test.conf and runs
-#     systemctl daemon-reload.
+# mg_hvbed_guard_dropin HOST TEXT [NAME] : writes TEXT as the drop-in
+#     /etc/systemd/system/migguardd.service.d/NAME.conf (default mg-test)
+#     and runs systemctl daemon-reload.
 # mg_hvbed_guards_up KEY=VALUE... : installs the package on both hosts
 #     (its maintainer scripts start the unit), writes both configs with
 #     these keys, restarts migguardd.service and waits until each is
-#     active and connected to qemu:///system (its STATUS=).
+#     active and connected to qemu:///system (its STATUS=).  With
+#     MG_HVBED_GUARD_DROPIN=TEXT set, TEXT is a drop-in (mg-try.conf) on
+#     both hosts first: the end-to-end tests under a changed unit, e.g. to
+#     try a sandbox directive (tests/hvbed/PACKAGE-CHECKS.md, "Sandbox").
 # mg_hvbed_guard_connected HOST : 0 when the unit is active and its status
 #     says connected.
 # mg_hvbed_glog HOST [ARGS...] : migguardd's journal on HOST, -o cat.
@@ -26,6 +29,9 @@
 #     opened the disk and memory flows the NBD server (on the machine) is
 #     SIGSTOPped and the bandwidth opened: the source hangs at switch-over.
 #     The exit hooks resume the server and end the migration client.
+#     In two halves, for a test that acts between them:
+#     mg_hvbed_stall_start DOM (the throttled migration, memory flowing)
+#     and mg_hvbed_stall_now DOM (server stopped, bandwidth opened).
 # mg_hvbed_wait_hang_shape PID : waits (50 ms polls, 30 s) for the first
 #     sample of the drain hang's shape (main thread in futex, live_migration
 #     in ppoll/poll), without confirming it (mg_e2e_hang_watch does that).
@@ -40,10 +46,10 @@ mg_hvbed_guard_conf() {
 }
 
 mg_hvbed_guard_dropin() {
-	local h=$1 text=$2 r
+	local h=$1 text=$2 name=${3:-mg-test} r
 	r=$(mg_hvbed_root "$h") || mg_fail "hypervisor $h is not running"
 	mkdir -p "$r/etc/systemd/system/migguardd.service.d"
-	printf '%s\n' "$text" >"$r/etc/systemd/system/migguardd.service.d/mg-test.conf"
+	printf '%s\n' "$text" >"$r/etc/systemd/system/migguardd.service.d/$name.conf"
 	mg_hvbed_exec "$h" systemctl daemon-reload || mg_fail "$h: systemctl daemon-reload"
 }
 
@@ -57,6 +63,10 @@ mg_hvbed_guards_up() {
 	for h in hv-src hv-dst; do
 		mg_hvbed_install_deb "$h" "${MG_HVBED_DEBS[@]}"
 		mg_hvbed_guard_conf "$h" "$@"
+		if [[ -n ${MG_HVBED_GUARD_DROPIN:-} ]]; then
+			mg_hvbed_guard_dropin "$h" "$MG_HVBED_GUARD_DROPIN" mg-try
+			mg_log "$h: migguardd.service with the drop-in: $(tr '\n' ' ' <<<"$MG_HVBED_GUARD_DROPIN")"
+		fi
 		mg_hvbed_exec "$h" systemctl restart migguardd.service || {
 			mg_hvbed_dump "$h"
 			mg_fail "$h: systemctl restart migguardd.service failed"
@@ -93,6 +103,11 @@ mg__hv_src_sending() {
 }
 
 mg_hvbed_stall() {
+	mg_hvbed_stall_start "$1"
+	mg_hvbed_stall_now "$1"
+}
+
+mg_hvbed_stall_start() {
 	local dom=$1 st=$MG_HVBED_DIR/storage base port
 	base=$(mg_nbd_connections "$st")
 	port=$(mg__hv_free_port)
@@ -105,6 +120,10 @@ mg_hvbed_stall() {
 	mg_on_exit "mg_nbd_resume $st"
 	mg_nbd_wait_connections "$st" $((base + 1)) 60
 	mg_wait_for 30 "$dom migrating out of hv-src (memory processed)" mg__hv_src_sending "$dom"
+}
+
+mg_hvbed_stall_now() {
+	local dom=$1 st=$MG_HVBED_DIR/storage
 	mg_nbd_pause "$st"
 	mg_hvbed_virsh hv-src migrate-setspeed "$dom" 100000 || mg_fail "migrate-setspeed"
 	mg_log "storage stalled under the migration of $dom (nbdkit $(mg_nbd_pid "$st") stopped)"

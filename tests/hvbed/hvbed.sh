@@ -84,6 +84,10 @@
 #                              guest (mg_testbed_nova_xml) on the bed's TCP
 #                              NBD disk, without <cputune> (no cpu cgroup
 #                              controller in the containers)
+#   mg_hvbed_nova_start HOST DOM   that guest defined (persistent, its XML in
+#                              DIR/shared/DOM.xml) and started on HOST,
+#                              writing to its disk; MG_HVBED_QEMU is its
+#                              QEMU's machine pid
 #   mg_hvbed_serial_log HOST DOM   its serial console file (machine path)
 #   mg_hvbed_wait_writing HOST DOM [TIMEOUT]
 #   mg_hvbed_qemu_pid HOST DOM     machine pid of DOM's QEMU on HOST
@@ -478,6 +482,15 @@ mg_hvbed_nova_xml() {
 	local h=$1 dom=$2 iothread=${3:-} mem=${4:-128} xml
 	xml=$(mg_testbed_nova_xml "$MG_HVBED_DIR/storage" "$h" "$dom" tcp "$iothread" "$mem") || return 1
 	sed '/<cputune>/,/<\/cputune>/d' <<<"$xml"
+}
+
+mg_hvbed_nova_start() {
+	local h=$1 dom=$2 xml=$MG_HVBED_DIR/shared/$2.xml
+	mg_hvbed_nova_xml "$h" "$dom" >"$xml" || mg_fail "no domain XML for $dom"
+	mg_hvbed_virsh "$h" define "$xml" >/dev/null || mg_fail "define $dom on $h"
+	mg_hvbed_virsh "$h" start "$dom" >/dev/null || mg_fail "start $dom on $h"
+	mg_hvbed_wait_writing "$h" "$dom" 90
+	MG_HVBED_QEMU=$(mg_hvbed_qemu_pid "$h" "$dom") || mg_fail "no QEMU for $dom on $h"
 }
 
 mg_hvbed_serial_log() { echo "$(mg_hvbed_root "$1")/var/log/libvirt/qemu/$2-serial.log"; }

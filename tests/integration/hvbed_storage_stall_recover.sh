@@ -38,12 +38,9 @@ mg_hvbed_guards_up guard.probe_interval=500ms guard.monitor_timeout=2s guard.fin
 mg_log "package installed and both guards configured and connected in $(mg__hv_el "$t0") s"
 
 dom=instance-0000002a
-mg_hvbed_nova_xml hv-src "$dom" >"$bed/shared/$dom.xml"
+mg_hvbed_nova_start hv-src "$dom"
+qemu=$MG_HVBED_QEMU
 ! grep -q '<qemu:commandline>' <(sed '/<!--/,/-->/d' "$bed/shared/$dom.xml") || mg_fail "the domain is not Nova-shaped (qemu:commandline)"
-mg_hvbed_virsh hv-src define "$bed/shared/$dom.xml" >/dev/null || mg_fail "define $dom on hv-src"
-mg_hvbed_virsh hv-src start "$dom" >/dev/null || mg_fail "start $dom on hv-src"
-mg_hvbed_wait_writing hv-src "$dom" 90
-qemu=$(mg_hvbed_qemu_pid hv-src "$dom") || mg_fail "no QEMU for $dom on hv-src"
 serial=$(mg_hvbed_serial_log hv-src "$dom")
 boots=$(grep -c 'MIGGUARD-GUEST: disk' "$serial") || boots=0
 

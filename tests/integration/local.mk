@@ -104,6 +104,9 @@ INTEGRATION_TESTS += tests/integration/hvbed_package_installs.sh
 INTEGRATION_TESTS += tests/integration/hvbed_package_lifecycle.sh
 EXTRA_DIST += tests/hvbed/PACKAGE-CHECKS.md
 # End to end with migguardd under its real unit (tests/hvbed/guard.sh): the
-# storage stall caught and recovered in place; reload with a broken config.
-INTEGRATION_TESTS += tests/integration/hvbed_storage_stall_recover.sh tests/integration/hvbed_unit_reload_watchdog.sh
+# storage stall caught and recovered in place; reload with a broken config,
+# the watchdog restarting a SIGSTOPped guard (the hang still caught, once);
+# systemctl stop during a hang.
+INTEGRATION_TESTS += tests/integration/hvbed_storage_stall_recover.sh tests/integration/hvbed_unit_reload_watchdog.sh \
+	tests/integration/hvbed_unit_stop_during_hang.sh
 EXTRA_DIST += tests/hvbed/guard.sh
