@@ -585,7 +585,7 @@ mg_testbed_create_busy() {
 
 mg_testbed_serial_lines() {
 	local n
-	n=$(wc -l <"$(mg_testbed_serial_log "$1" "$2")" 2>/dev/null) || n=0
+	n=$({ wc -l <"$(mg_testbed_serial_log "$1" "$2")"; } 2>/dev/null) || n=0
 	echo "${n:-0}"
 }
 

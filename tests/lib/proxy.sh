@@ -31,7 +31,7 @@ mg_proxy_log() { mg__proxy_file "$1" log; }
 # Only our proxy: the pid must run proxy.py with our pidfile.
 mg__proxy_ours() {
 	local pid=$1 name=$2
-	[[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+	[[ -n $pid ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null |
 		grep -qF "proxy.py $(cat "$(mg__proxy_file "$name" args)" 2>/dev/null) $(mg__proxy_file "$name" pid)"
 }
 
@@ -43,6 +43,7 @@ mg_proxy_start() {
 	setsid /usr/bin/python3 "$MG_SRCDIR/tests/lib/proxy.py" "$listen" "$connect" "$pidf" \
 		</dev/null >>"$(mg_proxy_log "$name")" 2>&1 &
 	local launched=$!
+	disown "$launched" # no "Killed" notice from bash when a test kills it
 	if [[ ! -e $(mg__proxy_file "$name" registered) ]]; then
 		mg_on_exit "mg_proxy_teardown $name"
 		: >"$(mg__proxy_file "$name" registered)"
