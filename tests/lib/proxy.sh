@@ -66,23 +66,19 @@ mg_proxy_teardown() {
 mg__proxy_gone() { ! kill -0 "$1" 2>/dev/null || [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" == Z ]]; }
 mg__proxy_stopped() { [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" == T ]]; }
 
-mg_proxy_kill() {
-	local name=$1 pid
+# mg__proxy_signal NAME SIGNAL WAIT-PREDICATE WHAT: signals the running
+# proxy and waits until WAIT-PREDICATE holds for its pid.
+mg__proxy_signal() {
+	local name=$1 sig=$2 until=$3 what=$4 pid
 	pid=$(mg_proxy_pid "$name")
 	mg__proxy_ours "$pid" "$name" || mg_fail "proxy $name is not running"
-	kill -KILL "$pid"
-	mg_wait_for 5 "proxy $name ($pid) gone" mg__proxy_gone "$pid"
-	mg_log "proxy $name killed (pid $pid): its connections are closed"
+	kill "-$sig" "$pid"
+	mg_wait_for 5 "proxy $name ($pid) $what" "$until" "$pid"
+	mg_log "proxy $name $what (pid $pid)"
 }
 
-mg_proxy_blackhole() {
-	local name=$1 pid
-	pid=$(mg_proxy_pid "$name")
-	mg__proxy_ours "$pid" "$name" || mg_fail "proxy $name is not running"
-	kill -STOP "$pid"
-	mg_wait_for 5 "proxy $name ($pid) stopped" mg__proxy_stopped "$pid"
-	mg_log "proxy $name stopped (pid $pid): connections open, no byte moves"
-}
+mg_proxy_kill() { mg__proxy_signal "$1" KILL mg__proxy_gone "killed: its connections are closed"; }
+mg_proxy_blackhole() { mg__proxy_signal "$1" STOP mg__proxy_stopped "stopped: connections open, no byte moves"; }
 
 mg_proxy_unblackhole() {
 	local pid; pid=$(mg_proxy_pid "$1")
