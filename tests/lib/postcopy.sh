@@ -48,10 +48,14 @@
 #                           closes (libvirt and QEMU notice nothing).
 #   mg_pc_link_restore      a new proxy process on the same port (the old
 #                           one killed first when it lives, e.g. stopped).
-#   mg_pc_wait_paused DOM [TIMEOUT]  waits until both QEMUs are
-#                           postcopy-paused (source through libvirt,
-#                           destination through the direct monitor), then
-#                           prints libvirt's states; 20 s by default.
+#   mg_pc_wait_paused DOM [TIMEOUT]  waits until the source QEMU is
+#                           postcopy-paused (through libvirt) and the
+#                           destination paused (libvirt "running (post-copy
+#                           failed)", or its QEMU postcopy-paused on the
+#                           direct monitor when libvirt's view is stale);
+#                           logs both; MG_PC_DST_QMP: the destination QEMU's
+#                           status, empty when its main loop does not answer
+#                           (BQL held by a faulting vCPU).  20 s by default.
 #   mg_pc_assert_libvirt_paused DOM  libvirt's view of a first break: source
 #                           "paused (post-copy failed)", destination
 #                           "running (post-copy failed)", both status XMLs
@@ -197,11 +201,26 @@ mg_pc_break_eof() { mg_proxy_kill pc; }
 mg_pc_break_blackhole() { mg_proxy_blackhole pc; }
 mg_pc_link_restore() { mg_proxy_restart pc; }
 
+# The destination's in-band monitor may not answer while paused: a vCPU
+# that faulted on a missing page while holding the BQL blocks QEMU's main
+# loop until the page comes (seen under TCG, FACTS-postcopy.md).  Its
+# MIGRATION event still reaches libvirt (sent from the listen thread), so
+# the destination's pause is taken from libvirt's state; the direct
+# monitor's answer is recorded in MG_PC_DST_QMP ("no answer" when wedged).
+mg__pc_dst_paused() {
+	local s
+	s=$(mg_libvirt_domstate "$MG_PC_DST" "$1" 2>/dev/null)
+	[[ $s == "running (post-copy failed)" ]] && return 0
+	# After libvirt 9.0's resume race libvirt's destination state is stale
+	# ("running (post-copy)"): then only QEMU can tell.
+	mg__pc_dst_is "$1" postcopy-paused
+}
 mg_pc_wait_paused() {
 	local dom=$1 timeout=${2:-20}
 	mg_wait_for "$timeout" "source QEMU of $dom postcopy-paused" mg__pc_src_is "$dom" postcopy-paused
-	mg_wait_for "$timeout" "destination QEMU of $dom postcopy-paused (direct monitor)" mg__pc_dst_is "$dom" postcopy-paused
-	mg_log "$dom paused on both sides; libvirt: source '$(mg_libvirt_domstate "$MG_PC_SRC" "$dom" 2>&1)', destination '$(mg_libvirt_domstate "$MG_PC_DST" "$dom" 2>&1)'"
+	mg_wait_for "$timeout" "destination of $dom paused (libvirt running (post-copy failed), or QEMU postcopy-paused)" mg__pc_dst_paused "$dom"
+	MG_PC_DST_QMP=$(mg_pc_dst_migration "$dom") || true
+	mg_log "$dom paused on both sides; libvirt: source '$(mg_libvirt_domstate "$MG_PC_SRC" "$dom" 2>&1)', destination '$(mg_libvirt_domstate "$MG_PC_DST" "$dom" 2>&1)'; destination QEMU (fresh direct monitor): ${MG_PC_DST_QMP:-no answer}"
 }
 
 mg__pc_job_paused() {
