@@ -19,8 +19,9 @@
 #   mg_proxy_restart NAME      kills the proxy if it lives (stopped or
 #                              not), starts a new process on the same ports
 #   mg_proxy_connections NAME  number of connections it carries now
-#   mg_proxy_moved NAME        "C2S S2C": bytes moved so far (its last
-#                              per-second report; 0 0 before any)
+#   mg_proxy_moved NAME        "C2S S2C": bytes the running process moved
+#                              so far (its last per-second report; 0 0
+#                              before any; a restart starts from 0)
 #   mg_proxy_log NAME          its log (connections, EOFs, bytes)
 #   mg_proxy_free_port LO HI ADDR...  a port in [LO, HI] free on every ADDR
 
@@ -109,7 +110,9 @@ mg_proxy_connections() {
 
 mg_proxy_moved() {
 	local l
-	l=$(grep -o 'moved c2s=[0-9]* s2c=[0-9]*' "$(mg_proxy_log "$1")" 2>/dev/null | tail -n 1)
+	# The log is appended across restarts: the running process's lines only.
+	l=$(grep -F "proxy[$(mg_proxy_pid "$1")]: moved" "$(mg_proxy_log "$1")" 2>/dev/null |
+		grep -o 'moved c2s=[0-9]* s2c=[0-9]*' | tail -n 1)
 	[[ -n $l ]] || { echo "0 0"; return 0; }
 	l=${l#moved c2s=}
 	echo "${l% s2c=*} ${l#* s2c=}"
