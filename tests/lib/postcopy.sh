@@ -261,7 +261,11 @@ mg_pc_resume_by_hand() {
 		</dev/null >"$MG_PC_RESUME_LOG" 2>&1 &
 	MG_PC_RESUME_PID=$!
 	mg_on_exit "mg_kill_pid $MG_PC_RESUME_PID"
-	mg_wait_for "$timeout" "$dom resumed (source QEMU postcopy-active or completed) after resume $n" mg__pc_resumed "$dom"
+	if ! mg_wait_for_quiet "$timeout" mg__pc_resumed "$dom"; then
+		[[ -n ${MG_PC_DST_QMP:-} ]] ||
+			mg_fail "resume $n did not resume $dom within $timeout s; the destination QEMU's in-band monitor did not answer since the break (a vCPU waits for a page holding the BQL, TCG), so libvirt's Prepare on $MG_PC_DST waits on query-migrate forever: this break cannot be recovered through libvirt (FACTS-postcopy.md, 'the destination wedge')"
+		mg_fail "resume $n did not resume $dom within $timeout s (source QEMU: $(mg_pc_src_migration "$dom"); virsh: $(tr '\n' ' ' <"$MG_PC_RESUME_LOG"))"
+	fi
 	if ! kill -0 "$MG_PC_RESUME_PID" 2>/dev/null; then
 		rc=0; wait "$MG_PC_RESUME_PID" || rc=$?
 		if ((rc != 0)); then
