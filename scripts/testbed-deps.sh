@@ -12,6 +12,7 @@ packages=(
 	util-linux               # unshare, nsenter, setsid, flock
 	elfutils                 # eu-stack for the storage-stall test
 	procps
+	python3                  # tests/lib/proxy.py, the post-copy bed's TCP proxy
 )
 
 missing=()

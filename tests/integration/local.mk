@@ -52,9 +52,14 @@ INTEGRATION_TESTS += tests/integration/cli_incidents_lists_malformed_reports.sh 
 INTEGRATION_TESTS += \
 	tests/integration/testbed_one_host.sh \
 	tests/integration/testbed_two_hosts_migrate.sh \
-	tests/integration/testbed_storage_stall.sh
+	tests/integration/testbed_storage_stall.sh \
+	tests/integration/testbed_postcopy_recover_by_hand.sh
 EXTRA_DIST += \
 	tests/lib/libvirt.sh \
+	tests/lib/postcopy.sh \
+	tests/lib/proxy.sh \
+	tests/lib/proxy.py \
+	tests/testbed/FACTS-postcopy.md \
 	tests/lib/guest.sh \
 	tests/testbed/up.sh \
 	tests/testbed/down.sh \

@@ -12,10 +12,18 @@
 #         then loops `dd if=/dev/zero of=/dev/vda bs=4k count=1 oflag=direct`
 #         forever, printing "MIGGUARD-GUEST: writing N" after the 1st write
 #         and every 100th.  With no disk it prints "MIGGUARD-GUEST: no disk"
-#         and idles.
+#         and idles.  With `migguard.mode=mem` on the kernel command line
+#         (MG_GUEST_EXTRA_CMDLINE for mg_testbed_busy_xml) the disk writer
+#         runs in the background and the init rewrites MEM MiB of RAM
+#         (`migguard.mem_mib=MEM`, default 32; a tmpfs file, non-zero bytes)
+#         forever, printing "MIGGUARD-GUEST: dirtying MEM MiB" once, then
+#         "MIGGUARD-GUEST: mem pass N" after each pass: memory that stays
+#         dirty, so a post-copy migration has pages left to pull.
 #     Sets and exports MG_GUEST_KERNEL, MG_GUEST_INITRD, MG_GUEST_CMDLINE and
 #     MG_GUEST_DIR, and prints DIR.  Rebuilds when the init script changes.
 #     Serialised with flock, so concurrent tests build it once.
+#     MG_GUEST_BUILD_DIR overrides the default DIR (a branch whose init
+#     differs builds apart from the shared one).
 #   Boot it with <domain type='qemu'> (TCG): see TESTBED-NOTES, KVM here
 #   cannot boot Linux.
 
@@ -45,12 +53,39 @@ mg__guest_init() {
 			while :; do sleep 3600; done
 		fi
 		echo "MIGGUARD-GUEST: disk vda"
-		n=0
+		disk_loop() {
+			n=0
+			while :; do
+				dd if=/dev/zero of=/dev/vda bs=4k count=1 seek=$((n % 1024)) oflag=direct conv=notrunc 2>/dev/null ||
+					echo "MIGGUARD-GUEST: write $n failed"
+				n=$((n + 1))
+				[ $((n % 100)) -eq 1 ] && echo "MIGGUARD-GUEST: writing $n"
+			done
+		}
+		mode=disk mem=32
+		for a in $(cat /proc/cmdline); do
+			case $a in
+			migguard.mode=*) mode=${a#*=} ;;
+			migguard.mem_mib=*) mem=${a#*=} ;;
+			esac
+		done
+		[ "$mode" = mem ] || disk_loop
+		# mode mem: the disk writer in the background, and MEM MiB of RAM
+		# (a file in the initramfs' tmpfs) rewritten with non-zero bytes
+		# (zero pages cross a migration as markers, nearly free) forever.
+		disk_loop &
+		yes MIGGUARD | head -c 1048576 >/pattern
+		echo "MIGGUARD-GUEST: dirtying $mem MiB"
+		p=0
 		while :; do
-			dd if=/dev/zero of=/dev/vda bs=4k count=1 seek=$((n % 1024)) oflag=direct conv=notrunc 2>/dev/null ||
-				echo "MIGGUARD-GUEST: write $n failed"
-			n=$((n + 1))
-			[ $((n % 100)) -eq 1 ] && echo "MIGGUARD-GUEST: writing $n"
+			i=0
+			while [ $i -lt $mem ]; do
+				dd if=/pattern of=/dirty bs=1M seek=$i count=1 conv=notrunc 2>/dev/null ||
+					echo "MIGGUARD-GUEST: dirty $i failed"
+				i=$((i + 1))
+			done
+			p=$((p + 1))
+			echo "MIGGUARD-GUEST: mem pass $p"
 		done
 	EOF
 }
@@ -132,7 +167,7 @@ mg__guest_build_locked() {
 }
 
 mg_guest_build() {
-	local dir=${1:-$MG_TESTBED_CACHE/guest} rc=0
+	local dir=${1:-${MG_GUEST_BUILD_DIR:-$MG_TESTBED_CACHE/guest}} rc=0
 	mkdir -p "$dir"
 	dir=$(cd "$dir" && pwd)
 	{

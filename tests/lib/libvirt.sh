@@ -78,7 +78,9 @@
 #                              QEMU (<emulator>; e.g. the seeded QEMU of
 #                              scripts/seeded-qemu.sh; libvirt probes a new
 #                              emulator once, ~8.5 s under TCG, and the bed
-#                              keeps the result in its capabilities cache)
+#                              keeps the result in its capabilities cache);
+#                              MG_GUEST_EXTRA_CMDLINE is appended to the
+#                              kernel command line (e.g. migguard.mode=mem)
 #   mg_testbed_nova_xml DIR HOST DOM [unix|tcp] [iothread] [MEM_MIB]  the
 #                              same busy guest written the way OpenStack Nova
 #                              writes domains (tests/testbed/nova-guest.xml.in):
@@ -538,7 +540,7 @@ mg_testbed_busy_xml() {
 	mg_guest_build >/dev/null
 	sed -e "s|@NAME@|$dom|g" -e "s|@MEMORY_MIB@|$mem|g" \
 		-e "s|@KERNEL@|$MG_GUEST_KERNEL|g" -e "s|@INITRD@|$MG_GUEST_INITRD|g" \
-		-e "s|@CMDLINE@|$MG_GUEST_CMDLINE|g" -e "s|@NBD_SOCK@|$dir/nbd.sock|g" \
+		-e "s|@CMDLINE@|$MG_GUEST_CMDLINE${MG_GUEST_EXTRA_CMDLINE:+ $MG_GUEST_EXTRA_CMDLINE}|g" -e "s|@NBD_SOCK@|$dir/nbd.sock|g" \
 		-e "s|@SERIAL_LOG@|/var/log/libvirt/qemu/$dom-serial.log|g" \
 		-e "s|@QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.sock|g" \
 		-e "s|@TEST_QMP_SOCK@|/var/lib/libvirt/mg-qmp/$dom.test-sock|g" \
@@ -583,7 +585,7 @@ mg_testbed_create_busy() {
 
 mg_testbed_serial_lines() {
 	local n
-	n=$(wc -l <"$(mg_testbed_serial_log "$1" "$2")" 2>/dev/null) || n=0
+	n=$({ wc -l <"$(mg_testbed_serial_log "$1" "$2")"; } 2>/dev/null) || n=0
 	echo "${n:-0}"
 }
 
