@@ -62,18 +62,20 @@ mg__guest_init() {
 				[ $((n % 100)) -eq 1 ] && echo "MIGGUARD-GUEST: writing $n"
 			done
 		}
-		mode=disk mem=32
+		mode=disk mem=32 disk=on
 		for a in $(cat /proc/cmdline); do
 			case $a in
 			migguard.mode=*) mode=${a#*=} ;;
 			migguard.mem_mib=*) mem=${a#*=} ;;
+			migguard.disk=*) disk=${a#*=} ;;
 			esac
 		done
 		[ "$mode" = mem ] || disk_loop
-		# mode mem: the disk writer in the background, and MEM MiB of RAM
-		# (a file in the initramfs' tmpfs) rewritten with non-zero bytes
-		# (zero pages cross a migration as markers, nearly free) forever.
-		disk_loop &
+		# mode mem: the disk writer in the background (unless
+		# migguard.disk=off), and MEM MiB of RAM (a file in the initramfs'
+		# tmpfs) rewritten with non-zero bytes (zero pages cross a
+		# migration as markers, nearly free) forever.
+		[ "$disk" = off ] || disk_loop &
 		yes MIGGUARD | head -c 1048576 >/pattern
 		echo "MIGGUARD-GUEST: dirtying $mem MiB"
 		p=0

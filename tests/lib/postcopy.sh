@@ -121,10 +121,17 @@ mg_pc_new_port() {
 	mg_proxy_start pc "127.0.0.1:$p" "127.0.0.2:$p"
 }
 
+# The guest's disk writer in post-copy (MG_PC_GUEST_DISK=on|off, default
+# off): QEMU emulates virtio-blk in its main loop, holding the BQL, and a
+# request whose buffer is a page still on the source blocks there on the
+# userfault; while the link is down the destination's monitor is then
+# wedged and libvirt cannot resume (FACTS-postcopy.md, "the freeze").
+: "${MG_PC_GUEST_DISK:=off}"
+
 mg_pc_guest_start() {
 	local dom=$1 mem=${2:-128} dirty=${3:-32} n0 xml
 	xml=$MG_PC_DIR/$dom.xml
-	MG_GUEST_EXTRA_CMDLINE="migguard.mode=mem migguard.mem_mib=$dirty" \
+	MG_GUEST_EXTRA_CMDLINE="migguard.mode=mem migguard.mem_mib=$dirty migguard.disk=$MG_PC_GUEST_DISK" \
 		mg_testbed_busy_xml "$MG_PC_DIR" "$MG_PC_SRC" "$dom" "$mem" >"$xml"
 	n0=$(mg_testbed_serial_lines "$MG_PC_SRC" "$dom")
 	mg_virsh "$MG_PC_SRC" create "$xml" >/dev/null || mg_fail "virsh create $dom on $MG_PC_SRC"
@@ -294,8 +301,8 @@ mg_pc_assert_completed() {
 	passes=$(mg_pc_progress "$MG_PC_DST" "$dom")
 	mg_wait_for 60 "guest $dom rewriting its memory on $MG_PC_DST (2 passes after the completion)" \
 		mg__pc_progress_beyond "$MG_PC_DST" "$dom" $((passes + 2))
-	mg_testbed_wait_writing_after "$MG_PC_DST" "$dom" "$lines" 60
+	[[ $MG_PC_GUEST_DISK == off ]] || mg_testbed_wait_writing_after "$MG_PC_DST" "$dom" "$lines" 60
 	! grep -q 'failed' "$(mg_testbed_serial_log "$MG_PC_DST" "$dom")" ||
 		mg_fail "the guest reported a failure: $(grep failed "$(mg_testbed_serial_log "$MG_PC_DST" "$dom")" | head -n 3)"
-	mg_log "$dom completed: gone from $MG_PC_SRC, running on $MG_PC_DST, memory passes $passes -> $(mg_pc_progress "$MG_PC_DST" "$dom"), disk writes continue"
+	mg_log "$dom completed: gone from $MG_PC_SRC, running on $MG_PC_DST, memory passes $passes -> $(mg_pc_progress "$MG_PC_DST" "$dom")$([[ $MG_PC_GUEST_DISK == off ]] || echo ", disk writes continue")"
 }
