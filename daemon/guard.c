@@ -246,6 +246,8 @@ static void on_postcopy_status(struct mg_watch *w, const char *status, const cha
 				p.action = x.postcopy_action;
 			p.job_flags = x.job_flags;
 			p.has_job_flags = x.has_job_flags;
+			p.nbd = x.nbd;
+			p.n_nbd = x.n_nbd;
 		}
 		if (mg_watch_direction(w) == MG_DIR_OUT) {
 			r = mg_postcopy_migration_peer(g->id.pid, have_xml ? x.nbd : NULL, have_xml ? x.n_nbd : 0, peer,

@@ -7,6 +7,11 @@
 #include "util.h"
 
 #include <dirent.h>
+#include <netinet/in.h>
+#include <linux/tcp.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <libvirt/libvirt-qemu.h>
 #include <libvirt/virterror.h>
@@ -43,6 +48,8 @@ struct mg_postcopy {
 	bool resuming;			/* a resume try was started in this break */
 	bool gave_up;
 	struct mg_worker_call *call;	/* the pause or resume in flight */
+	int pidfd;			/* QEMU, for its sockets' duplicates; -1 */
+	struct mg_nbd_server *nbd;	/* the params' copy */
 };
 
 static const char *side(const struct mg_postcopy *pc)
@@ -111,6 +118,7 @@ struct job {
 	bool resume;
 	char dconnuri[1024], migrate_uri[1024], listen_address[256];
 	unsigned long flags;
+	unsigned brk, try;		/* which break and try it is, for the record */
 	char err[512];			/* written by the worker; read only after it returned */
 };
 
@@ -273,8 +281,10 @@ static void resume_source(struct mg_postcopy *pc)
 	struct job *j;
 	int r;
 
+	/* QEMU's own word that it is paused: libvirt's POSTCOPY_FAILED event
+	 * may come first, and a resume before QEMU paused is refused. */
 	if (pc->p.action != MG_PC_RECOVER || !is_source(pc) || pc->state != PC_BROKEN || !pc->paused ||
-	    pc->gave_up || now < pc->next_resume_at || !can_call(pc))
+	    strcmp(pc->status, "postcopy-paused") != 0 || pc->gave_up || now < pc->next_resume_at || !can_call(pc))
 		return;
 	if (pc->resume_tries >= pc->p.resume_tries) {
 		pc->gave_up = true;
@@ -312,6 +322,8 @@ static void resume_source(struct mg_postcopy *pc)
 		   VIR_MIGRATE_PEER2PEER | VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME;
 	pc->resume_tries++;
 	pc->resuming = true;
+	j->brk = pc->breaks;
+	j->try = pc->resume_tries;
 	snprintf(what, sizeof(what), "post-copy resume of %s", mg_watch_name(pc->p.watch));
 	record(pc, MG_POSTCOPY_STEP_RESUME, 0, "try %u of %u: virDomainMigrateToURI3 to %s (uri %s, listen %s, "
 	       "flags 0x%lx)", pc->resume_tries, pc->p.resume_tries, j->dconnuri,
@@ -334,9 +346,9 @@ static void call_done(int result, void *arg, void *userdata)
 	pc->call = mg_worker_call_cancel(pc->call);
 	if (j->resume) {
 		if (result == 0)
-			record(pc, MG_POSTCOPY_STEP_RESUME, 0, "try %u: %s", pc->resume_tries, err);
+			record(pc, MG_POSTCOPY_STEP_RESUME, 0, "break %u, try %u: %s", j->brk, j->try, err);
 		else
-			record(pc, MG_POSTCOPY_STEP_RESUME, result, "try %u failed: %s%s", pc->resume_tries, err,
+			record(pc, MG_POSTCOPY_STEP_RESUME, result, "break %u, try %u failed: %s%s", j->brk, j->try, err,
 			       pc->state == PC_BROKEN && pc->resume_tries < pc->p.resume_tries ?
 				       "; trying again later" : "");
 	} else {
@@ -359,7 +371,10 @@ static void open_break(struct mg_postcopy *pc, bool act, const char *fmt, ...)
 	pc->broke_at = mg_now_mono();
 	pc->pause_tries = pc->resume_tries = 0;
 	pc->resuming = pc->gave_up = false;
-	pc->next_resume_at = 0;
+	/* Not at once: libvirt's own migration call and the destination's
+	 * Finish3 still hold their jobs for a moment, and a resume then waits
+	 * up to 30 s for the destination's job lock (seen here). */
+	pc->next_resume_at = mg_now_mono() + pc->p.resume_interval;
 	pc->incident = mg_incwriter_unref(pc->incident);
 	snprintf(summary, sizeof(summary),
 		 "The post-copy migration of %s (QEMU pid %d, %s side) broke (break %u): %s. "
@@ -393,11 +408,9 @@ static void close_break(struct mg_postcopy *pc, const char *why)
 
 static void read_progress(struct mg_postcopy *pc, uint64_t now)
 {
-	pid_t pid = mg_watch_pid(pc->p.watch);
 	uint64_t bytes;
-	int r = is_source(pc) ? mg_procfs_io_wchar(pid, &bytes) : mg_procfs_io_rchar(pid, &bytes);
 
-	if (r < 0)
+	if (mg_postcopy_traffic(mg_watch_pid(pc->p.watch), pc->pidfd, pc->p.nbd, pc->p.n_nbd, &bytes) < 0)
 		return;
 	if (!pc->bytes_valid || bytes >= pc->bytes + MG_POSTCOPY_MIN_PROGRESS) {
 		pc->bytes = bytes;
@@ -496,8 +509,15 @@ bool mg_postcopy_broken(const struct mg_postcopy *pc) { return pc->state == PC_B
 /* --- the destination's address ------------------------------------------- */
 
 #define PEER_MAX_SOCKETS 256
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
 
-static size_t socket_inodes(pid_t pid, uint64_t *v, size_t max)
+/* pid's sockets: their inodes, and the fd numbers they have in pid. */
+static size_t socket_inodes(pid_t pid, uint64_t *v, int *fds, size_t max)
 {
 	char path[64], target[64];
 	struct dirent *de;
@@ -515,8 +535,10 @@ static size_t socket_inodes(pid_t pid, uint64_t *v, size_t max)
 		if (len <= 0)
 			continue;
 		target[len] = '\0';
-		if (sscanf(target, "socket:[%llu]", &ino) == 1)
+		if (sscanf(target, "socket:[%llu]", &ino) == 1) {
+			fds[n] = atoi(de->d_name);
 			v[n++] = ino;
+		}
 	}
 	closedir(d);
 	return n;
@@ -536,8 +558,9 @@ static bool is_nbd_server(const struct mg_nbd_server *nbd, size_t n_nbd, const c
 int mg_postcopy_migration_peer(pid_t pid, const struct mg_nbd_server *nbd, size_t n_nbd, char *buf, size_t size)
 {
 	uint64_t inodes[PEER_MAX_SOCKETS];
+	int fds[PEER_MAX_SOCKETS];
 	unsigned listen_ports[PEER_MAX_SOCKETS];
-	size_t n_ino = socket_inodes(pid, inodes, PEER_MAX_SOCKETS), n_listen = 0, n_tcp;
+	size_t n_ino = socket_inodes(pid, inodes, fds, PEER_MAX_SOCKETS), n_listen = 0, n_tcp;
 	_cleanup_free_ struct mg_tcp_sock *v = NULL;
 	char found[64] = "";
 	int r = -ENOENT;
@@ -573,6 +596,60 @@ int mg_postcopy_migration_peer(pid_t pid, const struct mg_nbd_server *nbd, size_
 	return r;
 }
 
+/* Bytes QEMU's TCP streams moved: acknowledged by the peer and received,
+ * read on a duplicate of each (TCP_INFO), closed at once - a duplicate kept
+ * open would keep a connection QEMU closes alive for its peer. */
+static uint64_t tcp_bytes(int pidfd, int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	uint64_t n = 0;
+	int dup = pidfd >= 0 ? (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0) : -1;
+
+	if (dup < 0)
+		return 0;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(dup, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+	    len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		n = ti.tcpi_bytes_acked + ti.tcpi_bytes_received;
+	close(dup);
+	return n;
+}
+
+int mg_postcopy_traffic(pid_t pid, int pidfd, const struct mg_nbd_server *nbd, size_t n_nbd, uint64_t *out)
+{
+	uint64_t inodes[PEER_MAX_SOCKETS], rchar = 0, wchar = 0, sum = 0;
+	int fds[PEER_MAX_SOCKETS];
+	size_t n_ino, n_tcp;
+	_cleanup_free_ struct mg_tcp_sock *v = NULL;
+	int r;
+
+	/* A migration over a pipe or a unix socket that QEMU writes with
+	 * write(2) (libvirt's tunnel) shows in rchar/wchar; sendmsg(2) and
+	 * recvmsg(2), which QEMU's channels use, do not. */
+	r = mg_procfs_io_rchar(pid, &rchar);
+	if (r >= 0)
+		r = mg_procfs_io_wchar(pid, &wchar);
+	if (r < 0)
+		return r;
+	n_ino = socket_inodes(pid, inodes, fds, PEER_MAX_SOCKETS);
+	n_tcp = mg_sockfacts_tcp(pid, -1, &v);
+	for (size_t i = 0; i < n_ino; i++) {
+		const struct mg_tcp_sock *s = mg_sockfacts_tcp_find(v, n_tcp, inodes[i]);
+		char host[64];
+
+		if (!s || s->state != 0x01)
+			continue;
+		/* The guest's storage is not the migration. */
+		if (mg_sockfacts_tcp_host(s->remote, host, sizeof(host)) == 0 &&
+		    is_nbd_server(nbd, n_nbd, host, mg_sockfacts_tcp_port(s->remote)))
+			continue;
+		sum += tcp_bytes(pidfd, fds[i]);
+	}
+	*out = rchar + wchar + sum;
+	return 0;
+}
+
 /* --- life ------------------------------------------------------------------ */
 
 static int dup_str(char **dst, const char *s)
@@ -599,6 +676,14 @@ int mg_postcopy_new(sd_event *loop, const struct mg_postcopy_params *p, const st
 		pc->cb = *cb;
 	pc->userdata = userdata;
 	pc->progress_at = mg_now_mono();
+	pc->pidfd = (int)syscall(SYS_pidfd_open, mg_watch_pid(p->watch), 0);
+	if (p->n_nbd) {
+		pc->nbd = calloc(p->n_nbd, sizeof(*pc->nbd));
+		if (pc->nbd)
+			memcpy(pc->nbd, p->nbd, p->n_nbd * sizeof(*pc->nbd));
+		pc->p.nbd = pc->nbd;
+		pc->p.n_nbd = pc->nbd ? p->n_nbd : 0;
+	}
 	r = dup_str(&pc->resume_uri, p->resume_uri);
 	if (r >= 0)
 		r = dup_str(&pc->resume_migrate_uri, p->resume_migrate_uri);
@@ -626,6 +711,9 @@ struct mg_postcopy *mg_postcopy_free(struct mg_postcopy *pc)
 	mg_worker_call_cancel(pc->call);
 	sd_event_source_disable_unref(pc->tick);
 	mg_incwriter_unref(pc->incident);
+	if (pc->pidfd >= 0)
+		close(pc->pidfd);
+	free(pc->nbd);
 	free(pc->resume_uri);
 	free(pc->resume_migrate_uri);
 	free(pc->resume_listen_address);

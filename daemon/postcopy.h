@@ -9,10 +9,9 @@
  * postcopy-active with no progress.  This module, per host:
  *
  *  - sees a break: QEMU's MIGRATION status postcopy-paused, libvirt's
- *    POSTCOPY_FAILED lifecycle detail, or a stall - postcopy-active and the
- *    QEMU's socket traffic (/proc/PID/io: wchar on the source, rchar on the
- *    destination, no in-band QMP) growing by less than
- *    MG_POSTCOPY_MIN_PROGRESS for postcopy_stall_timeout;
+ *    POSTCOPY_FAILED lifecycle detail, or a stall - postcopy-active and
+ *    QEMU's traffic (mg_postcopy_traffic: no in-band QMP) growing by less
+ *    than MG_POSTCOPY_MIN_PROGRESS for postcopy_stall_timeout;
  *  - opens one incident per break (through the owner) and records each
  *    step in it;
  *  - pause (postcopy_action pause or recover): on a stall, forces this
@@ -78,6 +77,8 @@ struct mg_postcopy_params {
 	unsigned long job_flags;	/* the migration's API flags (status XML) */
 	bool has_job_flags;
 	const char *peer_address;	/* %a: the destination's address, or NULL */
+	const struct mg_nbd_server *nbd; /* the drives' NBD servers (status XML): */
+	size_t n_nbd;			/* their traffic is not the migration's */
 	const struct mg_postcopy_ops *ops;	/* NULL: libvirt's (needs dom); tests
 						 * give theirs and no dom */
 };
@@ -112,6 +113,14 @@ bool mg_postcopy_broken(const struct mg_postcopy *pc);
  * drive's NBD server.  Read once post-copy starts, while the link still
  * works.  0, -ENOENT (none), -ENOTUNIQ (several hosts), -errno. */
 int mg_postcopy_migration_peer(pid_t pid, const struct mg_nbd_server *nbd, size_t n_nbd, char *buf, size_t size);
+
+/* QEMU's traffic so far, the stall measure: rchar + wchar of /proc/PID/io
+ * (write(2)/read(2) on pipes and sockets) plus, for each of its
+ * established TCP streams that is not a drive's NBD server, the bytes the
+ * peer acknowledged and the bytes received (TCP_INFO on a duplicate taken
+ * through pidfd, closed at once; QEMU's channels use sendmsg(2), which
+ * /proc/PID/io does not count).  0 or -errno. */
+int mg_postcopy_traffic(pid_t pid, int pidfd, const struct mg_nbd_server *nbd, size_t n_nbd, uint64_t *out);
 
 /* Step names in incidents, events and the journal (MIGGUARD_STEP). */
 #define MG_POSTCOPY_STEP_BREAK "postcopy-break"

@@ -54,9 +54,13 @@ INTEGRATION_TESTS += \
 	tests/integration/testbed_two_hosts_migrate.sh \
 	tests/integration/testbed_storage_stall.sh \
 	tests/integration/testbed_postcopy_recover_by_hand.sh
+# The post-copy guard on that bed (issue 16).
+INTEGRATION_TESTS += \
+	tests/integration/e2e_postcopy_recover_link_cut.sh
 EXTRA_DIST += \
 	tests/lib/libvirt.sh \
 	tests/lib/postcopy.sh \
+	tests/lib/pcguard.sh \
 	tests/lib/proxy.sh \
 	tests/lib/proxy.py \
 	tests/testbed/FACTS-postcopy.md \
