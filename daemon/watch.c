@@ -28,7 +28,7 @@ struct mg_watch {
 	struct mg_bql_state bql_state;
 	struct mg_bql_result bql;
 	bool bql_ok;
-	struct mg_procfs_scan scan;	/* the round's task list, reused */
+	struct mg_procfs_scan scan;	/* the task list, kept open while rounds run */
 };
 
 const char *mg_watch_name(const struct mg_watch *w) { return w->name; }
@@ -272,7 +272,7 @@ static void probe_round(struct mg_watch *w)
 			s.bql_owner = w->bql.owner_tid;
 			s.bql_since = w->bql.since_usec;
 		}
-		if (w->track.direction == MG_DIR_IN && mg_procfs_io_rchar(w->pid, &s.io_bytes) == 0)
+		if (w->track.direction == MG_DIR_IN && mg_procfs_scan_io_rchar(&w->scan, &s.io_bytes) == 0)
 			s.io_valid = true;
 		feed(w, &s);
 	}
@@ -287,6 +287,9 @@ static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
 	if (w->tracking || w->discover) {
 		sd_event_source_set_time_relative(src, w->probe_interval);
 		sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	} else {
+		/* No rounds until the next migration: its descriptors go. */
+		mg_procfs_scan_clear(&w->scan);
 	}
 	return 0;
 }
