@@ -439,6 +439,8 @@ static int scan_list(struct mg_procfs_scan *s)
 		t = old_task(s, (pid_t)tid, n);
 		if (t && t->tid > 0) {
 			s->spare[n] = *t;
+			if (t->tid == s->pid)
+				s->spare[n].comm_final = false;
 			t->tid = 0;	/* carried over: not closed below */
 			t->open = 0;
 		} else {
@@ -587,19 +589,45 @@ const struct mg_procfs_syscall *mg_procfs_scan_syscall(struct mg_procfs_scan *s,
 	return t->syscall_err < 0 ? NULL : &t->sc;
 }
 
+/* A thread has its creator's name until it names itself, which QEMU's
+ * threads do first thing (qemu_thread_start, with debug-threads=on) and
+ * never again: a name that differs from the main thread's is final and is
+ * not read again while the thread lives (its descriptor is closed).  The
+ * main thread's own name is read again when the list is. */
+static void comm_settle(struct mg_procfs_scan *s, struct mg_procfs_task *t)
+{
+	const char *main_comm;
+	ssize_t m;
+
+	if (t->tid == s->pid) {
+		t->comm_final = true;
+	} else {
+		m = mg_procfs_scan_find(s, s->pid);
+		main_comm = m >= 0 ? mg_procfs_scan_comm(s, (size_t)m) : NULL;
+		t->comm_final = main_comm && strcmp(t->comm, main_comm) != 0;
+	}
+	if (t->comm_final && (t->open & HAVE_COMM)) {
+		close(t->comm_fd);
+		t->open &= ~HAVE_COMM;
+		s->n_fds--;
+	}
+}
+
 const char *mg_procfs_scan_comm(struct mg_procfs_scan *s, size_t i)
 {
 	struct mg_procfs_task *t = &s->tasks[i];
 
-	if (!(t->have & HAVE_COMM)) {
+	if (!(t->have & HAVE_COMM) && !t->comm_final) {
 		ssize_t n = task_pread(s, t, HAVE_COMM, t->comm, sizeof(t->comm));
 
 		t->comm_err = n < 0 ? (int)n : 0;
-		if (n < 0)
-			t->comm[0] = '\0';
-		else
-			strip_newline(t->comm, (size_t)n);
 		t->have |= HAVE_COMM;
+		if (n < 0) {
+			t->comm[0] = '\0';
+		} else {
+			strip_newline(t->comm, (size_t)n);
+			comm_settle(s, t);
+		}
 	}
 	return t->comm_err < 0 ? NULL : t->comm;
 }

@@ -58,6 +58,7 @@ struct mg_procfs_task {
 	unsigned open;			/* which files have a kept descriptor */
 	int syscall_err, comm_err;	/* 0 or why it could not be read */
 	int syscall_fd, comm_fd;	/* valid when open says so */
+	bool comm_final;		/* comm is kept, not read again (procfs.c) */
 	struct mg_procfs_syscall sc;
 	char comm[MG_PROCFS_COMM_MAX];
 };
@@ -72,7 +73,9 @@ struct mg_procfs_task {
  *    interval is thus seen one round late: the dead one's read says -ESRCH
  *    and the next round lists the directory again;
  *  - each task's syscall and comm files stay open once read, and are read
- *    again with pread at offset 0 (seq_file regenerates the text);
+ *    again with pread at offset 0 (seq_file regenerates the text); a
+ *    thread's name, once it differs from the main thread's (the thread
+ *    named itself), is kept for the thread's life and not read again;
  *  - every file is opened relative to the directory, so a recycled pid
  *    never lends its files to the scan: once the process is gone, every
  *    read says -ESRCH;
@@ -109,7 +112,10 @@ ssize_t mg_procfs_scan_find(const struct mg_procfs_scan *s, pid_t tid);
 /* Task i's syscall line, read once per scan; NULL with *err set (-ESRCH for a
  * task gone since the scan, -EPERM) when it cannot be read. */
 const struct mg_procfs_syscall *mg_procfs_scan_syscall(struct mg_procfs_scan *s, size_t i, int *err);
-/* Task i's name, read once per scan; NULL when the task is gone. */
+/* Task i's name, read once per scan until it is final (see above); NULL
+ * when the read finds the task gone.  A final name comes from memory even
+ * after the thread ended: a caller that needs the task alive reads its
+ * syscall line too. */
 const char *mg_procfs_scan_comm(struct mg_procfs_scan *s, size_t i);
 /* mg_procfs_io_rchar() of the scanned process through a kept descriptor
  * (after a successful scan). */

@@ -379,41 +379,47 @@ static int count_fds(void)
 }
 
 /* A second round over the same threads opens nothing: it reads the files
- * kept from the first with pread, and sees what changed since (a name, the
- * io counter). */
+ * kept from the first with pread and sees what changed since (a thread that
+ * named itself, the io counter); a name that differs from the main
+ * thread's is final: its descriptor is closed and it is not read again. */
 START_TEST(test_scan_rounds_reuse_their_descriptors)
 {
 	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
+	char main_comm[MG_PROCFS_COMM_MAX], buf[64];
 	uint64_t io0, io1;
 	struct blocked b;
-	char buf[64];
-	int fds, sfd, cfd;
+	int fds, sfd;
 	ssize_t i;
 
-	blocked_start(&b, "mg round 1");
+	ck_assert_int_eq(mg_procfs_comm(getpid(), 0, main_comm, sizeof(main_comm)), 0);
+	blocked_start(&b, main_comm);	/* as if not named yet */
 	blocked_wait_in_read(&b);
 	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
 	i = mg_procfs_scan_find(&s, b.tid);
 	ck_assert_int_ge(i, 0);
 	ck_assert_ptr_nonnull(mg_procfs_scan_syscall(&s, (size_t)i, NULL));
-	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg round 1");
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), main_comm);
 	ck_assert_int_eq(mg_procfs_scan_io_rchar(&s, &io0), 0);
-	ck_assert_uint_eq(s.n_fds, 2);
+	ck_assert_uint_eq(s.n_fds, 2);	/* its syscall and comm */
 	sfd = s.tasks[i].syscall_fd;
-	cfd = s.tasks[i].comm_fd;
 	fds = count_fds();
 
-	pthread_setname_np(b.th, "mg round 2");
+	pthread_setname_np(b.th, "mg named");
 	ck_assert_int_gt(mg_read_file("/proc/self/stat", buf, sizeof(buf)), 0);
 	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
 	ck_assert_int_eq(mg_procfs_scan_find(&s, b.tid), i);
 	ck_assert_int_eq(mg_procfs_scan_syscall(&s, (size_t)i, NULL)->nr, SYS_read);
-	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg round 2");
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg named");
 	ck_assert_int_eq(mg_procfs_scan_io_rchar(&s, &io1), 0);
 	ck_assert_uint_gt(io1, io0);
 	ck_assert_int_eq(s.tasks[i].syscall_fd, sfd);
-	ck_assert_int_eq(s.tasks[i].comm_fd, cfd);
-	ck_assert_int_eq(count_fds(), fds);
+	ck_assert_uint_eq(s.n_fds, 1);
+	ck_assert_int_eq(count_fds(), fds - 1);
+
+	pthread_setname_np(b.th, "mg renamed");
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg named");
+	ck_assert_int_eq(count_fds(), fds - 1);
 	mg_procfs_scan_clear(&s);
 	ck_assert_int_eq(count_fds(), fds - 4);	/* dir, io, syscall, comm */
 	blocked_stop(&b);
@@ -442,8 +448,8 @@ START_TEST(test_scan_follows_threads_that_come_and_go)
 	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
 	i = mg_procfs_scan_find(&s, b1.tid);
 	if (i >= 0) {
-		/* Same count: the list is the old one until a read says so. */
-		ck_assert_ptr_null(mg_procfs_scan_comm(&s, (size_t)i));
+		/* Same count: the list is the old one until a read says so
+		 * (its name is kept: only a read tells it is gone). */
 		ck_assert_ptr_null(mg_procfs_scan_syscall(&s, (size_t)i, &err));
 		ck_assert_int_eq(err, -ESRCH);
 		ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
@@ -460,7 +466,7 @@ START_TEST(test_scan_follows_threads_that_come_and_go)
 	ck_assert_int_lt(mg_procfs_scan_find(&s, b3.tid), 0);
 	i = mg_procfs_scan_find(&s, b2.tid);
 	if (i >= 0) {
-		ck_assert_ptr_null(mg_procfs_scan_comm(&s, (size_t)i));
+		ck_assert_ptr_null(mg_procfs_scan_syscall(&s, (size_t)i, NULL));
 		ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
 	}
 	ck_assert_int_lt(mg_procfs_scan_find(&s, b2.tid), 0);
