@@ -425,7 +425,14 @@ static int send_request(struct mg_qmp *q, const char *cmd, json_object *args, bo
 		    json_object_object_add(msg, "id", json_object_new_string(r->id)) < 0)
 			return -ENOMEM;
 	}
-	if (timeout_usec > 0) {
+	if (timeout_usec > 0 && r->timer) {
+		/* A spare record's timer, already bound to r. */
+		ret = sd_event_source_set_time(r->timer, r->sent_at + timeout_usec);
+		if (ret >= 0)
+			ret = sd_event_source_set_enabled(r->timer, SD_EVENT_ONESHOT);
+		if (ret < 0)
+			return ret;
+	} else if (timeout_usec > 0) {
 		ret = sd_event_add_time(q->loop, &r->timer, CLOCK_MONOTONIC,
 					r->sent_at + timeout_usec, MG_USEC_PER_MSEC,
 					on_request_timeout, r);
@@ -485,6 +492,7 @@ struct mg_qmp *mg_qmp_unref(struct mg_qmp *q)
 	/* Callbacks run by disconnect() may take and drop references. */
 	q->n_ref = 1;
 	disconnect(q, -ECANCELED);
+	mg_qmpreq_table_done(&q->reqs);
 	mg_qmpwire_done(&q->wire);
 	sd_event_unref(q->loop);
 	free(q->name);
