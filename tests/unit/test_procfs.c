@@ -273,14 +273,11 @@ START_TEST(test_gone_process_is_esrch_everywhere)
 }
 END_TEST
 
-/* The child exits between the scan and the reads of its tasks' files: every
- * read says -ESRCH (or has nothing), and the BQL probe on that scan too. */
-START_TEST(test_child_exiting_after_the_scan)
+/* Forks a child that runs setup() and then only sleeps; returns once
+ * setup() is done.  The test kills and reaps it. */
+static pid_t child_start(void (*setup)(void))
 {
-	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
-	struct mg_bql_result res;
-	struct mg_bql_state state = { 0 };
-	int ready[2], err = 0;
+	int ready[2];
 	pid_t pid;
 	char c;
 
@@ -288,15 +285,35 @@ START_TEST(test_child_exiting_after_the_scan)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct blocked b;
-
-		blocked_start(&b, "child reader");
+		setup();
 		if (write(ready[1], "r", 1) != 1)
 			_exit(1);
-		pause();
-		_exit(0);
+		for (;;)
+			pause();
 	}
 	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+	return pid;
+}
+
+static void child_with_reader(void)
+{
+	static struct blocked b;
+
+	blocked_start(&b, "child reader");
+}
+
+/* The child exits between the scan and the reads of its tasks' files: every
+ * read says -ESRCH (or has nothing), and the BQL probe on that scan too. */
+START_TEST(test_child_exiting_after_the_scan)
+{
+	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
+	struct mg_bql_result res;
+	struct mg_bql_state state = { 0 };
+	pid_t pid = child_start(child_with_reader);
+	int err = 0;
+
 	ck_assert_int_eq(mg_procfs_scan(pid, &s), 0);
 	ck_assert_uint_eq(s.n, 2);
 	kill(pid, SIGKILL);
@@ -308,8 +325,6 @@ START_TEST(test_child_exiting_after_the_scan)
 	}
 	ck_assert_int_eq(mg_probe_bql_scan(&s, &state, &res), -ESRCH);
 	ck_assert(!res.held);
-	close(ready[0]);
-	close(ready[1]);
 }
 END_TEST
 
@@ -482,35 +497,29 @@ static void *paused_main(void *arg)
 	return arg;
 }
 
+enum { MANY_THREADS = MG_PROCFS_KEEP_FDS / 2 + 20 };
+
+static void child_with_many_threads(void)
+{
+	for (int i = 0; i < MANY_THREADS; i++) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, paused_main, NULL) != 0)
+			_exit(1);
+	}
+}
+
 /* More threads than MG_PROCFS_KEEP_FDS files: every read still answers, at
  * most MG_PROCFS_KEEP_FDS descriptors stay open, and the process's exit
  * closes them all. */
 START_TEST(test_scan_keeps_a_bounded_number_of_descriptors)
 {
 	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
-	enum { N_THREADS = MG_PROCFS_KEEP_FDS / 2 + 20 };
-	int ready[2];
-	pid_t pid;
-	char c;
+	pid_t pid = child_start(child_with_many_threads);
 
-	ck_assert_int_eq(pipe(ready), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		for (int i = 0; i < N_THREADS; i++) {
-			pthread_t th;
-
-			if (pthread_create(&th, NULL, paused_main, NULL) != 0)
-				_exit(1);
-		}
-		if (write(ready[1], "r", 1) != 1)
-			_exit(1);
-		paused_main(NULL);
-	}
-	ck_assert_int_eq(read(ready[0], &c, 1), 1);
 	for (int round = 0; round < 2; round++) {
 		ck_assert_int_eq(mg_procfs_scan(pid, &s), 0);
-		ck_assert_uint_eq(s.n, N_THREADS + 1);
+		ck_assert_uint_eq(s.n, MANY_THREADS + 1);
 		for (size_t i = 0; i < s.n; i++) {
 			ck_assert_ptr_nonnull(mg_procfs_scan_syscall(&s, i, NULL));
 			ck_assert_ptr_nonnull(mg_procfs_scan_comm(&s, i));
@@ -521,8 +530,6 @@ START_TEST(test_scan_keeps_a_bounded_number_of_descriptors)
 	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
 	ck_assert_int_eq(mg_procfs_scan(pid, &s), -ESRCH);
 	ck_assert_uint_eq(s.n_fds, 0);
-	close(ready[0]);
-	close(ready[1]);
 }
 END_TEST
 
