@@ -25,6 +25,8 @@
 #     from /proc/PID/stat (clock ticks, all threads ever, in ns) and the sum
 #     of the on-CPU time of its live threads from /proc/PID/task/*/schedstat
 #     (ns resolution).
+# mgb_ctx_switches PID : the voluntary context switches of the process's
+#     live threads so far (each one a sleep, so the wake-ups that follow).
 # mgb_report_times REPORT_JSON : prints `finishing_since=`, `verdict_at=` and
 #     `evidence=` from an incident's report.json.
 
@@ -153,6 +155,14 @@ mgb_cpu_ns() {
 		read -r ns _ <"$f2" && sched=$((sched + ns))
 	done
 	printf '%s %s\n' "$(((f[11] + f[12]) * 1000000000 / tck))" "$sched"
+}
+
+mgb_ctx_switches() {
+	local f n sum=0
+	for f in /proc/"$1"/task/*/status; do
+		n=$(awk '/^voluntary_ctxt_switches:/ {print $2}' "$f" 2>/dev/null) && sum=$((sum + ${n:-0}))
+	done
+	echo "$sum"
 }
 
 mgb_report_times() {

@@ -93,11 +93,13 @@ static int find_vcpu_waiter(struct mg_procfs_scan *scan, struct mg_bql_result *o
 
 		if (scan->tasks[i].tid == scan->pid)
 			continue;
-		sc = mg_procfs_scan_syscall(scan, i, NULL);
-		if (!sc || !is_futex_wait(sc))
-			continue;
+		/* The name first: it is kept across rounds (procfs.h), so
+		 * only the vCPUs' syscall lines are read. */
 		comm = mg_procfs_scan_comm(scan, i);
 		if (!comm || strncmp(comm, "CPU ", 4) != 0)
+			continue;
+		sc = mg_procfs_scan_syscall(scan, i, NULL);
+		if (!sc || !is_futex_wait(sc))
 			continue;
 		r = find_owner(scan->pid, sc, out);
 		if (r < 0 && r != -ESRCH)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -240,19 +241,12 @@ int mg_procfs_start_time(pid_t pid, uint64_t *start)
 	return 0;
 }
 
-/* Reads a "Key: value" file of pid and points *value after the key of the
- * line that starts with key. */
-static int read_key(pid_t pid, const char *what, const char *key, char *buf, size_t size,
-		    const char **value)
+/* Points *value after key in the line of buf that starts with it. */
+static int find_key(const char *buf, const char *key, const char **value)
 {
-	ssize_t n = read_task_file(pid, 0, what, buf, size);
 	size_t len = strlen(key);
 	const char *p = buf;
 
-	if (n < 0)
-		return (int)n;
-	if (n == 0)
-		return -ESRCH;
 	while (strncmp(p, key, len) != 0) {
 		p = strchr(p, '\n');
 		if (!p)
@@ -261,6 +255,20 @@ static int read_key(pid_t pid, const char *what, const char *key, char *buf, siz
 	}
 	*value = p + len;
 	return 0;
+}
+
+/* Reads a "Key: value" file of pid and points *value after the key of the
+ * line that starts with key. */
+static int read_key(pid_t pid, const char *what, const char *key, char *buf, size_t size,
+		    const char **value)
+{
+	ssize_t n = read_task_file(pid, 0, what, buf, size);
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ESRCH;
+	return find_key(buf, key, value);
 }
 
 int mg_procfs_uids(pid_t pid, uid_t uids[4])
@@ -354,54 +362,163 @@ int mg_procfs_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 
 /* --- the task list -------------------------------------------------------- */
 
-static int scan_add(struct mg_procfs_scan *s, pid_t tid)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct mg_procfs_task *nt = realloc(s->tasks, cap * sizeof(*nt));
+enum { HAVE_SYSCALL = 1, HAVE_COMM = 2 };
 
-		if (!nt)
-			return -ENOMEM;
-		s->tasks = nt;
-		s->cap = cap;
+static void task_close(struct mg_procfs_scan *s, struct mg_procfs_task *t)
+{
+	if (t->open & HAVE_SYSCALL) {
+		close(t->syscall_fd);
+		s->n_fds--;
 	}
-	s->tasks[s->n++] = (struct mg_procfs_task){ .tid = tid };
+	if (t->open & HAVE_COMM) {
+		close(t->comm_fd);
+		s->n_fds--;
+	}
+	t->open = 0;
+}
+
+/* Closes the directory and every task's files: the scan starts afresh. */
+static void scan_close(struct mg_procfs_scan *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		task_close(s, &s->tasks[i]);
+	if (s->dir)
+		closedir(s->dir);
+	s->dir = NULL;
+	if (s->io_open)
+		close(s->io_fd);
+	s->io_open = false;
+	s->n = 0;
+}
+
+static int scan_grow(struct mg_procfs_scan *s, size_t need)
+{
+	size_t cap = s->cap ? s->cap : 64;
+	struct mg_procfs_task *a, *b;
+
+	if (need <= s->cap)
+		return 0;
+	while (cap < need)
+		cap *= 2;
+	a = realloc(s->tasks, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	s->tasks = a;
+	b = realloc(s->spare, cap * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	s->spare = b;
+	s->cap = cap;
 	return 0;
+}
+
+/* The task tid of the old list (tasks[0..n)), or NULL. */
+static struct mg_procfs_task *old_task(struct mg_procfs_scan *s, pid_t tid, size_t hint)
+{
+	/* The kernel lists threads in creation order, so the old entry is
+	 * usually at the same index or just before it. */
+	for (size_t k = 0; k < s->n; k++) {
+		size_t i = (hint + k) % s->n;
+
+		if (s->tasks[i].tid == tid)
+			return &s->tasks[i];
+	}
+	return NULL;
+}
+
+/* Lists the directory into the spare array, carrying over the kept files
+ * of the tasks still there, and closes those of the tasks gone. */
+static int scan_list(struct mg_procfs_scan *s)
+{
+	struct mg_procfs_task *t;
+	struct dirent *de;
+	size_t n = 0;
+	int r = 0;
+
+	rewinddir(s->dir);
+	while ((de = readdir(s->dir))) {
+		long long tid;
+
+		if (mg_parse_int(de->d_name, 1, INT_MAX, &tid) < 0)
+			continue;
+		/* Grows both arrays: the old list stays valid in tasks. */
+		r = scan_grow(s, n + 1);
+		if (r < 0)
+			break;
+		t = old_task(s, (pid_t)tid, n);
+		if (t && t->tid > 0) {
+			s->spare[n] = *t;
+			if (t->tid == s->pid)
+				s->spare[n].comm_final = false;
+			t->tid = 0;	/* carried over: not closed below */
+			t->open = 0;
+		} else {
+			s->spare[n] = (struct mg_procfs_task){ .tid = (pid_t)tid };
+		}
+		n++;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		task_close(s, &s->tasks[i]);
+	t = s->tasks;
+	s->tasks = s->spare;
+	s->spare = t;
+	s->n = n;
+	return r;
+}
+
+/* The thread count from the directory's link count, or -1 when unknown. */
+static long scan_count(struct mg_procfs_scan *s)
+{
+	struct stat st;
+
+	if (fstat(dirfd(s->dir), &st) < 0 || st.st_nlink < 2)
+		return -1;
+	return (long)st.st_nlink - 2;
 }
 
 int mg_procfs_scan(pid_t pid, struct mg_procfs_scan *s)
 {
-	char path[32];
-	struct dirent *de;
-	DIR *d;
 	int r = 0;
 
+	if (s->dir && s->pid != pid)
+		scan_close(s);
 	s->pid = pid;
-	s->n = 0;
-	if (pid <= 0)
+	if (pid <= 0) {
+		s->n = 0;
 		return s->err = -EINVAL;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return s->err = proc_errno(-errno);
-	while (r == 0 && (de = readdir(d))) {
-		long long tid;
-
-		if (mg_parse_int(de->d_name, 1, INT_MAX, &tid) == 0)
-			r = scan_add(s, (pid_t)tid);
 	}
-	closedir(d);
-	/* A process that exited after opendir lists no task. */
+	if (!s->dir) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		s->dir = opendir(path);
+		if (!s->dir) {
+			s->n = 0;
+			return s->err = proc_errno(-errno);
+		}
+		s->stale = true;
+	}
+	if (s->stale || scan_count(s) != (long)s->n)
+		r = scan_list(s);
+	s->stale = false;
+	for (size_t i = 0; i < s->n; i++)
+		s->tasks[i].have = 0;
+	/* A process that exited lists no task. */
 	if (r == 0 && s->n == 0)
 		r = -ESRCH;
-	if (r < 0)
-		s->n = 0;
+	if (r < 0) {
+		/* Listed afresh next time, from a directory opened again (a
+		 * new process may have the pid by then). */
+		scan_close(s);
+	}
 	return s->err = r;
 }
 
 void mg_procfs_scan_clear(struct mg_procfs_scan *s)
 {
+	scan_close(s);
 	free(s->tasks);
+	free(s->spare);
 	*s = (struct mg_procfs_scan){ 0 };
 }
 
@@ -413,14 +530,67 @@ ssize_t mg_procfs_scan_find(const struct mg_procfs_scan *s, pid_t tid)
 	return -1;
 }
 
-enum { HAVE_SYSCALL = 1, HAVE_COMM = 2 };
+/* Reads file `what` of task t through its kept descriptor (opened here, on
+ * first use, relative to the task directory); falls back to an open and
+ * close per read beyond MG_PROCFS_KEEP_FDS or when descriptors run out.
+ * Returns the length read, or -errno as read_task_file(); a task gone
+ * marks the list stale. */
+static ssize_t task_pread(struct mg_procfs_scan *s, struct mg_procfs_task *t, unsigned which,
+			  char *buf, size_t size)
+{
+	const char *what = which == HAVE_SYSCALL ? "syscall" : "comm";
+	int *fd = which == HAVE_SYSCALL ? &t->syscall_fd : &t->comm_fd;
+	_cleanup_close_ int once = -1;
+	char rel[32];
+	ssize_t n;
+	int f;
+
+	if (!(t->open & which)) {
+		snprintf(rel, sizeof(rel), "%d/%s", (int)t->tid, what);
+		f = openat(dirfd(s->dir), rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (f < 0) {
+			n = proc_errno(-errno);
+			goto out;
+		}
+		if (s->n_fds < MG_PROCFS_KEEP_FDS) {
+			*fd = f;
+			t->open |= which;
+			s->n_fds++;
+		} else {
+			once = f;
+		}
+	}
+	do
+		n = pread(once >= 0 ? once : *fd, buf, size - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		n = proc_errno(-errno);
+	else if (n == 0)
+		n = -ESRCH;	/* the task exited between open and read */
+	else
+		buf[n] = '\0';
+	if (n == -ESRCH && (t->open & which)) {
+		/* Its tid may come back with a new thread: not this file. */
+		close(*fd);
+		t->open &= ~which;
+		s->n_fds--;
+	}
+out:
+	if (n == -ESRCH)
+		s->stale = true;
+	return n;
+}
 
 const struct mg_procfs_syscall *mg_procfs_scan_syscall(struct mg_procfs_scan *s, size_t i, int *err)
 {
 	struct mg_procfs_task *t = &s->tasks[i];
 
 	if (!(t->have & HAVE_SYSCALL)) {
-		t->syscall_err = mg_procfs_syscall(s->pid, t->tid, &t->sc);
+		char buf[256];
+		ssize_t n = task_pread(s, t, HAVE_SYSCALL, buf, sizeof(buf));
+
+		memset(&t->sc, 0, sizeof(t->sc));
+		t->syscall_err = n < 0 ? (int)n : parse_syscall(buf, &t->sc);
 		t->have |= HAVE_SYSCALL;
 	}
 	if (err)
@@ -428,13 +598,72 @@ const struct mg_procfs_syscall *mg_procfs_scan_syscall(struct mg_procfs_scan *s,
 	return t->syscall_err < 0 ? NULL : &t->sc;
 }
 
+/* A thread has its creator's name until it names itself, which QEMU's
+ * threads do first thing (qemu_thread_start, with debug-threads=on) and
+ * never again: a name that differs from the main thread's is final and is
+ * not read again while the thread lives (its descriptor is closed).  The
+ * main thread's own name is read again when the list is. */
+static void comm_settle(struct mg_procfs_scan *s, struct mg_procfs_task *t)
+{
+	const char *main_comm;
+	ssize_t m;
+
+	if (t->tid == s->pid) {
+		t->comm_final = true;
+	} else {
+		m = mg_procfs_scan_find(s, s->pid);
+		main_comm = m >= 0 ? mg_procfs_scan_comm(s, (size_t)m) : NULL;
+		t->comm_final = main_comm && strcmp(t->comm, main_comm) != 0;
+	}
+	if (t->comm_final && (t->open & HAVE_COMM)) {
+		close(t->comm_fd);
+		t->open &= ~HAVE_COMM;
+		s->n_fds--;
+	}
+}
+
 const char *mg_procfs_scan_comm(struct mg_procfs_scan *s, size_t i)
 {
 	struct mg_procfs_task *t = &s->tasks[i];
 
-	if (!(t->have & HAVE_COMM)) {
-		t->comm_err = mg_procfs_comm(s->pid, t->tid, t->comm, sizeof(t->comm));
+	if (!(t->have & HAVE_COMM) && !t->comm_final) {
+		ssize_t n = task_pread(s, t, HAVE_COMM, t->comm, sizeof(t->comm));
+
+		t->comm_err = n < 0 ? (int)n : 0;
 		t->have |= HAVE_COMM;
+		if (n < 0) {
+			t->comm[0] = '\0';
+		} else {
+			strip_newline(t->comm, (size_t)n);
+			comm_settle(s, t);
+		}
 	}
 	return t->comm_err < 0 ? NULL : t->comm;
+}
+
+int mg_procfs_scan_io_rchar(struct mg_procfs_scan *s, uint64_t *out)
+{
+	char buf[1024];
+	const char *p;
+	ssize_t n;
+
+	if (s->err < 0 || !s->dir)
+		return s->err < 0 ? s->err : -ESRCH;
+	if (!s->io_open) {
+		/* Through the kept directory, like the tasks' files: the
+		 * process's own io, not a later holder of the pid's. */
+		s->io_fd = openat(dirfd(s->dir), "../io", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (s->io_fd < 0)
+			return proc_errno(-errno);
+		s->io_open = true;
+	}
+	do
+		n = pread(s->io_fd, buf, sizeof(buf) - 1, 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return proc_errno(-errno);
+	if (n == 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	return find_key(buf, "rchar:", &p) < 0 ? -EINVAL : next_u64(&p, 10, out);
 }

@@ -50,39 +50,76 @@ struct mg_procfs_stat {
  * workers, KVM's "kvm-nx-lpage-recovery"). */
 #define MG_PROCFS_PF_USER_WORKER 0x4000
 
-/* --- one task list, read once and used by everything in a probe round ---- */
+/* --- one task list, kept open across probe rounds ------------------------ */
 
 struct mg_procfs_task {
 	pid_t tid;
-	unsigned have;			/* which of the below were read (procfs.c) */
+	unsigned have;			/* which of the below were read this round */
+	unsigned open;			/* which files have a kept descriptor */
 	int syscall_err, comm_err;	/* 0 or why it could not be read */
+	int syscall_fd, comm_fd;	/* valid when open says so */
+	bool comm_final;		/* comm is kept, not read again (procfs.c) */
 	struct mg_procfs_syscall sc;
 	char comm[MG_PROCFS_COMM_MAX];
 };
 
-/* A process's task list.  The array is kept across mg_procfs_scan() calls
- * (zero the struct once, free with mg_procfs_scan_clear()): a probe round
- * allocates nothing once the list has reached the process's thread count.
- * Per-task facts are read on first use and kept until the next scan, so a
- * round reads the directory once and each file at most once. */
+/* A process's task list, kept across mg_procfs_scan() calls (zero the
+ * struct once, free with mg_procfs_scan_clear()) so that a probe round costs
+ * one fstat of /proc/PID/task and one pread(2) per file it reads:
+ *  - the directory stays open; it is listed again only when the thread
+ *    count changed (its link count is 2 + the threads, fs/proc/base.c
+ *    proc_task_getattr, every Linux since 2.6) or a task of the list was
+ *    found gone.  A thread that exits while another starts within one
+ *    interval is thus seen one round late: the dead one's read says -ESRCH
+ *    and the next round lists the directory again;
+ *  - each task's syscall and comm files stay open once read, and are read
+ *    again with pread at offset 0 (seq_file regenerates the text); a
+ *    thread's name, once it differs from the main thread's (the thread
+ *    named itself), is kept for the thread's life and not read again;
+ *  - every file is opened relative to the directory, so a recycled pid
+ *    never lends its files to the scan: once the process is gone, every
+ *    read says -ESRCH;
+ *  - at most MG_PROCFS_KEEP_FDS descriptors are kept per scan; beyond
+ *    that, or when the process runs out of descriptors, a file is opened
+ *    and closed on each read instead.
+ * The arrays grow to the process's thread count and are then reused: a
+ * round allocates nothing.  Per-task facts are read on first use and kept
+ * until the next scan, so a round reads each file at most once. */
+#define MG_PROCFS_KEEP_FDS 256
+
 struct mg_procfs_scan {
 	pid_t pid;
 	int err;			/* the last scan's result */
 	struct mg_procfs_task *tasks;	/* in the kernel's order (/proc/PID/task) */
 	size_t n, cap;
+	/* Internal: the kept directory and the listing's spare array. */
+	void *dir;			/* DIR *, NULL when not open */
+	struct mg_procfs_task *spare;
+	bool stale;			/* list the directory at the next scan */
+	unsigned n_fds;			/* kept task descriptors */
+	bool io_open;
+	int io_fd;			/* /proc/PID/io, valid when io_open */
 };
 
-/* Lists pid's tasks into s.  0, -ESRCH (no such process), -EINVAL (pid <= 0),
- * -ENOMEM; s->err is the same value and s->n is 0 on error. */
+/* Lists pid's tasks into s (again only when needed, see above).  0, -ESRCH
+ * (no such process), -EINVAL (pid <= 0), -ENOMEM; s->err is the same value
+ * and s->n is 0 on error. */
 int mg_procfs_scan(pid_t pid, struct mg_procfs_scan *s);
+/* Closes every kept descriptor and frees the arrays; s is zeroed. */
 void mg_procfs_scan_clear(struct mg_procfs_scan *s);
 /* The index of tid in the last scan, or -1. */
 ssize_t mg_procfs_scan_find(const struct mg_procfs_scan *s, pid_t tid);
 /* Task i's syscall line, read once per scan; NULL with *err set (-ESRCH for a
  * task gone since the scan, -EPERM) when it cannot be read. */
 const struct mg_procfs_syscall *mg_procfs_scan_syscall(struct mg_procfs_scan *s, size_t i, int *err);
-/* Task i's name, read once per scan; NULL when the task is gone. */
+/* Task i's name, read once per scan until it is final (see above); NULL
+ * when the read finds the task gone.  A final name comes from memory even
+ * after the thread ended: a caller that needs the task alive reads its
+ * syscall line too. */
 const char *mg_procfs_scan_comm(struct mg_procfs_scan *s, size_t i);
+/* mg_procfs_io_rchar() of the scanned process through a kept descriptor
+ * (after a successful scan). */
+int mg_procfs_scan_io_rchar(struct mg_procfs_scan *s, uint64_t *out);
 
 /* --- single facts ---------------------------------------------------------
  * tid <= 0 means the process itself (/proc/PID/...), else its task TID

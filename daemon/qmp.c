@@ -82,13 +82,21 @@ static int update_io_events(struct mg_qmp *q)
 	return sd_event_source_set_io_events(q->io, events);
 }
 
-/* Queues one message; the io handler writes it, so no callback can run from
- * inside mg_qmp_execute(). */
-static int queue_message(struct mg_qmp *q, json_object *msg)
+/* Queues one message (msg, or text when msg is NULL) and writes it at once
+ * when nothing was waiting: no loop iteration for EPOLLOUT, and no
+ * epoll_ctl() to switch it on and off, on every probe round.  A write error
+ * is left to the io handler (the output stays queued, EPOLLOUT on), so no
+ * callback can run from inside mg_qmp_execute(). */
+static int queue_message(struct mg_qmp *q, json_object *msg, const char *text, size_t len)
 {
-	int r = mg_qmpwire_queue(&q->wire, msg);
+	bool idle = !mg_qmpwire_pending(&q->wire);
+	int r = msg ? mg_qmpwire_queue(&q->wire, msg) : mg_qmpwire_queue_text(&q->wire, text, len);
 
-	return r < 0 ? r : update_io_events(q);
+	if (r < 0)
+		return r;
+	if (idle && q->state > MG_QMP_CONNECTING)
+		(void)mg_qmpwire_flush(&q->wire, q->fd);
+	return update_io_events(q);
 }
 
 static int flush_output(struct mg_qmp *q)
@@ -369,30 +377,69 @@ static int on_request_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* A command name that needs no JSON escaping (QAPI names: letters, digits,
+ * '-' and '_'), so its request can be written without json-c. */
+static bool plain_name(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+/* The request as text in buf: every probe round sends two of these, and
+ * building them as json-c objects cost a dozen allocations.  The same
+ * bytes json-c would write.  Returns the length, or 0 when cmd needs
+ * escaping, there are arguments, or buf is too small. */
+static size_t format_request(char *buf, size_t size, const char *cmd, json_object *args, bool oob,
+			     const char *id)
+{
+	int n;
+
+	if (args || !plain_name(cmd))
+		return 0;
+	n = snprintf(buf, size, "{\"%s\":\"%s\",\"id\":\"%s\"}", oob ? "exec-oob" : "execute", cmd, id);
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 static int send_request(struct mg_qmp *q, const char *cmd, json_object *args, bool oob,
 			uint64_t timeout_usec, mg_qmp_reply_fn cb, void *userdata)
 {
-	_cleanup_json_ json_object *msg = json_object_new_object();
+	_cleanup_json_ json_object *msg = NULL;
 	_cleanup_(mg_qmpreq_freep) struct mg_qmpreq *r = NULL;
+	char text[160];
+	size_t len;
 	int ret;
 
-	if (!msg)
-		return -ENOMEM;
 	r = mg_qmpreq_new(&q->reqs, q, cmd, oob, cb, userdata);
 	if (!r)
 		return -ENOMEM;
-	if (json_object_object_add(msg, oob ? "exec-oob" : "execute", json_object_new_string(cmd)) < 0 ||
-	    (args && json_object_object_add(msg, "arguments", json_object_get(args)) < 0) ||
-	    json_object_object_add(msg, "id", json_object_new_string(r->id)) < 0)
-		return -ENOMEM;
-	if (timeout_usec > 0) {
+	len = format_request(text, sizeof(text), cmd, args, oob, r->id);
+	if (!len) {
+		msg = json_object_new_object();
+		if (!msg)
+			return -ENOMEM;
+		if (json_object_object_add(msg, oob ? "exec-oob" : "execute", json_object_new_string(cmd)) < 0 ||
+		    (args && json_object_object_add(msg, "arguments", json_object_get(args)) < 0) ||
+		    json_object_object_add(msg, "id", json_object_new_string(r->id)) < 0)
+			return -ENOMEM;
+	}
+	if (timeout_usec > 0 && r->timer) {
+		/* A spare record's timer, already bound to r. */
+		ret = sd_event_source_set_time(r->timer, r->sent_at + timeout_usec);
+		if (ret >= 0)
+			ret = sd_event_source_set_enabled(r->timer, SD_EVENT_ONESHOT);
+		if (ret < 0)
+			return ret;
+	} else if (timeout_usec > 0) {
 		ret = sd_event_add_time(q->loop, &r->timer, CLOCK_MONOTONIC,
 					r->sent_at + timeout_usec, MG_USEC_PER_MSEC,
 					on_request_timeout, r);
 		if (ret < 0)
 			return ret;
 	}
-	ret = queue_message(q, msg);
+	ret = queue_message(q, msg, text, len);
 	if (ret < 0)
 		return ret;
 	mg_qmpreq_append(&q->reqs, MG_TAKE_PTR(r));
@@ -445,6 +492,7 @@ struct mg_qmp *mg_qmp_unref(struct mg_qmp *q)
 	/* Callbacks run by disconnect() may take and drop references. */
 	q->n_ref = 1;
 	disconnect(q, -ECANCELED);
+	mg_qmpreq_table_done(&q->reqs);
 	mg_qmpwire_done(&q->wire);
 	sd_event_unref(q->loop);
 	free(q->name);

@@ -13,13 +13,36 @@ void mg_qmpreq_table_init(struct mg_qmpreq_table *t, const char *name_for_logs)
 	*t = (struct mg_qmpreq_table){ .name = name_for_logs };
 }
 
+void mg_qmpreq_table_done(struct mg_qmpreq_table *t)
+{
+	while (t->spare) {
+		struct mg_qmpreq *r = t->spare;
+
+		t->spare = r->next;
+		sd_event_source_disable_unref(r->timer);
+		free(r);
+	}
+	t->n_spare = 0;
+}
+
 struct mg_qmpreq *mg_qmpreq_new(struct mg_qmpreq_table *t, struct mg_qmp *q, const char *cmd,
 				bool oob, mg_qmp_reply_fn cb, void *userdata)
 {
-	struct mg_qmpreq *r = calloc(1, sizeof(*r));
+	struct mg_qmpreq *r = t->spare;
+	sd_event_source *timer = NULL;
 
-	if (!r)
-		return NULL;
+	if (r) {
+		t->spare = r->next;
+		t->n_spare--;
+		timer = r->timer;
+		*r = (struct mg_qmpreq){ 0 };
+	} else {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return NULL;
+	}
+	r->timer = timer;
+	r->table = t;
 	r->q = q;
 	r->oob = oob;
 	r->cb = cb;
@@ -32,6 +55,16 @@ struct mg_qmpreq *mg_qmpreq_new(struct mg_qmpreq_table *t, struct mg_qmp *q, con
 
 void mg_qmpreq_free(struct mg_qmpreq *r)
 {
+	struct mg_qmpreq_table *t = r->table;
+
+	if (t && t->n_spare < MG_QMPREQ_SPARE) {
+		if (r->timer)
+			sd_event_source_set_enabled(r->timer, SD_EVENT_OFF);
+		r->next = t->spare;
+		t->spare = r;
+		t->n_spare++;
+		return;
+	}
 	sd_event_source_disable_unref(r->timer);
 	free(r);
 }

@@ -29,7 +29,9 @@ struct mg_qmpreq {
 	bool oob;
 	bool timed_out;			/* callback already ran; a late reply is still due */
 	uint64_t sent_at;
-	sd_event_source *timer;		/* the deadline, set by the client; freed with r */
+	sd_event_source *timer;		/* the deadline, set by the client; freed with r
+					 * (a spare record keeps it, disabled, for reuse) */
+	struct mg_qmpreq_table *table;	/* where a freed record is kept for reuse */
 	mg_qmp_reply_fn cb;
 	void *userdata;
 };
@@ -40,17 +42,27 @@ struct mg_qmpreq_table {
 	uint64_t next_serial;
 	size_t n_inband, n_oob;
 	uint64_t unresponsive_since;
+	/* Freed records kept for the next requests, with their timers: a
+	 * probe round's requests allocate nothing. */
+	struct mg_qmpreq *spare;
+	unsigned n_spare;
 };
+
+#define MG_QMPREQ_SPARE 4
 
 /* Prepares an empty table; name_for_logs is borrowed for its log lines. */
 void mg_qmpreq_table_init(struct mg_qmpreq_table *t, const char *name_for_logs);
+/* Frees the spare records (the table holds no outstanding ones by then). */
+void mg_qmpreq_table_done(struct mg_qmpreq_table *t);
 
 /* A new record of cmd for client q, not yet in the table: id "mg-N" (N the
- * table's next serial, never reused on the table), sent_at now.  NULL when
- * out of memory (the serial is then unchanged). */
+ * table's next serial, never reused on the table), sent_at now; a spare
+ * record when there is one (its timer, if any, disabled: re-arm it).  NULL
+ * when out of memory (the serial is then unchanged). */
 struct mg_qmpreq *mg_qmpreq_new(struct mg_qmpreq_table *t, struct mg_qmp *q, const char *cmd,
 				bool oob, mg_qmp_reply_fn cb, void *userdata);
-/* Frees r and its timer without running its callback. */
+/* Frees r and its timer without running its callback, or keeps it (its
+ * timer disabled) as one of its table's spares. */
 void mg_qmpreq_free(struct mg_qmpreq *r);
 static inline void mg_qmpreq_freep(struct mg_qmpreq **r) { if (*r) mg_qmpreq_free(*r); }
 

@@ -25,7 +25,7 @@ void mg_qmpwire_done(struct mg_qmpwire *w)
 	w->tok = NULL;
 	free(w->out);
 	w->out = NULL;
-	w->out_len = w->out_off = 0;
+	w->out_len = w->out_off = w->out_cap = 0;
 }
 
 void mg_qmpwire_reset(struct mg_qmpwire *w)
@@ -35,29 +35,41 @@ void mg_qmpwire_reset(struct mg_qmpwire *w)
 	w->out_len = w->out_off = 0;
 }
 
-int mg_qmpwire_queue(struct mg_qmpwire *w, json_object *msg)
+int mg_qmpwire_queue_text(struct mg_qmpwire *w, const char *s, size_t len)
 {
-	const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t len, need;
-	char *p;
+	size_t need;
 
-	if (!s)
-		return -ENOMEM;
-	len = strlen(s);
 	if (w->out_off > 0 && w->out_off == w->out_len)
 		w->out_off = w->out_len = 0;
 	need = w->out_len + len + 1;
 	if (need > MG_QMPWIRE_MAX_OUTPUT)
 		return -ENOBUFS;
-	p = realloc(w->out, need);
-	if (!p)
-		return -ENOMEM;
-	w->out = p;
+	if (need > w->out_cap) {
+		size_t cap = w->out_cap ? w->out_cap : 256;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(w->out, cap);
+		if (!p)
+			return -ENOMEM;
+		w->out = p;
+		w->out_cap = cap;
+	}
 	memcpy(w->out + w->out_len, s, len);
 	w->out[w->out_len + len] = '\n';
 	w->out_len = need;
 	return 0;
+}
+
+int mg_qmpwire_queue(struct mg_qmpwire *w, json_object *msg)
+{
+	const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	if (!s)
+		return -ENOMEM;
+	return mg_qmpwire_queue_text(w, s, strlen(s));
 }
 
 int mg_qmpwire_flush(struct mg_qmpwire *w, int fd)

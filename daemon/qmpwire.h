@@ -25,8 +25,9 @@ struct mg_qmpwire {
 	json_tokener *tok;
 	size_t max_message;		/* input bytes one message may take */
 	size_t msg_bytes;		/* input fed into the message being parsed */
-	char *out;
+	char *out;			/* kept across messages: grows, never shrinks */
 	size_t out_len, out_off;	/* queued bytes, and how many are written */
+	size_t out_cap;
 };
 
 /* Prepares w (zeroed or not) for messages of at most max_message bytes.
@@ -42,6 +43,9 @@ void mg_qmpwire_reset(struct mg_qmpwire *w);
  * the owner flushes when its socket is writable.  0, -ENOMEM, or -ENOBUFS
  * over MG_QMPWIRE_MAX_OUTPUT. */
 int mg_qmpwire_queue(struct mg_qmpwire *w, json_object *msg);
+/* The same for a message the caller serialised itself (len bytes of s,
+ * without the "\n"). */
+int mg_qmpwire_queue_text(struct mg_qmpwire *w, const char *s, size_t len);
 /* Writes queued output to the non-blocking socket fd until it is all written
  * or the socket is full (EAGAIN).  0 or the send() error as -errno (EPIPE
  * without SIGPIPE when the peer is gone). */

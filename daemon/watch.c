@@ -28,7 +28,11 @@ struct mg_watch {
 	struct mg_bql_state bql_state;
 	struct mg_bql_result bql;
 	bool bql_ok;
-	struct mg_procfs_scan scan;	/* the round's task list, reused */
+	struct mg_procfs_scan scan;	/* the task list, kept open while rounds run */
+	/* A MIGRATION event of the tracked migration arrived: QEMU reports
+	 * its every status change (the "events" capability, which libvirt
+	 * always sets), so the rounds need no query-migrate. */
+	bool migration_events;
 };
 
 const char *mg_watch_name(const struct mg_watch *w) { return w->name; }
@@ -232,7 +236,9 @@ static bool has_migration_thread(struct mg_procfs_scan *scan)
 	for (size_t i = 0; i < scan->n; i++) {
 		const char *comm = mg_procfs_scan_comm(scan, i);
 
-		if (comm && strcmp(comm, MG_PROBE_MIGRATION_COMM) == 0)
+		/* The name is kept across rounds: the read of its syscall
+		 * line says whether the thread still lives. */
+		if (comm && strcmp(comm, MG_PROBE_MIGRATION_COMM) == 0 && mg_procfs_scan_syscall(scan, i, NULL))
 			return true;
 	}
 	return false;
@@ -245,14 +251,22 @@ static void send_requests(struct mg_watch *w)
 	 * (nor would libvirt run qemu-monitor-command there). */
 	if (w->tracking && w->track.direction == MG_DIR_IN)
 		return;
-	mg_monitor_probe(w->mon, w->tracking, w->tracking || w->discover);
+	/* QEMU refuses migrate-set-capabilities while a migration runs
+	 * (migrate_caps_check, 7.2), so once one MIGRATION event of this
+	 * migration came, every later status change comes as one too. */
+	mg_monitor_probe(w->mon, w->tracking, w->tracking ? !w->migration_events : w->discover);
 }
 
 static void probe_round(struct mg_watch *w)
 {
 	struct mg_probe_sample s = { .at = mg_now_mono() };
+	bool sent = w->tracking;
 	int r;
 
+	/* The requests first: QEMU answers them while /proc is read, so the
+	 * replies are often there before the loop would sleep again. */
+	if (sent)
+		send_requests(w);
 	/* One read of the task list per round; the discovery and the BQL
 	 * probe read each task's files at most once from it. */
 	if (w->tracking || w->discover)
@@ -278,11 +292,12 @@ static void probe_round(struct mg_watch *w)
 			s.bql_owner = w->bql.owner_tid;
 			s.bql_since = w->bql.since_usec;
 		}
-		if (w->track.direction == MG_DIR_IN && mg_procfs_io_rchar(w->pid, &s.io_bytes) == 0)
+		if (w->track.direction == MG_DIR_IN && mg_procfs_scan_io_rchar(&w->scan, &s.io_bytes) == 0)
 			s.io_valid = true;
 		feed(w, &s);
 	}
-	send_requests(w);
+	if (!sent)
+		send_requests(w);
 }
 
 static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
@@ -293,6 +308,9 @@ static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
 	if (w->tracking || w->discover) {
 		sd_event_source_set_time_relative(src, w->probe_interval);
 		sd_event_source_set_enabled(src, SD_EVENT_ONESHOT);
+	} else {
+		/* No rounds until the next migration: its descriptors go. */
+		mg_procfs_scan_clear(&w->scan);
 	}
 	return 0;
 }
@@ -351,8 +369,10 @@ static void on_migration_event(struct mg_watch *w, json_object *data)
 			  json_text(data));
 		return;
 	}
-	if (w->tracking)
+	if (w->tracking) {
+		w->migration_events = true;
 		mg_watch_on_status(w, status, "QMP MIGRATION event");
+	}
 	else if (w->cb.untracked_status)
 		w->cb.untracked_status(w, status, w->userdata);
 }
@@ -383,6 +403,7 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 		return 0;
 	mg_track_init(&w->track, dir, &w->limits, mg_now_mono(), why);
 	memset(&w->bql_state, 0, sizeof(w->bql_state));
+	w->migration_events = false;
 	mg_monitor_restart_clock(w->mon);
 	w->tracking = true;
 	log_watch(w, LOG_INFO, NULL, "%s migration tracked (%s)", mg_direction_to_string(dir), why);

@@ -110,6 +110,12 @@ tests_unit_probe_cli_SOURCES = tests/unit/probe_cli.c
 tests_unit_probe_cli_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
 tests_unit_probe_cli_LDADD = $(MG_DAEMON_LIBS)
 
+# What a bare timer wake-up costs on this machine, for bench/detect.
+check_PROGRAMS += tests/unit/wake_floor
+tests_unit_wake_floor_SOURCES = tests/unit/wake_floor.c
+tests_unit_wake_floor_CFLAGS = $(AM_CFLAGS) $(DEPS_CFLAGS)
+tests_unit_wake_floor_LDADD = $(MG_DAEMON_LIBS)
+
 # Drives the QMP client against a real QEMU, for the same tests.
 check_PROGRAMS += tests/unit/qmp_watch
 tests_unit_qmp_watch_SOURCES = tests/unit/qmp_watch.c

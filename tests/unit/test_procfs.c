@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include "mgcheck.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -272,14 +273,11 @@ START_TEST(test_gone_process_is_esrch_everywhere)
 }
 END_TEST
 
-/* The child exits between the scan and the reads of its tasks' files: every
- * read says -ESRCH (or has nothing), and the BQL probe on that scan too. */
-START_TEST(test_child_exiting_after_the_scan)
+/* Forks a child that runs setup() and then only sleeps; returns once
+ * setup() is done.  The test kills and reaps it. */
+static pid_t child_start(void (*setup)(void))
 {
-	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
-	struct mg_bql_result res;
-	struct mg_bql_state state = { 0 };
-	int ready[2], err = 0;
+	int ready[2];
 	pid_t pid;
 	char c;
 
@@ -287,15 +285,35 @@ START_TEST(test_child_exiting_after_the_scan)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct blocked b;
-
-		blocked_start(&b, "child reader");
+		setup();
 		if (write(ready[1], "r", 1) != 1)
 			_exit(1);
-		pause();
-		_exit(0);
+		for (;;)
+			pause();
 	}
 	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+	return pid;
+}
+
+static void child_with_reader(void)
+{
+	static struct blocked b;
+
+	blocked_start(&b, "child reader");
+}
+
+/* The child exits between the scan and the reads of its tasks' files: every
+ * read says -ESRCH (or has nothing), and the BQL probe on that scan too. */
+START_TEST(test_child_exiting_after_the_scan)
+{
+	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
+	struct mg_bql_result res;
+	struct mg_bql_state state = { 0 };
+	pid_t pid = child_start(child_with_reader);
+	int err = 0;
+
 	ck_assert_int_eq(mg_procfs_scan(pid, &s), 0);
 	ck_assert_uint_eq(s.n, 2);
 	kill(pid, SIGKILL);
@@ -307,8 +325,6 @@ START_TEST(test_child_exiting_after_the_scan)
 	}
 	ck_assert_int_eq(mg_probe_bql_scan(&s, &state, &res), -ESRCH);
 	ck_assert(!res.held);
-	close(ready[0]);
-	close(ready[1]);
 }
 END_TEST
 
@@ -364,6 +380,159 @@ START_TEST(test_threads_vanishing_during_reads)
 }
 END_TEST
 
+/* Descriptors of this process, from /proc/self/fd. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A second round over the same threads opens nothing: it reads the files
+ * kept from the first with pread and sees what changed since (a thread that
+ * named itself, the io counter); a name that differs from the main
+ * thread's is final: its descriptor is closed and it is not read again. */
+START_TEST(test_scan_rounds_reuse_their_descriptors)
+{
+	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
+	char main_comm[MG_PROCFS_COMM_MAX], buf[64];
+	uint64_t io0, io1;
+	struct blocked b;
+	int fds, sfd;
+	ssize_t i;
+
+	ck_assert_int_eq(mg_procfs_comm(getpid(), 0, main_comm, sizeof(main_comm)), 0);
+	blocked_start(&b, main_comm);	/* as if not named yet */
+	blocked_wait_in_read(&b);
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	i = mg_procfs_scan_find(&s, b.tid);
+	ck_assert_int_ge(i, 0);
+	ck_assert_ptr_nonnull(mg_procfs_scan_syscall(&s, (size_t)i, NULL));
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), main_comm);
+	ck_assert_int_eq(mg_procfs_scan_io_rchar(&s, &io0), 0);
+	ck_assert_uint_eq(s.n_fds, 2);	/* its syscall and comm */
+	sfd = s.tasks[i].syscall_fd;
+	fds = count_fds();
+
+	pthread_setname_np(b.th, "mg named");
+	ck_assert_int_gt(mg_read_file("/proc/self/stat", buf, sizeof(buf)), 0);
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	ck_assert_int_eq(mg_procfs_scan_find(&s, b.tid), i);
+	ck_assert_int_eq(mg_procfs_scan_syscall(&s, (size_t)i, NULL)->nr, SYS_read);
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg named");
+	ck_assert_int_eq(mg_procfs_scan_io_rchar(&s, &io1), 0);
+	ck_assert_uint_gt(io1, io0);
+	ck_assert_int_eq(s.tasks[i].syscall_fd, sfd);
+	ck_assert_uint_eq(s.n_fds, 1);
+	ck_assert_int_eq(count_fds(), fds - 1);
+
+	pthread_setname_np(b.th, "mg renamed");
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg named");
+	ck_assert_int_eq(count_fds(), fds - 1);
+	mg_procfs_scan_clear(&s);
+	ck_assert_int_eq(count_fds(), fds - 4);	/* dir, io, syscall, comm */
+	blocked_stop(&b);
+}
+END_TEST
+
+/* Threads that start and end between rounds: a changed count lists the
+ * directory again at once; one that ends while another starts is found
+ * gone by its read, and the next round lists the newcomer. */
+START_TEST(test_scan_follows_threads_that_come_and_go)
+{
+	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
+	struct blocked b1, b2, b3;
+	ssize_t i;
+	int err = 0;
+
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	blocked_start(&b1, "mg comer 1");
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	i = mg_procfs_scan_find(&s, b1.tid);
+	ck_assert_int_ge(i, 0);
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg comer 1");
+
+	blocked_start(&b2, "mg comer 2");
+	blocked_stop(&b1);
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	i = mg_procfs_scan_find(&s, b1.tid);
+	if (i >= 0) {
+		/* Same count: the list is the old one until a read says so
+		 * (its name is kept: only a read tells it is gone). */
+		ck_assert_ptr_null(mg_procfs_scan_syscall(&s, (size_t)i, &err));
+		ck_assert_int_eq(err, -ESRCH);
+		ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	}
+	ck_assert_int_lt(mg_procfs_scan_find(&s, b1.tid), 0);
+	i = mg_procfs_scan_find(&s, b2.tid);
+	ck_assert_int_ge(i, 0);
+	ck_assert_str_eq(mg_procfs_scan_comm(&s, (size_t)i), "mg comer 2");
+
+	blocked_start(&b3, "mg comer 3");
+	blocked_stop(&b2);
+	blocked_stop(&b3);
+	ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	ck_assert_int_lt(mg_procfs_scan_find(&s, b3.tid), 0);
+	i = mg_procfs_scan_find(&s, b2.tid);
+	if (i >= 0) {
+		ck_assert_ptr_null(mg_procfs_scan_syscall(&s, (size_t)i, NULL));
+		ck_assert_int_eq(mg_procfs_scan(getpid(), &s), 0);
+	}
+	ck_assert_int_lt(mg_procfs_scan_find(&s, b2.tid), 0);
+	/* The files of the threads gone are closed. */
+	ck_assert_uint_eq(s.n_fds, 0);
+}
+END_TEST
+
+static void *paused_main(void *arg)
+{
+	for (;;)
+		pause();
+	return arg;
+}
+
+enum { MANY_THREADS = MG_PROCFS_KEEP_FDS / 2 + 20 };
+
+static void child_with_many_threads(void)
+{
+	for (int i = 0; i < MANY_THREADS; i++) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, paused_main, NULL) != 0)
+			_exit(1);
+	}
+}
+
+/* More threads than MG_PROCFS_KEEP_FDS files: every read still answers, at
+ * most MG_PROCFS_KEEP_FDS descriptors stay open, and the process's exit
+ * closes them all. */
+START_TEST(test_scan_keeps_a_bounded_number_of_descriptors)
+{
+	_cleanup_(mg_procfs_scan_clear) struct mg_procfs_scan s = { 0 };
+	pid_t pid = child_start(child_with_many_threads);
+
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(mg_procfs_scan(pid, &s), 0);
+		ck_assert_uint_eq(s.n, MANY_THREADS + 1);
+		for (size_t i = 0; i < s.n; i++) {
+			ck_assert_ptr_nonnull(mg_procfs_scan_syscall(&s, i, NULL));
+			ck_assert_ptr_nonnull(mg_procfs_scan_comm(&s, i));
+		}
+		ck_assert_uint_eq(s.n_fds, MG_PROCFS_KEEP_FDS);
+	}
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	ck_assert_int_eq(mg_procfs_scan(pid, &s), -ESRCH);
+	ck_assert_uint_eq(s.n_fds, 0);
+}
+END_TEST
+
 static Suite *procfs_suite(void)
 {
 	Suite *s = suite_create("procfs");
@@ -379,6 +548,9 @@ static Suite *procfs_suite(void)
 	tcase_add_test(tc, test_gone_process_is_esrch_everywhere);
 	tcase_add_test(tc, test_child_exiting_after_the_scan);
 	tcase_add_test(tc, test_threads_vanishing_during_reads);
+	tcase_add_test(tc, test_scan_rounds_reuse_their_descriptors);
+	tcase_add_test(tc, test_scan_follows_threads_that_come_and_go);
+	tcase_add_test(tc, test_scan_keeps_a_bounded_number_of_descriptors);
 	suite_add_tcase(s, tc);
 	return s;
 }
