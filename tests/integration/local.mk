@@ -56,7 +56,9 @@ INTEGRATION_TESTS += \
 	tests/integration/testbed_postcopy_recover_by_hand.sh
 # The post-copy guard on that bed (issue 16).
 INTEGRATION_TESTS += \
-	tests/integration/e2e_postcopy_recover_link_cut.sh
+	tests/integration/e2e_postcopy_recover_link_cut.sh \
+	tests/integration/e2e_postcopy_blackhole_pause_resume.sh \
+	tests/integration/e2e_postcopy_none_then_source_lost.sh
 EXTRA_DIST += \
 	tests/lib/libvirt.sh \
 	tests/lib/postcopy.sh \

@@ -1,0 +1,40 @@
+# timeout: 420
+# Issue 16: a post-copy link that black-holes (the proxy SIGSTOPped: no
+# error, no byte, no event) is seen as a stall by the source guard from
+# QEMU's own traffic (no in-band query), which pauses the source
+# (virDomainAbortJobFlags POSTCOPY): the source QEMU reads postcopy-paused.
+# The guard then keeps trying to resume; once the proxy is replaced (the
+# destination sees the old connection close and pauses too) a try
+# succeeds, and the migration completes with the guest still writing.
+source "$MG_SRCDIR/tests/lib/postcopy.sh"
+source "$MG_SRCDIR/tests/lib/e2e.sh"
+source "$MG_SRCDIR/tests/lib/pcguard.sh"
+
+dom=pcbusy
+mg_pc_bed_up "$MG_TEST_TMP/pc"
+mg_pc_guards_up recover
+mg_pc_guest_start "$dom"
+mg_pc_migrate_start "$dom"
+mg_guard_wait_log gsrc 20 "domain $dom: post-copy \(source side\): watched, postcopy_action = recover"
+mg_pc_wait_flowing "$dom" 500000
+
+mg_pc_break_blackhole
+t0=$SECONDS
+[[ "$(mg_pc_src_migration "$dom")" == postcopy-active ]] ||
+	mg_fail "the scenario did not happen: the source QEMU is $(mg_pc_src_migration "$dom") right after the black hole, not postcopy-active"
+mg_guard_wait_log gsrc 30 "domain $dom: source postcopy-break: ok: break 1: stalled: "
+mg_guard_wait_log gsrc 20 "domain $dom: source postcopy-pause: ok: "
+mg_wait_for 20 "source QEMU of $dom postcopy-paused after the guard's pause" eval '[[ "$(mg_pc_src_migration '"$dom"')" == postcopy-paused ]]'
+mg_log "stall seen and paused $((SECONDS - t0)) s after the black hole (postcopy_stall_timeout 5 s)"
+
+mg_pc_link_restore
+mg_guard_wait_log gsrc 120 "domain $dom: source postcopy-resume: ok: break 1 closed after"
+mg_pc_assert_completed "$dom" 180
+mapfile -t inc < <(mg_pc_incidents "$MG_PC_SRC")
+((${#inc[@]} == 1)) || mg_fail "${#inc[@]} incidents on $MG_PC_SRC for one break, want 1"
+mg_assert_grep '"step": *"postcopy-pause"' "${inc[0]}/report.json"
+mg_assert_grep 'stalled: QEMU' "${inc[0]}/report.json"
+for g in gsrc gdst; do
+	! grep -Eq "action (kill|destroy)|postcopy-lost" "$(mg_guard_log $g)" || mg_fail "$g destroyed or lost something"
+done
+mg_log "ok: black hole seen as a stall, paused, resumed after the link came back, completed"
