@@ -69,22 +69,33 @@ static const char *const pc_action_names[] = {
 	[MG_PC_NONE] = "none", [MG_PC_PAUSE] = "pause", [MG_PC_RECOVER] = "recover",
 };
 
+/* The name of enum value v in names[], and back. */
+static const char *enum_name(const char *const *names, size_t n, unsigned v)
+{
+	return v < n ? names[v] : "?";
+}
+
+static int enum_value(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
 const char *mg_pc_action_to_string(enum mg_pc_action a)
 {
-	if ((size_t)a >= MG_ARRAY_SIZE(pc_action_names))
-		return "?";
-	return pc_action_names[a];
+	return enum_name(pc_action_names, MG_ARRAY_SIZE(pc_action_names), (unsigned)a);
 }
 
 int mg_pc_action_from_string(const char *s, enum mg_pc_action *out)
 {
-	for (size_t i = 0; i < MG_ARRAY_SIZE(pc_action_names); i++) {
-		if (strcmp(s, pc_action_names[i]) == 0) {
-			*out = (enum mg_pc_action)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v = enum_value(pc_action_names, MG_ARRAY_SIZE(pc_action_names), s);
+
+	if (v < 0)
+		return v;
+	*out = (enum mg_pc_action)v;
+	return 0;
 }
 
 int mg_conf_expand_uri(const char *tmpl, const char *name, const char *uuid, const char *peer, char *buf,
@@ -126,20 +137,17 @@ int mg_conf_expand_uri(const char *tmpl, const char *name, const char *uuid, con
 
 const char *mg_action_to_string(enum mg_action a)
 {
-	if ((size_t)a >= MG_ARRAY_SIZE(action_names))
-		return "?";
-	return action_names[a];
+	return enum_name(action_names, MG_ARRAY_SIZE(action_names), (unsigned)a);
 }
 
 int mg_action_from_string(const char *s, enum mg_action *out)
 {
-	for (size_t i = 0; i < MG_ARRAY_SIZE(action_names); i++) {
-		if (strcmp(s, action_names[i]) == 0) {
-			*out = (enum mg_action)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	int v = enum_value(action_names, MG_ARRAY_SIZE(action_names), s);
+
+	if (v < 0)
+		return v;
+	*out = (enum mg_action)v;
+	return 0;
 }
 
 void mg_conf_sections_free(struct mg_conf_section *v, size_t n)

@@ -274,30 +274,39 @@ START_TEST(test_a_qemu_gone_in_post_copy_is_recorded_as_lost_and_nothing_is_call
 }
 END_TEST
 
+/* A listener on addr (loopback), a connection to it and its accepted end,
+ * all in this process; returns the port. */
+static unsigned tcp_pair(const char *addr, int *l, int *c, int *s)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	a.sin_addr.s_addr = inet_addr(addr);
+	*l = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(*l, 0);
+	ck_assert_int_eq(bind(*l, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(*l, 1), 0);
+	ck_assert_int_eq(getsockname(*l, (struct sockaddr *)&a, &len), 0);
+	*c = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(*c, (struct sockaddr *)&a, sizeof(a)), 0);
+	*s = accept(*l, NULL, NULL);
+	ck_assert_int_ge(*s, 0);
+	return ntohs(a.sin_port);
+}
+
 /* The destination's address is the peer of the connection this process
  * opened, not of the one it accepted (a listener of its own), and not an
  * NBD server's. */
 START_TEST(test_the_migration_peer_is_the_outgoing_connection_that_is_not_storage)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
 	struct mg_nbd_server nbd = { .is_unix = false, .host = "127.0.0.3" };
 	char peer[64] = "", port[16];
 	int l, c, s;
+	unsigned p = tcp_pair("127.0.0.3", &l, &c, &s);
 
-	a.sin_addr.s_addr = inet_addr("127.0.0.3");
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(l, 0);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(l, 1), 0);
-	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
-	s = accept(l, NULL, NULL);
-	ck_assert_int_ge(s, 0);
 	ck_assert_int_eq(mg_postcopy_migration_peer(getpid(), NULL, 0, peer, sizeof(peer)), 0);
 	ck_assert_str_eq(peer, "127.0.0.3");
-	snprintf(port, sizeof(port), "%u", (unsigned)ntohs(a.sin_port));
+	snprintf(port, sizeof(port), "%u", p);
 	snprintf(nbd.port, sizeof(nbd.port), "%s", port);
 	ck_assert_int_eq(mg_postcopy_migration_peer(getpid(), &nbd, 1, peer, sizeof(peer)), -ENOENT);
 	close(s);
@@ -310,8 +319,6 @@ END_TEST
  * the traffic measure sees it through TCP_INFO on a duplicate. */
 START_TEST(test_traffic_sent_with_sendmsg_counts_as_progress)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
 	static char buf[128 * 1024];
 	struct iovec iov = { buf, sizeof(buf) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -320,15 +327,7 @@ START_TEST(test_traffic_sent_with_sendmsg_counts_as_progress)
 	int l, c, s, pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 
 	ck_assert_int_ge(pidfd, 0);
-	a.sin_addr.s_addr = inet_addr("127.0.0.4");
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(l, 1), 0);
-	ck_assert_int_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
-	s = accept(l, NULL, NULL);
-	ck_assert_int_ge(s, 0);
+	tcp_pair("127.0.0.4", &l, &c, &s);
 	ck_assert_int_eq(mg_postcopy_traffic(getpid(), pidfd, NULL, 0, &before), 0);
 	ck_assert_int_eq(sendmsg(c, &mh, 0), (ssize_t)sizeof(buf));
 	while (got < (ssize_t)sizeof(buf)) {
