@@ -1,5 +1,6 @@
 /* main.c - migguardd: flags, then run() with the manager (manager.h), which
  * owns everything else. */
+#include "snapshot/snapshot.h"
 #include "conf.h"
 #include "log.h"
 #include "manager.h"
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
 	/* As the CLI: the incident's snapshot reads DWARF (inline frames) and
 	 * must never wait for a debuginfod download. */
 	unsetenv("DEBUGINFOD_URLS");
+	mg_snapshot_prepare_process();
 	while ((c = getopt_long(argc, argv, "fvc:Vh", options, NULL)) != -1) {
 		switch (c) {
 		case 'f': foreground = true; break;

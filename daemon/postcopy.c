@@ -469,6 +469,13 @@ void mg_postcopy_on_failed(struct mg_postcopy *pc, const char *why)
 {
 	if (pc->state == PC_DONE)
 		return;
+	/* QEMU's own status decides: libvirt 9.0 can send POSTCOPY_FAILED
+	 * after a resume that worked (its resume call failing although QEMU
+	 * resumed), and on a real break QEMU's postcopy-paused follows. */
+	if (strcmp(pc->status, "postcopy-active") == 0 || strcmp(pc->status, "postcopy-recover") == 0) {
+		mg_watch_note(pc->p.watch, "%s while QEMU says %s: QEMU's word is awaited", why, pc->status);
+		return;
+	}
 	pc->paused = true;
 	if (pc->state == PC_WATCHING)
 		open_break(pc, true, "%s", why);

@@ -94,7 +94,8 @@ struct mg_postcopy *mg_postcopy_free(struct mg_postcopy *pc);
  * postcopy-paused, postcopy-recover, completed, failed, ... */
 void mg_postcopy_on_status(struct mg_postcopy *pc, const char *status, const char *source);
 /* libvirt says the post-copy failed (SUSPENDED or RESUMED with detail
- * POSTCOPY_FAILED, or the job's phase postcopy_failed). */
+ * POSTCOPY_FAILED).  Ignored while QEMU's last status is postcopy-active or
+ * -recover: libvirt 9.0 also says so after a resume that worked. */
 void mg_postcopy_on_failed(struct mg_postcopy *pc, const char *why);
 /* This side's QEMU is gone (not by a completed migration). */
 void mg_postcopy_on_qemu_gone(struct mg_postcopy *pc, const char *why);

@@ -2,6 +2,7 @@
  * and their errors.  The top of snapshot/ (the layout: snapshot.h). */
 #include "snapshot/snapshot.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -74,6 +75,26 @@ static void check_released(struct mg_snapshot *snap)
 	}
 	if (!snap->was_stopped && (s == 'T' || s == 't'))
 		mg_snap_note(snap, true, "the target is in state %c after the snapshot", s);
+}
+
+void mg_snapshot_prepare_process(void)
+{
+	/* The library libdw loads on its first lookup (the same handle: kept
+	 * open, as libdw keeps its own). */
+	void *h = dlopen("libdebuginfod.so.1", RTLD_NOW | RTLD_LOCAL);
+	void *(*begin)(void);
+	void (*end)(void *);
+
+	if (!h)
+		return;
+	begin = (void *(*)(void))dlsym(h, "debuginfod_begin");
+	end = (void (*)(void *))dlsym(h, "debuginfod_end");
+	if (begin && end) {
+		void *client = begin();
+
+		if (client)
+			end(client);
+	}
 }
 
 int mg_snapshot_take(pid_t pid, const struct mg_snapshot_opts *opts, struct mg_snapshot **out)

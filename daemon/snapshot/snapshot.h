@@ -190,6 +190,16 @@ struct mg_snapshot_opts {
 					 * libdwfl's default places */
 };
 
+/* Once per process, on its main thread, before any snapshot: libdw's
+ * debuginfo lookup starts a debuginfod client (elfutils 0.188 does so even
+ * with no server configured), whose first use initialises libcurl and,
+ * through libssh2, OpenSSL - process-wide state plus state of the calling
+ * thread.  Done here instead of on the daemon's snapshot threads: that
+ * cost leaves the first hang's snapshot, and no worker thread is left
+ * holding OpenSSL's per-thread state at exit (LeakSanitizer saw it).  A
+ * no-op without libdebuginfod. */
+void mg_snapshot_prepare_process(void);
+
 /* Takes a snapshot of pid.  Returns 0 (possibly a partial snapshot, see
  * ->partial), -ESRCH when pid does not exist, -EPERM when it may not be
  * traced; the cause is logged.  The target is never left stopped (a target

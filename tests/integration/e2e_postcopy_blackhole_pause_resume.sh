@@ -16,7 +16,7 @@ mg_pc_guards_up recover
 mg_pc_guest_start "$dom"
 mg_pc_migrate_start "$dom"
 mg_guard_wait_log gsrc 20 "domain $dom: post-copy \(source side\): watched, postcopy_action = recover"
-mg_pc_wait_flowing "$dom" 500000
+mg_pc_wait_flowing "$dom" "$MG_PC_WARM_BYTES"
 
 mg_pc_break_blackhole
 t0=$SECONDS

@@ -19,7 +19,7 @@ mg_pc_guards_up recover
 mg_pc_guest_start "$dom"
 mg_pc_migrate_start "$dom"
 mg_guard_wait_log gsrc 20 "domain $dom: post-copy \(source side\): watched, postcopy_action = recover"
-mg_pc_wait_flowing "$dom" 500000
+mg_pc_wait_flowing "$dom" "$MG_PC_WARM_BYTES"
 
 for cut in 1 2; do
 	failed_before=$(mg_pc_guard_count gsrc "postcopy-resume: .*try [0-9]+ failed")

@@ -14,7 +14,7 @@ mg_pc_bed_up "$MG_TEST_TMP/pc"
 mg_pc_guest_start "$dom"
 mg_pc_migrate_start "$dom"
 # Pages flow through the proxy, then the link is cut mid-stream.
-mg_pc_wait_flowing "$dom" 500000
+mg_pc_wait_flowing "$dom" "$MG_PC_WARM_BYTES"
 mg_pc_break_eof
 mg_pc_wait_paused "$dom"
 mg_pc_assert_libvirt_paused "$dom"

@@ -185,14 +185,13 @@ START_TEST(test_a_second_break_is_recovered_too)
 	ck_assert(mg_test_run_until_cond(loop, idle, NULL, 2000));
 	ck_assert_str_eq(seen.dconnuri, "qemu+unix:///system?socket=/x/pc-vm");
 	mg_postcopy_on_status(pc, "postcopy-active", "test event");
+	/* libvirt's late word on the first break, QEMU running: no break. */
 	mg_postcopy_on_failed(pc, "libvirt: suspended (postcopy-failed)");
-	ck_assert_uint_eq(mg_postcopy_breaks(pc), 2);
-	ck_assert_uint_eq(seen.incidents, 2);
-	/* libvirt's event alone is not QEMU paused: no resume yet. */
-	run_ms(100);
-	ck_assert_uint_eq(seen.resumes, 1);
+	ck_assert_uint_eq(mg_postcopy_breaks(pc), 1);
+	ck_assert(!mg_postcopy_broken(pc));
 	mg_postcopy_on_status(pc, "postcopy-paused", "test event");
 	ck_assert_uint_eq(mg_postcopy_breaks(pc), 2);
+	ck_assert_uint_eq(seen.incidents, 2);
 	ck_assert(mg_test_run_until_cond(loop, resumes_2, NULL, 3000));
 	/* Paused by the link itself: nothing to pause. */
 	ck_assert_uint_eq(seen.pauses, 0);
