@@ -172,6 +172,9 @@ static void on_ended(struct mg_watch *w, void *userdata)
 	g->reported = false;
 	g->acted = false;
 	g->generation++;
+	/* The probe may see QEMU gone before libvirt's STOPPED event says so. */
+	if (g->postcopy && mg_watch_phase(w) != MG_PHASE_COMPLETED && mg_procid_exited(&g->id))
+		mg_postcopy_on_qemu_gone(g->postcopy, "the QEMU process exited");
 	if (g->postcopy)
 		mg_postcopy_on_end(g->postcopy, mg_watch_phase(w), "the migration ended");
 	ledger_key(g, mg_watch_direction(w), &k);

@@ -15,7 +15,7 @@ mg_pc_guards_up none
 mg_pc_guest_start "$dom"
 mg_pc_migrate_start "$dom"
 mg_guard_wait_log gsrc 20 "domain $dom: post-copy \(source side\): watched, postcopy_action = none"
-mg_pc_wait_flowing "$dom" "$MG_PC_WARM_BYTES"
+mg_pc_wait_flowing "$dom" 500000
 
 mg_pc_break_eof
 mg_pc_wait_paused "$dom"
