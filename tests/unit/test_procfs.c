@@ -66,8 +66,16 @@ static void blocked_wait_in_read(struct blocked *b)
 
 static void blocked_stop(struct blocked *b)
 {
+	char path[64];
+
 	ck_assert_int_eq(write(b->pipe[1], "x", 1), 1);
 	ck_assert_int_eq(pthread_join(b->th, NULL), 0);
+	/* pthread_join returns at the kernel's clear-tid wake-up, before the
+	 * task is released: its /proc entry may linger a moment. */
+	snprintf(path, sizeof(path), "/proc/self/task/%d", (int)b->tid);
+	for (int i = 0; i < 2000 && access(path, F_OK) == 0; i++)
+		usleep(1000);
+	ck_assert_msg(access(path, F_OK) != 0, "thread %d still in /proc 2 s after its join", (int)b->tid);
 	close(b->pipe[0]);
 	close(b->pipe[1]);
 	close(b->ready[0]);
