@@ -144,8 +144,13 @@ static uint64_t finishing_evidence(const struct mg_track *t, const struct mg_pro
 	}
 	if (s->unresponsive_since && (s->unresponsive_direct || !t->bql_seen_free) &&
 	    age(s->at, s->unresponsive_since) >= t->limits.monitor_timeout) {
-		if (!since || s->unresponsive_since < since)
-			since = s->unresponsive_since;
+		/* libvirt's silence counts from when the BQL was seen held, not
+		 * from the request that waited on a busy libvirt before. */
+		uint64_t from = !s->unresponsive_direct && t->bql_held_since > s->unresponsive_since ?
+					t->bql_held_since : s->unresponsive_since;
+
+		if (!since || from < since)
+			since = from;
 		if (len < size)
 			len += (size_t)snprintf(why + len, size - len, "%smonitor unresponsive for %.1f s",
 						len ? "; " : "", secs(age(s->at, s->unresponsive_since)));
@@ -236,8 +241,10 @@ enum mg_track_change mg_track_on_sample(struct mg_track *t, const struct mg_prob
 
 	if (mg_phase_is_final(t->phase))
 		return MG_TRACK_UNCHANGED;
-	if (s->bql_valid)
+	if (s->bql_valid) {
 		t->bql_seen_free = !s->bql_held_by_migration;
+		t->bql_held_since = s->bql_held_by_migration ? s->bql_since : 0;
+	}
 	if (s->migrate_valid) {
 		c = mg_track_on_status(t, s->migration_status, s->at, "query-migrate");
 		if (c != MG_TRACK_UNCHANGED)

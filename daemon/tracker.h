@@ -69,6 +69,7 @@ struct mg_track {
 	 * then a silent libvirt monitor is libvirt being slow (its workers
 	 * busy with other migrations), not QEMU hung. */
 	bool bql_seen_free;
+	uint64_t bql_held_since;	/* the last probe's BQL hold by live_migration, 0 = none */
 	bool io_seen;
 	char finishing_reason[MG_TRACK_TEXT_MAX];
 	size_t n_timeline;
