@@ -122,11 +122,28 @@ mg_hvbed_stall_start() {
 	mg_wait_for 30 "$dom migrating out of hv-src (memory processed)" mg__hv_src_sending "$dom"
 }
 
+# The stall the unstick rung can prove from inside a container: a guest
+# request queued unread at the stopped server.  The guard cannot see a
+# process of the host's pid namespace (its state T), so when nbdkit is
+# stopped after reading the request and before answering (its queue empty)
+# the peer looks slow, not stalled, and the rung rightly refuses (seen once
+# in CI).  So the server is stopped again until a request waits in its
+# queue: the guest writes all the time.
+mg__hvbed_nbd_queued() {
+	ss -Htn state established "( sport = :$(mg_nbd_port "$1") )" 2>/dev/null | awk '$1 > 0 { q = 1 } END { exit !q }'
+}
+
 mg_hvbed_stall_now() {
-	local dom=$1 st=$MG_HVBED_DIR/storage
-	mg_nbd_pause "$st"
+	local dom=$1 st=$MG_HVBED_DIR/storage tries=0
+	while :; do
+		mg_nbd_pause "$st"
+		tries=$((tries + 1))
+		mg_wait_for_quiet 1 mg__hvbed_nbd_queued "$st" && break
+		((tries < 20)) || mg_fail "the scenario did not happen: no guest request queued at the stopped NBD server in 20 tries"
+		mg_nbd_resume "$st"
+	done
 	mg_hvbed_virsh hv-src migrate-setspeed "$dom" 100000 || mg_fail "migrate-setspeed"
-	mg_log "storage stalled under the migration of $dom (nbdkit $(mg_nbd_pid "$st") stopped)"
+	mg_log "storage stalled under the migration of $dom (nbdkit $(mg_nbd_pid "$st") stopped with a request queued, try $tries)"
 }
 
 mg__hv_hang_shape() {
