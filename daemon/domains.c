@@ -201,8 +201,6 @@ void mg_domains_lifecycle(struct mg_domains *ds, virDomainPtr dom, int event, in
 		/* Never the hang signal: in the real failure STOP is not sent. */
 		mg_guard_note(g, why);
 	} else if (event == VIR_DOMAIN_EVENT_STOPPED) {
-		if (detail != VIR_DOMAIN_EVENT_STOPPED_MIGRATED && mg_guard_in_postcopy(g))
-			mg_guard_qemu_gone(g, why);
 		mg_guard_end(g, detail == VIR_DOMAIN_EVENT_STOPPED_MIGRATED ? MG_PHASE_COMPLETED
 									 : MG_PHASE_FAILED, why);
 		/* The actions go on (restart follows the kill's STOPPED). */

@@ -172,9 +172,14 @@ static void on_ended(struct mg_watch *w, void *userdata)
 	g->reported = false;
 	g->acted = false;
 	g->generation++;
-	/* The probe may see QEMU gone before libvirt's STOPPED event says so. */
-	if (g->postcopy && mg_watch_phase(w) != MG_PHASE_COMPLETED && mg_procid_exited(&g->id))
-		mg_postcopy_on_qemu_gone(g->postcopy, "the QEMU process exited");
+	/* Whoever ended it (the probe seeing QEMU gone, libvirt's STOPPED),
+	 * a post-copy whose QEMU is gone lost the guest on this side. */
+	if (g->postcopy && mg_watch_phase(w) != MG_PHASE_COMPLETED && mg_procid_exited(&g->id)) {
+		const struct mg_track *t = mg_watch_get_track(w);
+
+		mg_postcopy_on_qemu_gone(g->postcopy, t->n_timeline ? t->timeline[t->n_timeline - 1].text
+								    : "the QEMU process exited");
+	}
 	if (g->postcopy)
 		mg_postcopy_on_end(g->postcopy, mg_watch_phase(w), "the migration ended");
 	ledger_key(g, mg_watch_direction(w), &k);
@@ -421,17 +426,6 @@ void mg_guard_postcopy_failed(struct mg_guard *g, const char *why)
 {
 	if (g->postcopy)
 		mg_postcopy_on_failed(g->postcopy, why);
-}
-
-bool mg_guard_in_postcopy(const struct mg_guard *g)
-{
-	return mg_watch_tracking(g->watch) && mg_watch_phase(g->watch) == MG_PHASE_POSTCOPY;
-}
-
-void mg_guard_qemu_gone(struct mg_guard *g, const char *why)
-{
-	if (g->postcopy)
-		mg_postcopy_on_qemu_gone(g->postcopy, why);
 }
 
 void mg_guard_forget_records(struct mg_guard *g)

@@ -93,12 +93,8 @@ void mg_guard_set_domain(struct mg_guard *g, virDomainPtr dom);
  * it end (the guard was down): its records must not stand for the next
  * one (mg_ledger_forget_all, logged). */
 void mg_guard_forget_records(struct mg_guard *g);
-/* The tracked migration is in post-copy (postcopy.h watches it). */
-bool mg_guard_in_postcopy(const struct mg_guard *g);
 /* libvirt says its post-copy failed (lifecycle detail POSTCOPY_FAILED). */
 void mg_guard_postcopy_failed(struct mg_guard *g, const char *why);
-/* Its QEMU is gone, not by a completed migration: in post-copy the guest
- * is lost (said in the incident; nothing is destroyed). */
-void mg_guard_qemu_gone(struct mg_guard *g, const char *why);
+
 /* The process exited: its records in both directions go. */
 void mg_guard_exited(struct mg_guard *g);
