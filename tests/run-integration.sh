@@ -10,7 +10,7 @@ set -u
 export MG_SRCDIR MG_BUILDDIR
 logdir=$MG_BUILDDIR/tests/logs
 mkdir -p "$logdir"
-pass=0 fail=0 failed=() skipped=()
+pass=0 fail=0 failed=() skipped=() why=()
 per_test_timeout=${MG_TEST_TIMEOUT:-300}
 for t in "$@"; do
 	name=$(basename "$t" .sh)
@@ -33,8 +33,13 @@ for t in "$@"; do
 		fail=$((fail + 1)); failed+=("$name")
 		printf 'FAIL: %s (exit %d, %ds); log follows, artefacts in %s\n' "$name" "$rc" "$dur" "$tmp" >&2
 		sed 's/^/    | /' "$log" >&2
+		cp "$log" "$tmp/test.log" 2>/dev/null
+		# One line per failure again at the end: a CI page that cuts the
+		# middle of a long log still shows why each test failed.
+		why+=("$name: $(grep -m 1 -E '(^|\] )FAIL: ' "$log" || tail -n 1 "$log")")
 	fi
 done
 ((${#skipped[@]} == 0)) || echo "integration: ${#skipped[@]} skipped (${skipped[*]})"
+for w in "${why[@]}"; do printf 'failed: %s\n' "$w" >&2; done
 echo "integration: $pass passed, $fail failed"
 ((fail == 0))

@@ -6,7 +6,9 @@
 # answer whose counters move is the e2e_unstick_* tests' case, on a real
 # guest).  The monitor is
 # a scripted fake (no BQL: the cancel is sent and the fake ends the
-# migration on it).
+# migration on it, answering query-migrate "cancelled" from then on as
+# QEMU does: a sticky "active" looked like a new migration to a guard
+# whose probe round came before its cancel-check, seen once under ASan).
 source "$MG_SRCDIR/tests/lib/common.sh"
 source "$MG_SRCDIR/tests/lib/fakeqmp.sh"
 source "$MG_SRCDIR/tests/lib/migguardd.sh"
@@ -29,6 +31,7 @@ wait query-migrate
 send {"event": "MIGRATION", "data": {"status": "active"}}
 waitfile $MG_TEST_TMP/$name.cancelled
 reply query-status {"status": "running", "running": true, "singlestep": false}
+reply query-migrate {"status": "cancelled"}
 send {"event": "MIGRATION", "data": {"status": "cancelled"}}
 $steps
 SCRIPT

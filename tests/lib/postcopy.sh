@@ -291,7 +291,15 @@ mg__pc_dst_paused() {
 mg_pc_wait_paused() {
 	local dom=$1 timeout=${2:-20}
 	mg_wait_for "$timeout" "source QEMU of $dom postcopy-paused" mg__pc_src_is "$dom" postcopy-paused
-	mg_wait_for "$timeout" "destination of $dom paused (libvirt running (post-copy failed), or QEMU postcopy-paused)" mg__pc_dst_paused "$dom"
+	if ! mg_wait_for_quiet "$timeout" mg__pc_dst_paused "$dom"; then
+		# After libvirt's resume race only QEMU can tell, and a TCG
+		# destination may have wedged: the caller's mg_pc_dst_wedged
+		# discards the domain then; anything else is a failure.
+		mg_pc_dst_wedged "$dom" ||
+			mg_fail "timed out after ${timeout}s waiting for: destination of $dom paused (libvirt running (post-copy failed), or QEMU postcopy-paused)"
+		mg_log "destination of $dom: not paused after ${timeout}s and its QEMU does not answer a fresh monitor (wedged)"
+		return 0
+	fi
 	MG_PC_DST_QMP=$(mg_pc_dst_migration "$dom") || true
 	mg_log "$dom paused on both sides; libvirt: source '$(mg_libvirt_domstate "$MG_PC_SRC" "$dom" 2>&1)', destination '$(mg_libvirt_domstate "$MG_PC_DST" "$dom" 2>&1)'; destination QEMU (fresh direct monitor): ${MG_PC_DST_QMP:-no answer}"
 }
