@@ -7,6 +7,7 @@
 #include <systemd/sd-event.h>
 
 #include "conf.h"
+#include "loopmon.h"
 #include "notify.h"
 #include "worker.h"
 
@@ -22,4 +23,6 @@ struct mg_env {
 	struct mg_worker_pool *io;
 	/* Snapshots (report.h): a few threads, no two on one QEMU. */
 	struct mg_worker_pool *snap;
+	/* The loop's lateness (loopmon.h): timers that run often feed it. */
+	struct mg_loopmon *loopmon;
 };

@@ -287,7 +287,7 @@ static int make_watch(struct mg_guard *g, const struct mg_guard_params *p)
 	const struct mg_conf *conf = g->env.conf;
 	struct mg_watch_params wp = {
 		.name = g->name, .uuid = uuid_or_null(g), .pid = g->id.pid, .qmp_path = p->qmp_path,
-		.dom = g->dom, .pool = g->env.pool, .notify = g->env.notify,
+		.dom = g->dom, .pool = g->env.pool, .notify = g->env.notify, .loopmon = g->env.loopmon,
 		.probe_interval = conf->probe_interval,
 		.limits = { conf->finish_timeout, conf->monitor_timeout, conf->incoming_timeout },
 		.discover = p->discover,

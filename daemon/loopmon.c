@@ -13,7 +13,8 @@ struct mg_loopmon {
 	void *userdata;
 	uint64_t max, max_own, last, reported, reported_own;
 	int schedstat_fd;		/* -1: the CPU wait is not known (counted as 0) */
-	uint64_t run_delay_ns;		/* at the last tick */
+	uint64_t run_delay_ns;		/* at the last measurement */
+	uint64_t ticks;
 };
 
 void mg_loopmon_note(struct mg_loopmon *lm, uint64_t late, uint64_t cpu_wait)
@@ -54,25 +55,46 @@ static int read_run_delay(int fd, uint64_t *out)
 	return 0;
 }
 
-static int on_tick(sd_event_source *s, uint64_t due, void *userdata)
+/* Returns now. */
+static uint64_t measure(struct mg_loopmon *lm, uint64_t due)
 {
-	struct mg_loopmon *lm = userdata;
 	/* Not sd_event_now(): that is when the loop woke, before the callbacks
 	 * dispatched ahead of this one ran. */
 	uint64_t now = mg_now_mono(), rd, wait = 0;
-	int r;
 
+	/* Read every time (reading only when late was tried: the first
+	 * system call after a wake-up runs cold whichever it is, and the
+	 * round's own reads then paid what this one saved). */
 	if (lm->schedstat_fd >= 0 && read_run_delay(lm->schedstat_fd, &rd) == 0) {
 		wait = rd > lm->run_delay_ns ? (rd - lm->run_delay_ns) / 1000 : 0;
 		lm->run_delay_ns = rd;
 	}
 	mg_loopmon_note(lm, now > due ? now - due : 0, wait);
+	return now;
+}
+
+static int on_tick(sd_event_source *s, uint64_t due, void *userdata)
+{
+	struct mg_loopmon *lm = userdata;
+	uint64_t now = measure(lm, due);
+	int r;
+
+	lm->ticks++;
 	/* Due a period after now, not after due: a stall must not be followed
 	 * by a burst of catch-up ticks. */
 	r = sd_event_source_set_time(s, now + MG_LOOPMON_PERIOD);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(s, SD_EVENT_ON);
 	return r;
+}
+
+void mg_loopmon_observe(struct mg_loopmon *lm, uint64_t due, uint64_t accuracy)
+{
+	uint64_t now = measure(lm, due + accuracy);
+
+	/* The slack keeps the tick behind a timer re-armed a period from its
+	 * own dispatch, which comes a little after this call. */
+	(void)sd_event_source_set_time(lm->timer, now + MG_LOOPMON_PERIOD + MG_LOOPMON_SLACK);
 }
 
 int mg_loopmon_new(sd_event *loop, void (*changed)(const struct mg_loopmon *lm, void *userdata), void *userdata,
@@ -119,3 +141,4 @@ struct mg_loopmon *mg_loopmon_free(struct mg_loopmon *lm)
 uint64_t mg_loopmon_max(const struct mg_loopmon *lm) { return lm->max; }
 uint64_t mg_loopmon_max_own(const struct mg_loopmon *lm) { return lm->max_own; }
 uint64_t mg_loopmon_last(const struct mg_loopmon *lm) { return lm->last; }
+uint64_t mg_loopmon_ticks(const struct mg_loopmon *lm) { return lm->ticks; }

@@ -13,7 +13,14 @@
  * lateness is the lateness minus the wait since the last tick - what the
  * daemon's own callbacks cost the loop.
  *
- * Cost: one wake-up per period (10 per second), a clock read each. */
+ * Other timers can stand in for the tick: a callback of a timer due at
+ * `due` calls mg_loopmon_observe(), which measures the same way and moves
+ * the tick MG_LOOPMON_PERIOD + MG_LOOPMON_SLACK ahead, so while probe
+ * rounds run at least as often as the period (bench/detect's 100 ms) the
+ * tick never wakes the loop by itself.
+ *
+ * Cost: at most one wake-up per period (10 per second), a clock read and
+ * a schedstat read each. */
 #pragma once
 
 #include <stdint.h>
@@ -23,6 +30,7 @@
 
 #define MG_LOOPMON_PERIOD (100 * MG_USEC_PER_MSEC)
 #define MG_LOOPMON_STEP (1 * MG_USEC_PER_MSEC)
+#define MG_LOOPMON_SLACK (MG_LOOPMON_PERIOD / 2)
 
 struct mg_loopmon;
 
@@ -37,6 +45,14 @@ static inline void mg_loopmon_freep(struct mg_loopmon **lm) { if (*lm) mg_loopmo
 uint64_t mg_loopmon_max(const struct mg_loopmon *lm);
 uint64_t mg_loopmon_max_own(const struct mg_loopmon *lm);
 uint64_t mg_loopmon_last(const struct mg_loopmon *lm);
+/* How often its own timer fired (the others observed: tests, bench). */
+uint64_t mg_loopmon_ticks(const struct mg_loopmon *lm);
+/* Called from another timer's callback with that timer's due time (its
+ * sd_event time callback's usec) and accuracy: measures the loop's
+ * lateness there, beyond the accuracy (sd-event may fire a timer that much
+ * after its due time by design, to coalesce wake-ups), and postpones the
+ * tick (see above). */
+void mg_loopmon_observe(struct mg_loopmon *lm, uint64_t due, uint64_t accuracy);
 /* Feeds one measurement: the lateness and the CPU wait within it (for the
  * timer, and for tests). */
 void mg_loopmon_note(struct mg_loopmon *lm, uint64_t late_usec, uint64_t cpu_wait_usec);

@@ -406,7 +406,7 @@ static struct mg_env lent_env(struct mg_manager *m)
 {
 	return (struct mg_env){
 		.loop = m->loop, .conf = &m->conf, .notify = m->notify, .pool = m->pool, .io = m->io,
-		.snap = m->snap,
+		.snap = m->snap, .loopmon = m->loopmon,
 	};
 }
 

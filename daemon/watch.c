@@ -1,12 +1,15 @@
 /* watch.c - see watch.h. */
 #include "watch.h"
 #include "log.h"
+#include "loopmon.h"
 #include "monitor.h"
 #include "msgid.h"
 #include "util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 struct mg_watch {
 	sd_event *loop;
@@ -16,6 +19,7 @@ struct mg_watch {
 	struct mg_track_limits limits;
 	bool discover;
 	struct mg_notify *notify;
+	struct mg_loopmon *loopmon;
 	struct mg_watch_callbacks cb;
 	void *userdata;
 
@@ -33,6 +37,7 @@ struct mg_watch {
 	 * its every status change (the "events" capability, which libvirt
 	 * always sets), so the rounds need no query-migrate. */
 	bool migration_events;
+	uint64_t rounds, quiet_rounds;	/* of this migration; quiet: no query sent */
 };
 
 const char *mg_watch_name(const struct mg_watch *w) { return w->name; }
@@ -145,11 +150,16 @@ static void handle_change(struct mg_watch *w, enum mg_track_change c)
 			  "migration %s: %s", c == MG_TRACK_BECAME_HUNG ? "HUNG" : "STALLED",
 			  text ? text : "");
 		emit(w, MIGGUARD_EVENT_VERDICT, c == MG_TRACK_BECAME_HUNG ? "hung" : "stalled", text);
+		/* Into the incident: why the timeline has few query-status replies. */
+		mg_track_note(&w->track, mg_now_mono(), "%" PRIu64 " probe rounds, %" PRIu64
+			      " of them without a query (QEMU's main loop idle in its poll)", w->rounds, w->quiet_rounds);
 		if (w->cb.verdict)
 			w->cb.verdict(w, c, w->userdata);
 		break;
 	case MG_TRACK_ENDED:
 		log_watch(w, LOG_INFO, NULL, "%s", text ? text : "migration ended");
+		log_watch(w, LOG_DEBUG, NULL, "%" PRIu64 " probe rounds, %" PRIu64 " of them without a query",
+			  w->rounds, w->quiet_rounds);
 		w->tracking = false;
 		emit(w, MIGGUARD_EVENT_MIGRATION_ENDED, "migration-ended", text);
 		if (w->cb.ended)
@@ -228,6 +238,9 @@ static void on_migrate(struct mg_monitor *m, json_object *reply, void *userdata)
 
 /* --- probe rounds ------------------------------------------------------ */
 
+/* Lets sd-event fire the rounds of several watches in one wake-up. */
+#define ROUND_ACCURACY (1 * MG_USEC_PER_MSEC)
+
 /* QEMU runs an outgoing migration in a thread named live_migration (with
  * debug-threads=on, which libvirt always sets): its presence is a migration
  * in progress even when the monitor no longer answers. */
@@ -257,11 +270,36 @@ static void send_requests(struct mg_watch *w)
 	mg_monitor_probe(w->mon, w->tracking, w->tracking ? !w->migration_events : w->discover);
 }
 
+/* QEMU's main loop drops the BQL around its poll (os_host_main_loop_wait):
+ * a main thread waiting there with no thread blocked on a mutex owned by
+ * another would answer a query-status at once. */
+static bool main_loop_idle(const struct mg_bql_result *b)
+{
+	return !b->held && (b->main_syscall == SYS_ppoll || b->main_syscall == SYS_poll);
+}
+
+/* A round of an active outgoing migration may skip its query-status when
+ * QEMU reports every status change as an event (the STOP that opens
+ * finish-migrate asks for the run state at once: on_monitor_event) and
+ * nothing is outstanding: the /proc probe then decides, and the query goes
+ * only when the main loop is not idle in its poll.  This is most rounds of
+ * a long migration, and the query's send and its reply's wake-up were
+ * most of a round's cost (bench/detect). */
+static bool may_be_quiet(const struct mg_watch *w)
+{
+	return w->tracking && w->track.direction == MG_DIR_OUT && w->track.phase == MG_PHASE_ACTIVE &&
+	       w->migration_events && !mg_monitor_unresponsive_since(w->mon);
+}
+
 static void probe_round(struct mg_watch *w)
 {
 	struct mg_probe_sample s = { .at = mg_now_mono() };
-	bool sent = w->tracking;
+	bool quiet_ok = may_be_quiet(w);
+	bool sent = w->tracking && !quiet_ok;
 	int r;
+
+	if (w->tracking)
+		w->rounds++;
 
 	/* The requests first: QEMU answers them while /proc is read, so the
 	 * replies are often there before the loop would sleep again. */
@@ -295,6 +333,12 @@ static void probe_round(struct mg_watch *w)
 		if (w->track.direction == MG_DIR_IN && mg_procfs_scan_io_rchar(&w->scan, &s.io_bytes) == 0)
 			s.io_valid = true;
 		feed(w, &s);
+		if (quiet_ok && w->bql_ok && main_loop_idle(&w->bql)) {
+			w->quiet_rounds++;
+			/* No query; a reconnect due still runs. */
+			mg_monitor_probe(w->mon, false, false);
+			return;
+		}
 	}
 	if (!sent)
 		send_requests(w);
@@ -304,6 +348,8 @@ static int on_round(sd_event_source *src, uint64_t usec, void *userdata)
 {
 	struct mg_watch *w = userdata;
 
+	if (w->loopmon)
+		mg_loopmon_observe(w->loopmon, usec, ROUND_ACCURACY);
 	probe_round(w);
 	if (w->tracking || w->discover) {
 		sd_event_source_set_time_relative(src, w->probe_interval);
@@ -404,6 +450,7 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 	mg_track_init(&w->track, dir, &w->limits, mg_now_mono(), why);
 	memset(&w->bql_state, 0, sizeof(w->bql_state));
 	w->migration_events = false;
+	w->rounds = w->quiet_rounds = 0;
 	mg_monitor_restart_clock(w->mon);
 	w->tracking = true;
 	log_watch(w, LOG_INFO, NULL, "%s migration tracked (%s)", mg_direction_to_string(dir), why);
@@ -469,13 +516,14 @@ int mg_watch_new(sd_event *loop, const struct mg_watch_params *p, const struct m
 	w->limits = p->limits;
 	w->discover = p->discover;
 	w->notify = p->notify;
+	w->loopmon = p->loopmon;
 	if (cb)
 		w->cb = *cb;
 	w->userdata = userdata;
 	r = new_monitor(w, p);
 	if (r < 0)
 		goto fail;
-	r = sd_event_add_time(loop, &w->round, CLOCK_MONOTONIC, 0, 1000, on_round, w);
+	r = sd_event_add_time(loop, &w->round, CLOCK_MONOTONIC, 0, ROUND_ACCURACY, on_round, w);
 	if (r < 0)
 		goto fail;
 	sd_event_source_set_enabled(w->round, SD_EVENT_OFF);

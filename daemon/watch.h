@@ -36,6 +36,9 @@ struct mg_watch_params {
 	 * migration-started, phase-changed, hung/stalled, migration-ended,
 	 * and MG_EVENT_FORGOTTEN when the watch is freed. */
 	struct mg_notify *notify;
+	/* Each probe round's timer measures the loop's lateness for it
+	 * (loopmon.h; borrowed, may be NULL). */
+	struct mg_loopmon *loopmon;
 };
 
 struct mg_watch_callbacks {

@@ -28,7 +28,7 @@ scenario() {
 	mg_guard_wait_log gsrc 30 "domain $dom: source postcopy-break: ok: break 1: stalled: "
 	mg_guard_wait_log gsrc 20 "domain $dom: source postcopy-pause: ok: "
 	mg_wait_for 20 "source QEMU of $dom postcopy-paused after the guard's pause" eval '[[ "$(mg_pc_src_migration '"$dom"')" == postcopy-paused ]]'
-	mg_log "stall seen and paused $((SECONDS - t0)) s after the black hole (postcopy_stall_timeout 5 s; the kernel's socket buffers take the first seconds)"
+	mg_log "stall seen and paused $((SECONDS - t0)) s after the black hole (postcopy_stall_timeout 5 s)"
 
 	mg_pc_link_restore
 	# The old connection closes now: the destination pauses too.

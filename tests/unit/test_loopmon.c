@@ -108,6 +108,49 @@ START_TEST(test_the_wait_for_a_cpu_is_not_the_loops_own_lateness)
 }
 END_TEST
 
+/* A probe round's timer measured in its callback: its lateness beyond its
+ * accuracy is recorded, and the monitor's own tick stays behind it. */
+static int observed_round(sd_event_source *s, uint64_t due, void *userdata)
+{
+	struct mg_loopmon *lm = userdata;
+
+	mg_loopmon_observe(lm, due, MG_USEC_PER_MSEC);
+	sd_event_source_set_time(s, mg_now_mono() + MG_LOOPMON_PERIOD / 2);
+	return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+START_TEST(test_a_timer_that_observes_stands_in_for_the_tick)
+{
+	struct mg_loopmon *lm = NULL;
+	sd_event_source *round = NULL;
+	sd_event *loop = NULL;
+	uint64_t until;
+
+	memset(&heard, 0, sizeof(heard));
+	ck_assert_int_eq(sd_event_new(&loop), 0);
+	ck_assert_int_eq(mg_loopmon_new(loop, on_changed, NULL, &lm), 0);
+	ck_assert_int_eq(sd_event_add_time(loop, &round, CLOCK_MONOTONIC, mg_now_mono(), MG_USEC_PER_MSEC,
+					   observed_round, lm), 0);
+	until = mg_now_mono() + 4 * MG_LOOPMON_PERIOD;
+	while (mg_now_mono() < until)
+		ck_assert_int_ge(sd_event_run(loop, 10 * MG_USEC_PER_MSEC), 0);
+	ck_assert_uint_eq(mg_loopmon_ticks(lm), 0);
+	/* Due 30 ms ago with 1 ms of accuracy: 29 ms late, and more is only
+	 * what the machine adds. */
+	mg_loopmon_observe(lm, mg_now_mono() - 30 * MG_USEC_PER_MSEC, MG_USEC_PER_MSEC);
+	ck_assert_uint_ge(mg_loopmon_last(lm), 29 * MG_USEC_PER_MSEC);
+	ck_assert_uint_ge(mg_loopmon_max(lm), 29 * MG_USEC_PER_MSEC);
+	/* With no round the tick fires again. */
+	sd_event_source_disable_unref(round);
+	until = mg_now_mono() + 3 * MG_LOOPMON_PERIOD;
+	while (mg_now_mono() < until)
+		ck_assert_int_ge(sd_event_run(loop, 10 * MG_USEC_PER_MSEC), 0);
+	ck_assert_uint_ge(mg_loopmon_ticks(lm), 1);
+	mg_loopmon_free(lm);
+	sd_event_unref(loop);
+}
+END_TEST
+
 static Suite *loopmon_suite(void)
 {
 	Suite *s = suite_create("loopmon");
@@ -117,6 +160,7 @@ static Suite *loopmon_suite(void)
 	tcase_add_test(tc, test_a_blocked_loop_shows_as_lateness);
 	tcase_add_test(tc, test_owners_hear_of_a_new_maximum_only_when_it_grew_by_a_step);
 	tcase_add_test(tc, test_the_wait_for_a_cpu_is_not_the_loops_own_lateness);
+	tcase_add_test(tc, test_a_timer_that_observes_stands_in_for_the_tick);
 	suite_add_tcase(s, tc);
 	return s;
 }
