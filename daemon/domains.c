@@ -158,7 +158,7 @@ void mg_domains_qemu_migration(struct mg_domains *ds, virDomainPtr dom, const ch
 	char why[96];
 
 	if (g && mg_guard_tracking(g)) {
-		mg_guard_on_status(g, status, "QEMU MIGRATION event");
+		mg_guard_on_migration_event(g, status);
 		return;
 	}
 	if (strcmp(status, "setup") != 0 && strcmp(status, "active") != 0)
@@ -167,6 +167,14 @@ void mg_domains_qemu_migration(struct mg_domains *ds, virDomainPtr dom, const ch
 		return;
 	snprintf(why, sizeof(why), "QEMU MIGRATION %s, libvirt job %s", status, x.async_job);
 	track(ds, dom, &x, dir, why);
+}
+
+void mg_domains_qemu_stop(struct mg_domains *ds, virDomainPtr dom)
+{
+	struct mg_guard *g = guard_of(ds, dom);
+
+	if (g && mg_guard_tracking(g))
+		mg_guard_on_stop(g);
 }
 
 void mg_domains_job_completed(struct mg_domains *ds, virDomainPtr dom)

@@ -29,3 +29,5 @@ void mg_domains_lifecycle(struct mg_domains *ds, virDomainPtr dom, int event, in
 void mg_domains_iteration(struct mg_domains *ds, virDomainPtr dom, int iteration);
 void mg_domains_job_completed(struct mg_domains *ds, virDomainPtr dom);
 void mg_domains_qemu_migration(struct mg_domains *ds, virDomainPtr dom, const char *status);
+/* QEMU's STOP event (libvirt-qemu's relay). */
+void mg_domains_qemu_stop(struct mg_domains *ds, virDomainPtr dom);

@@ -367,6 +367,16 @@ void mg_guard_on_status(struct mg_guard *g, const char *status, const char *sour
 	mg_watch_on_status(g->watch, status, source);
 }
 
+void mg_guard_on_migration_event(struct mg_guard *g, const char *status)
+{
+	mg_watch_on_migration_event(g->watch, status);
+}
+
+void mg_guard_on_stop(struct mg_guard *g)
+{
+	mg_watch_on_stop(g->watch);
+}
+
 void mg_guard_end(struct mg_guard *g, enum mg_phase final, const char *why)
 {
 	mg_watch_end(g->watch, final, why);

@@ -69,6 +69,9 @@ void mg_guard_free(struct mg_guard *g);
 int mg_guard_track(struct mg_guard *g, enum mg_direction dir, const char *why);
 /* A migration status from an event (QMP MIGRATION, libvirt's relay). */
 void mg_guard_on_status(struct mg_guard *g, const char *status, const char *source);
+/* QEMU's MIGRATION and STOP events, relayed by libvirt (watch.h). */
+void mg_guard_on_migration_event(struct mg_guard *g, const char *status);
+void mg_guard_on_stop(struct mg_guard *g);
 /* Ends the tracked migration from outside (libvirt job/lifecycle events). */
 void mg_guard_end(struct mg_guard *g, enum mg_phase final, const char *why);
 /* A timeline entry on the tracked migration (nothing when none is). */

@@ -13,7 +13,12 @@ struct mg_loopmon {
 	void *userdata;
 	uint64_t max, max_own, last, reported, reported_own;
 	int schedstat_fd;		/* -1: the CPU wait is not known (counted as 0) */
-	uint64_t run_delay_ns;		/* at the last measurement */
+	/* The thread's run_delay (ns) read at each measurement, with when
+	 * (µs): a measurement's CPU wait is counted from the last sample at
+	 * or before its due time.  With several timers measuring, "since the
+	 * last read" gave one sample the wait another was late by. */
+	struct { uint64_t at, ns; } samples[MG_LOOPMON_SAMPLES];
+	unsigned next_sample, n_samples;
 	uint64_t ticks;
 };
 
@@ -55,6 +60,38 @@ static int read_run_delay(int fd, uint64_t *out)
 	return 0;
 }
 
+static void add_sample(struct mg_loopmon *lm, uint64_t at, uint64_t ns)
+{
+	lm->samples[lm->next_sample] = (typeof(lm->samples[0])){ at, ns };
+	lm->next_sample = (lm->next_sample + 1) % MG_LOOPMON_SAMPLES;
+	if (lm->n_samples < MG_LOOPMON_SAMPLES)
+		lm->n_samples++;
+}
+
+/* run_delay at the latest sample taken at or before due; when every kept
+ * sample is newer, the oldest (the wait before it is then not subtracted:
+ * the lateness counts as the daemon's own, never the reverse). */
+static uint64_t baseline(const struct mg_loopmon *lm, uint64_t due)
+{
+	uint64_t best_at = 0, best = 0, oldest_at = UINT64_MAX, oldest = 0;
+	bool found = false;
+
+	for (unsigned i = 0; i < lm->n_samples; i++) {
+		uint64_t at = lm->samples[i].at;
+
+		if (at <= due && (!found || at > best_at)) {
+			best_at = at;
+			best = lm->samples[i].ns;
+			found = true;
+		}
+		if (at < oldest_at) {
+			oldest_at = at;
+			oldest = lm->samples[i].ns;
+		}
+	}
+	return found ? best : oldest;
+}
+
 /* Returns now. */
 static uint64_t measure(struct mg_loopmon *lm, uint64_t due)
 {
@@ -66,8 +103,10 @@ static uint64_t measure(struct mg_loopmon *lm, uint64_t due)
 	 * system call after a wake-up runs cold whichever it is, and the
 	 * round's own reads then paid what this one saved). */
 	if (lm->schedstat_fd >= 0 && read_run_delay(lm->schedstat_fd, &rd) == 0) {
-		wait = rd > lm->run_delay_ns ? (rd - lm->run_delay_ns) / 1000 : 0;
-		lm->run_delay_ns = rd;
+		uint64_t base = baseline(lm, due);
+
+		wait = rd > base ? (rd - base) / 1000 : 0;
+		add_sample(lm, now, rd);
 	}
 	mg_loopmon_note(lm, now > due ? now - due : 0, wait);
 	return now;
@@ -100,6 +139,7 @@ void mg_loopmon_observe(struct mg_loopmon *lm, uint64_t due, uint64_t accuracy)
 int mg_loopmon_new(sd_event *loop, void (*changed)(const struct mg_loopmon *lm, void *userdata), void *userdata,
 		   struct mg_loopmon **out)
 {
+	uint64_t rd = 0;
 	struct mg_loopmon *lm = calloc(1, sizeof(*lm));
 	int r;
 
@@ -109,9 +149,11 @@ int mg_loopmon_new(sd_event *loop, void (*changed)(const struct mg_loopmon *lm, 
 	lm->userdata = userdata;
 	/* Without it (a kernel without schedstats) all lateness counts as own. */
 	lm->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-	if (lm->schedstat_fd >= 0 && read_run_delay(lm->schedstat_fd, &lm->run_delay_ns) < 0) {
+	if (lm->schedstat_fd >= 0 && read_run_delay(lm->schedstat_fd, &rd) < 0) {
 		close(lm->schedstat_fd);
 		lm->schedstat_fd = -1;
+	} else if (lm->schedstat_fd >= 0) {
+		add_sample(lm, mg_now_mono(), rd);
 	}
 	r = sd_event_add_time(loop, &lm->timer, CLOCK_MONOTONIC, mg_now_mono() + MG_LOOPMON_PERIOD, 1, on_tick,
 			      lm);

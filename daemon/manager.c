@@ -226,6 +226,11 @@ static void on_qemu_migration(struct mg_virt *v, virDomainPtr dom, const char *s
 	mg_domains_qemu_migration(((struct mg_manager *)userdata)->domains, dom, status);
 }
 
+static void on_qemu_stop(struct mg_virt *v, virDomainPtr dom, void *userdata)
+{
+	mg_domains_qemu_stop(((struct mg_manager *)userdata)->domains, dom);
+}
+
 /* --- stopping ------------------------------------------------------------- */
 
 /* True while a libvirt call made for a domain has not returned: closing
@@ -436,7 +441,7 @@ static int start_libvirt(struct mg_manager *m)
 		.lifecycle = on_lifecycle,
 		.migration_iteration = on_iteration,
 		.job_completed = on_job_completed,
-		.qemu_migration = on_qemu_migration,
+		.qemu_migration = on_qemu_migration, .qemu_stop = on_qemu_stop,
 	};
 	struct mg_env e;
 	int r;

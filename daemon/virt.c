@@ -30,6 +30,7 @@ struct mg_virt {
 	int iteration_id;
 	int job_completed_id;
 	int qemu_event_id;
+	int qemu_stop_id;
 	struct mg_backoff retry;	/* armed while in BACKOFF */
 	sd_event_source *teardown;	/* defer source after a close callback */
 	char status[512];
@@ -163,6 +164,17 @@ static void qemu_event_cb(virConnectPtr conn, virDomainPtr dom, const char *even
 	json_object_put(root);
 }
 
+/* QEMU's STOP event, relayed as soon as libvirt reads it from the monitor
+ * (before libvirt's own handling, which takes the domain's lock). */
+static void qemu_stop_cb(virConnectPtr conn, virDomainPtr dom, const char *event, long long secs,
+			 unsigned int micros, const char *details, void *opaque)
+{
+	struct mg_virt *v = opaque;
+
+	if (v->cb.qemu_stop)
+		v->cb.qemu_stop(v, dom, v->userdata);
+}
+
 static void close_conn(struct mg_virt *v)
 {
 	if (!v->conn)
@@ -176,7 +188,9 @@ static void close_conn(struct mg_virt *v)
 		virConnectDomainEventDeregisterAny(v->conn, v->job_completed_id);
 	if (v->qemu_event_id >= 0)
 		virConnectDomainQemuMonitorEventDeregister(v->conn, v->qemu_event_id);
-	v->lifecycle_id = v->iteration_id = v->job_completed_id = v->qemu_event_id = -1;
+	if (v->qemu_stop_id >= 0)
+		virConnectDomainQemuMonitorEventDeregister(v->conn, v->qemu_stop_id);
+	v->lifecycle_id = v->iteration_id = v->job_completed_id = v->qemu_event_id = v->qemu_stop_id = -1;
 	virConnectUnregisterCloseCallback(v->conn, NULL);
 	virConnectClose(v->conn);
 	virResetLastError();
@@ -307,6 +321,9 @@ static int try_connect(struct mg_virt *v)
 								    qemu_event_cb, v, NULL, 0);
 	if (v->qemu_event_id < 0)
 		goto fail;
+	v->qemu_stop_id = virConnectDomainQemuMonitorEventRegister(v->conn, NULL, "STOP", qemu_stop_cb, v, NULL, 0);
+	if (v->qemu_stop_id < 0)
+		goto fail;
 	v->state = MG_VIRT_CONNECTED;
 	mg_backoff_reset(&v->retry);
 	mg_notice("libvirt %s: connected", v->uri);
@@ -337,7 +354,7 @@ int mg_virt_new(sd_event *loop, const char *uri, const struct mg_virt_callbacks 
 	if (cb)
 		v->cb = *cb;
 	v->userdata = userdata;
-	v->lifecycle_id = v->iteration_id = v->job_completed_id = v->qemu_event_id = -1;
+	v->lifecycle_id = v->iteration_id = v->job_completed_id = v->qemu_event_id = v->qemu_stop_id = -1;
 	r = mg_backoff_init(&v->retry, loop, "libvirt reconnect", MG_VIRT_BACKOFF_MIN, MG_VIRT_BACKOFF_MAX,
 			    retry_cb, v);
 	if (r < 0) {

@@ -29,6 +29,9 @@ struct mg_virt_callbacks {
 			      int nparams, void *userdata);
 	/* QEMU's MIGRATION event relayed by libvirt-qemu: data.status. */
 	void (*qemu_migration)(struct mg_virt *v, virDomainPtr dom, const char *status, void *userdata);
+	/* QEMU's STOP event relayed by libvirt-qemu (the guest paused: at
+	 * switch-over, the run state finish-migrate). */
+	void (*qemu_stop)(struct mg_virt *v, virDomainPtr dom, void *userdata);
 };
 
 /* Creates the connection object; nothing is opened until mg_virt_start. */

@@ -423,6 +423,16 @@ static void on_migration_event(struct mg_watch *w, json_object *data)
 		w->cb.untracked_status(w, status, w->userdata);
 }
 
+static void on_stop_event(struct mg_watch *w, const char *source)
+{
+	if (!w->tracking)
+		return;
+	mg_track_note(&w->track, mg_now_mono(), "%s", source);
+	/* The guest just stopped: ask for the run state now rather than at
+	 * the next round, so finish-migrate is dated from here. */
+	send_requests(w);
+}
+
 static void on_monitor_event(struct mg_monitor *m, const char *event, json_object *data, void *userdata)
 {
 	struct mg_watch *w = userdata;
@@ -430,14 +440,10 @@ static void on_monitor_event(struct mg_monitor *m, const char *event, json_objec
 
 	if (strcmp(event, "MIGRATION") == 0) {
 		on_migration_event(w, data);
-	} else if (w->tracking && (stop || strcmp(event, "RESUME") == 0)) {
-		/* The name from our own literals: gcc 12 with -fsanitize=address
-		 * cannot tell that event is not NULL here (-Wformat-overflow). */
-		mg_track_note(&w->track, mg_now_mono(), "QMP event %s", stop ? "STOP" : "RESUME");
-		/* The guest just stopped: ask for the run state now rather than
-		 * at the next round, so finish-migrate is dated from here. */
-		if (stop)
-			send_requests(w);
+	} else if (stop) {
+		on_stop_event(w, "QMP event STOP");
+	} else if (w->tracking && strcmp(event, "RESUME") == 0) {
+		mg_track_note(&w->track, mg_now_mono(), "QMP event RESUME");
 	}
 }
 
@@ -471,6 +477,19 @@ void mg_watch_on_status(struct mg_watch *w, const char *status, const char *sour
 		handle_change(w, mg_track_on_status(&w->track, status, mg_now_mono(), source));
 		postcopy_status(w, status, source);
 	}
+}
+
+void mg_watch_on_migration_event(struct mg_watch *w, const char *status)
+{
+	if (!w->tracking)
+		return;
+	w->migration_events = true;
+	mg_watch_on_status(w, status, "QEMU MIGRATION event");
+}
+
+void mg_watch_on_stop(struct mg_watch *w)
+{
+	on_stop_event(w, "QEMU STOP event (libvirt)");
 }
 
 void mg_watch_end(struct mg_watch *w, enum mg_phase final, const char *why)

@@ -63,6 +63,12 @@ void mg_watch_free(struct mg_watch *w);
 int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why);
 /* A migration status from an event. */
 void mg_watch_on_status(struct mg_watch *w, const char *status, const char *source);
+/* QEMU's MIGRATION event (data.status) and STOP event, from the direct
+ * monitor or relayed by libvirt: the first says QEMU reports every status
+ * change as an event (rounds may then be quiet), the second asks for the
+ * run state at once. */
+void mg_watch_on_migration_event(struct mg_watch *w, const char *status);
+void mg_watch_on_stop(struct mg_watch *w);
 /* Ends the tracked migration from outside (libvirt job/lifecycle events). */
 void mg_watch_end(struct mg_watch *w, enum mg_phase final, const char *why);
 
