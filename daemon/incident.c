@@ -214,6 +214,9 @@ static json_object *report_json(const struct mg_incident_input *in)
 			json_object_object_add(timing, "verdict_at", utc_json(t->hung_at));
 		json_object_object_add(timing, "finish_timeout_s",
 				       json_object_new_double((double)t->limits.finish_timeout / 1e6));
+		json_object_object_add(timing, "probe_rounds", json_object_new_int64((int64_t)t->probe_rounds));
+		if (t->direction == MG_DIR_OUT)
+			json_object_object_add(timing, "quiet_rounds", json_object_new_int64((int64_t)t->quiet_rounds));
 		json_object_object_add(r, "timing", timing);
 		json_object_object_add(r, "evidence", json_object_new_string(t->finishing_reason));
 		json_object_object_add(r, "timeline", timeline_json(t));

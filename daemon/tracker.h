@@ -71,6 +71,9 @@ struct mg_track {
 	bool bql_seen_free;
 	uint64_t bql_held_since;	/* the last probe's BQL hold by live_migration, 0 = none */
 	bool io_seen;
+	/* Kept by the watch: its probe rounds, and those of an outgoing
+	 * migration that sent no query (watch.c, may_be_quiet). */
+	uint64_t probe_rounds, quiet_rounds;
 	char finishing_reason[MG_TRACK_TEXT_MAX];
 	size_t n_timeline;
 	size_t dropped;			/* timeline entries lost to the bound */

@@ -37,7 +37,6 @@ struct mg_watch {
 	 * its every status change (the "events" capability, which libvirt
 	 * always sets), so the rounds need no query-migrate. */
 	bool migration_events;
-	uint64_t rounds, quiet_rounds;	/* of this migration; quiet: no query sent */
 };
 
 const char *mg_watch_name(const struct mg_watch *w) { return w->name; }
@@ -150,16 +149,13 @@ static void handle_change(struct mg_watch *w, enum mg_track_change c)
 			  "migration %s: %s", c == MG_TRACK_BECAME_HUNG ? "HUNG" : "STALLED",
 			  text ? text : "");
 		emit(w, MIGGUARD_EVENT_VERDICT, c == MG_TRACK_BECAME_HUNG ? "hung" : "stalled", text);
-		/* Into the incident: why the timeline has few query-status replies. */
-		mg_track_note(&w->track, mg_now_mono(), "%" PRIu64 " probe rounds, %" PRIu64
-			      " of them without a query (QEMU's main loop idle in its poll)", w->rounds, w->quiet_rounds);
 		if (w->cb.verdict)
 			w->cb.verdict(w, c, w->userdata);
 		break;
 	case MG_TRACK_ENDED:
 		log_watch(w, LOG_INFO, NULL, "%s", text ? text : "migration ended");
 		log_watch(w, LOG_DEBUG, NULL, "%" PRIu64 " probe rounds, %" PRIu64 " of them without a query",
-			  w->rounds, w->quiet_rounds);
+			  w->track.probe_rounds, w->track.quiet_rounds);
 		w->tracking = false;
 		emit(w, MIGGUARD_EVENT_MIGRATION_ENDED, "migration-ended", text);
 		if (w->cb.ended)
@@ -299,7 +295,7 @@ static void probe_round(struct mg_watch *w)
 	int r;
 
 	if (w->tracking)
-		w->rounds++;
+		w->track.probe_rounds++;
 
 	/* The requests first: QEMU answers them while /proc is read, so the
 	 * replies are often there before the loop would sleep again. */
@@ -334,7 +330,7 @@ static void probe_round(struct mg_watch *w)
 			s.io_valid = true;
 		feed(w, &s);
 		if (quiet_ok && w->bql_ok && main_loop_idle(&w->bql)) {
-			w->quiet_rounds++;
+			w->track.quiet_rounds++;
 			/* No query; a reconnect due still runs. */
 			mg_monitor_probe(w->mon, false, false);
 			return;
@@ -456,7 +452,6 @@ int mg_watch_track(struct mg_watch *w, enum mg_direction dir, const char *why)
 	mg_track_init(&w->track, dir, &w->limits, mg_now_mono(), why);
 	memset(&w->bql_state, 0, sizeof(w->bql_state));
 	w->migration_events = false;
-	w->rounds = w->quiet_rounds = 0;
 	mg_monitor_restart_clock(w->mon);
 	w->tracking = true;
 	log_watch(w, LOG_INFO, NULL, "%s migration tracked (%s)", mg_direction_to_string(dir), why);
