@@ -12,7 +12,9 @@
 #     generic loader device, via <qemu:commandline>, which gives no
 #     monitor): an empty guest migrates in ~2 s at 1 MiB/s, 20 of them
 #     started at once on 2 cores were done before they could be throttled;
-#     16 MiB that do not compress keep each busy ~16 s.
+#     16 MiB that do not compress keep each busy ~16 s (bench/scale's
+#     outage uses 64: at N=20 libvirt answered the domjobinfo that shows a
+#     migration sending, MG_SCALE_THROTTLE_WAIT (60 s) at most, too late).
 # mg_scale_define_start DIR HOST DOM... : defines (persistent: a recovery
 #     that kills QEMU restarts it) and starts each domain on HOST, in
 #     MG_SCALE_JOBS (default 1) virsh sessions at once; with MG_SCALE_BALLAST=1
@@ -69,6 +71,7 @@
 
 : "${MG_SCALE_MEM:=256}"
 : "${MG_SCALE_BALLAST_MIB:=16}"
+: "${MG_SCALE_THROTTLE_WAIT:=60}"
 declare -F mgb_guard_start >/dev/null || source "$MG_SRCDIR/bench/lib.sh"
 
 mg_scale_xml() {
@@ -145,8 +148,11 @@ mg__scale_each() {
 
 # One domain's throttle: in a background job of its own.
 mg__scale_throttle() {
-	local dom=$1 deadline=$((SECONDS + 60))
+	local dom=$1 deadline=$((SECONDS + MG_SCALE_THROTTLE_WAIT))
 	# Every 200 ms: N pollers at once must leave the 2 cores to QEMU.
+	# Each poll is a domjobinfo, which libvirt answers after up to seconds
+	# when 20 migrations start at once: the ballast (MG_SCALE_BALLAST_MIB
+	# at 1 MiB/s) must outlast the polls.
 	until mg__testbed_src_sending mg-src "$dom"; do
 		((SECONDS < deadline)) || { echo "$dom: never sent memory" >"$2"; return 1; }
 		sleep 0.2
