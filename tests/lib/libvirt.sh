@@ -189,6 +189,7 @@ mg__lv_write_conf() {
 		log_filters = "1:qemu.qemu_monitor 1:qemu.qemu_migration 3:*"
 		log_outputs = "1:file:$d/libvirtd.log"
 		keepalive_interval = 5
+		${MG_LIBVIRT_MAX_WORKERS:+max_workers = $MG_LIBVIRT_MAX_WORKERS}
 	EOF
 	cat >"$d/etc/qemu.conf" <<-EOF
 		# migguard test host $name: no systemd, no virtlogd, no security driver

@@ -72,6 +72,9 @@
 : "${MG_SCALE_MEM:=256}"
 : "${MG_SCALE_BALLAST_MIB:=16}"
 : "${MG_SCALE_THROTTLE_WAIT:=60}"
+# Each poll is a virsh process: 20 pollers every 200 ms took more CPU
+# than the 2 cores had (bench/scale's outage polls every N/10 s).
+: "${MG_SCALE_POLL_S:=0.2}"
 declare -F mgb_guard_start >/dev/null || source "$MG_SRCDIR/bench/lib.sh"
 
 mg_scale_xml() {
@@ -155,7 +158,7 @@ mg__scale_throttle() {
 	# at 1 MiB/s) must outlast the polls.
 	until mg__testbed_src_sending mg-src "$dom"; do
 		((SECONDS < deadline)) || { echo "$dom: never sent memory" >"$2"; return 1; }
-		sleep 0.2
+		sleep "$MG_SCALE_POLL_S"
 	done
 	mg_virsh mg-src qemu-monitor-command "$dom" \
 		'{"execute":"migrate-set-parameters","arguments":{"max-bandwidth":1000}}' >/dev/null ||
