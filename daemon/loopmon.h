@@ -10,8 +10,11 @@
  * On a loaded host a timer is also late because the loop's thread waited
  * for a CPU, which no design of the daemon can avoid: the kernel counts
  * that wait (run_delay, /proc/thread-self/schedstat), and the "own"
- * lateness is the lateness minus the wait since the last tick - what the
- * daemon's own callbacks cost the loop.
+ * lateness is the lateness minus the wait since the due time (from the
+ * last run_delay sample at or before it) - what the daemon's own
+ * callbacks cost the loop.  A loop thread that is neither running nor
+ * queued (its vCPU descheduled by a hypervisor) is not in run_delay: such
+ * time counts as own.
  *
  * Other timers can stand in for the tick: a callback of a timer due at
  * `due` calls mg_loopmon_observe(), which measures the same way and moves

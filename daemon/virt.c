@@ -164,8 +164,8 @@ static void qemu_event_cb(virConnectPtr conn, virDomainPtr dom, const char *even
 	json_object_put(root);
 }
 
-/* QEMU's STOP event, relayed as soon as libvirt reads it from the monitor
- * (before libvirt's own handling, which takes the domain's lock). */
+/* QEMU's STOP event as libvirt-qemu relays it, the way it relays
+ * MIGRATION: its data is not needed, only that the guest paused. */
 static void qemu_stop_cb(virConnectPtr conn, virDomainPtr dom, const char *event, long long secs,
 			 unsigned int micros, const char *details, void *opaque)
 {
