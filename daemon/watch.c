@@ -268,17 +268,42 @@ static void send_requests(struct mg_watch *w)
 
 /* QEMU's main loop drops the BQL around its poll (os_host_main_loop_wait):
  * a main thread waiting there with no thread blocked on a mutex owned by
- * another would answer a query-status at once. */
+ * another is not stuck behind the BQL. */
 static bool main_loop_idle(const struct mg_bql_result *b)
 {
 	return !b->held && (b->main_syscall == SYS_ppoll || b->main_syscall == SYS_poll);
+}
+
+/* _IO(KVMIO, 0x80), <linux/kvm.h>: a vCPU thread inside the guest. */
+#define MG_KVM_RUN 0xae80
+
+/* A vCPU is in the guest (KVM_RUN) or running (TCG): the guest was not
+ * paused.  A BQL held with nobody waiting for it is invisible to the
+ * probe, and a main loop asleep in its poll would wake - and wait for the
+ * lock - only when something wakes it, such as our query: seen in the
+ * storage stall, where the vCPUs are paused before the drain hangs and
+ * the main loop slept through it.  While the guest runs, its vCPUs and
+ * the main loop's timers keep coming back for the lock. */
+static bool guest_running(struct mg_procfs_scan *scan)
+{
+	for (size_t i = 0; i < scan->n; i++) {
+		const char *comm = mg_procfs_scan_comm(scan, i);
+		const struct mg_procfs_syscall *sc;
+
+		if (!comm || strncmp(comm, "CPU ", 4) != 0)
+			continue;
+		sc = mg_procfs_scan_syscall(scan, i, NULL);
+		if (sc && (sc->nr == -2 || (sc->nr == SYS_ioctl && sc->args[1] == MG_KVM_RUN)))
+			return true;
+	}
+	return false;
 }
 
 /* A round of an active outgoing migration may skip its query-status when
  * QEMU reports every status change as an event (the STOP that opens
  * finish-migrate asks for the run state at once: on_monitor_event) and
  * nothing is outstanding: the /proc probe then decides, and the query goes
- * only when the main loop is not idle in its poll.  This is most rounds of
+ * only when the main loop is not idle in its poll or the guest is paused.  This is most rounds of
  * a long migration, and the query's send and its reply's wake-up were
  * most of a round's cost (bench/detect). */
 static bool may_be_quiet(const struct mg_watch *w)
@@ -329,7 +354,7 @@ static void probe_round(struct mg_watch *w)
 		if (w->track.direction == MG_DIR_IN && mg_procfs_scan_io_rchar(&w->scan, &s.io_bytes) == 0)
 			s.io_valid = true;
 		feed(w, &s);
-		if (quiet_ok && w->bql_ok && main_loop_idle(&w->bql)) {
+		if (quiet_ok && w->bql_ok && main_loop_idle(&w->bql) && guest_running(&w->scan)) {
 			w->track.quiet_rounds++;
 			/* No query; a reconnect due still runs. */
 			mg_monitor_probe(w->mon, false, false);

@@ -55,6 +55,8 @@ done
 quiet=$(find "$MG_TEST_TMP/state-mg-src" -name report.json -exec python3 -c '
 import json, sys
 print(sum(json.load(open(f))["timing"].get("quiet_rounds", 0) for f in sys.argv[1:]))' {} +)
-mg_log "source incidents: $quiet probe rounds without a query in all"
-((quiet > 0)) || mg_fail "no probe round of the $N trickling migrations went without a query (libvirt-relayed events not heard?)"
+mg_log "source incidents: $quiet probe rounds without a query in all ($(mg_accel))"
+# Under TCG the idle guests' vCPUs wait like paused ones: every round asks.
+[[ $(mg_accel) != kvm ]] || ((quiet > 0)) ||
+	mg_fail "no probe round of the $N trickling migrations went without a query (libvirt-relayed events not heard?)"
 mg_log "ok: $N simultaneous hangs, $N incidents, $N recoveries, no deadline missed"

@@ -23,8 +23,15 @@ if command -v eu-stack >/dev/null; then
 fi
 
 probe_out=$MG_TEST_TMP/probe.txt
+# The probe sees the BQL's owner through a thread waiting for it.  The
+# vCPUs are paused before the drain hangs, and the main loop, with nothing
+# to do, may sleep in its poll through the hang (seen once: 30 s): a
+# query-status wakes it, and it then waits for the BQL, as the guard's
+# own query does.
 bql_held_by_migration() {
-	"$probe" "$src_pid" >"$probe_out" && grep -qx 'owner_comm=live_migration' "$probe_out"
+	"$probe" "$src_pid" >"$probe_out" && grep -qx 'owner_comm=live_migration' "$probe_out" && return 0
+	mg_qmp_cmd -t 1 "$src_qmp" '{"execute":"query-status"}' >/dev/null 2>&1
+	return 1
 }
 mg_wait_for 30 "BQL owned by live_migration in qemu src" bql_held_by_migration
 cat "$probe_out" >&2
