@@ -47,7 +47,11 @@ x dpkg-query -W -f='${Conffiles}' migguard | grep -q '/etc/migguard/migguard.con
 	mg_fail "install: /etc/migguard/migguard.conf is not a conffile"
 hung_id=$(sed -n 's/.*MG_MESSAGE_HUNG "\([0-9a-f]\{32\}\)".*/\1/p' "$MG_SRCDIR/daemon/msgid.h" | head -1)
 [[ -n $hung_id ]] || mg_fail "no MG_MESSAGE_HUNG in daemon/msgid.h"
-x journalctl --dump-catalog | grep -q "^-- $hung_id" ||
+# Read whole first: under pipefail, grep -q leaving at the match made
+# journalctl die of SIGPIPE and the pipeline fail (seen in CI).
+x journalctl --dump-catalog >"$MG_TEST_TMP/catalog.txt" ||
+	mg_fail "install: journalctl --dump-catalog failed"
+grep -q "^-- $hung_id" "$MG_TEST_TMP/catalog.txt" ||
 	mg_fail "install: the journal catalog was not compiled (no entry $hung_id in journalctl --dump-catalog)"
 status_ok() { x migguard status >/dev/null 2>&1; }
 mg_wait_for_quiet 10 status_ok || mg_fail "install: migguard status: $(x migguard status 2>&1; echo "exit $?")"
