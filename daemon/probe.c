@@ -82,21 +82,25 @@ static int find_owner(pid_t pid, const struct mg_procfs_syscall *sc, struct mg_b
 	return 0;
 }
 
-/* Looks for a vCPU thread ("CPU n/KVM": it waits for the BQL after every
- * exit that needs it) waiting for a mutex with an owner. */
+/* QEMU names its vCPU threads "CPU n/KVM" or "CPU n/TCG" (debug-threads);
+ * the name is kept across rounds (procfs.h), so only the vCPUs' syscall
+ * lines are read. */
+static bool is_vcpu(struct mg_procfs_scan *scan, size_t i)
+{
+	const char *comm = mg_procfs_scan_comm(scan, i);
+
+	return comm && strncmp(comm, "CPU ", 4) == 0;
+}
+
+/* Looks for a vCPU thread (it waits for the BQL after every exit that
+ * needs it) waiting for a mutex with an owner. */
 static int find_vcpu_waiter(struct mg_procfs_scan *scan, struct mg_bql_result *out)
 {
 	for (size_t i = 0; i < scan->n && !out->held; i++) {
 		const struct mg_procfs_syscall *sc;
-		const char *comm;
 		int r;
 
-		if (scan->tasks[i].tid == scan->pid)
-			continue;
-		/* The name first: it is kept across rounds (procfs.h), so
-		 * only the vCPUs' syscall lines are read. */
-		comm = mg_procfs_scan_comm(scan, i);
-		if (!comm || strncmp(comm, "CPU ", 4) != 0)
+		if (scan->tasks[i].tid == scan->pid || !is_vcpu(scan, i))
 			continue;
 		sc = mg_procfs_scan_syscall(scan, i, NULL);
 		if (!sc || !is_futex_wait(sc))
@@ -172,6 +176,28 @@ out:
 	if (state)
 		*state = (struct mg_bql_state){ 0 };
 	return r;
+}
+
+bool mg_probe_main_loop_idle(const struct mg_bql_result *b)
+{
+	return !b->held && (b->main_syscall == SYS_ppoll || b->main_syscall == SYS_poll);
+}
+
+/* _IO(KVMIO, 0x80), <linux/kvm.h>. */
+#define KVM_RUN_IOCTL 0xae80
+
+bool mg_probe_guest_running(struct mg_procfs_scan *scan)
+{
+	for (size_t i = 0; i < scan->n; i++) {
+		const struct mg_procfs_syscall *sc;
+
+		if (!is_vcpu(scan, i))
+			continue;
+		sc = mg_procfs_scan_syscall(scan, i, NULL);
+		if (sc && (sc->nr == -2 || (sc->nr == SYS_ioctl && sc->args[1] == KVM_RUN_IOCTL)))
+			return true;
+	}
+	return false;
 }
 
 int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *out)

@@ -58,3 +58,17 @@ int mg_probe_bql(pid_t pid, struct mg_bql_state *state, struct mg_bql_result *ou
  * round's one scan; its failure is returned as above).  Reads each task's
  * syscall line at most once, through the scan's cache. */
 int mg_probe_bql_scan(struct mg_procfs_scan *scan, struct mg_bql_state *state, struct mg_bql_result *out);
+/* QEMU's main loop drops the BQL around its poll (os_host_main_loop_wait):
+ * the main thread waiting there, and no thread blocked on a mutex owned by
+ * another (b from mg_probe_bql_scan), means nothing waits behind the BQL. */
+bool mg_probe_main_loop_idle(const struct mg_bql_result *b);
+/* A vCPU thread is in the guest (KVM_RUN) or running (TCG): the guest is
+ * not paused.  A BQL held with nobody waiting for it is invisible to the
+ * probe; while the guest runs, its vCPUs and the main loop's timers keep
+ * coming back for the lock, while a paused guest's vCPUs wait on a
+ * condition variable and a main loop asleep in its poll meets the lock
+ * only when something (a query) wakes it - as in the storage stall, where
+ * the vCPUs are paused before the drain hangs.  Under TCG an idle vCPU
+ * waits like a paused one.  Reads the vCPUs' syscall lines through the
+ * scan's cache. */
+bool mg_probe_guest_running(struct mg_procfs_scan *scan);

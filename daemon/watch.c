@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <sys/syscall.h>
 
 struct mg_watch {
 	sd_event *loop;
@@ -266,46 +265,13 @@ static void send_requests(struct mg_watch *w)
 	mg_monitor_probe(w->mon, w->tracking, w->tracking ? !w->migration_events : w->discover);
 }
 
-/* QEMU's main loop drops the BQL around its poll (os_host_main_loop_wait):
- * a main thread waiting there with no thread blocked on a mutex owned by
- * another is not stuck behind the BQL. */
-static bool main_loop_idle(const struct mg_bql_result *b)
-{
-	return !b->held && (b->main_syscall == SYS_ppoll || b->main_syscall == SYS_poll);
-}
-
-/* _IO(KVMIO, 0x80), <linux/kvm.h>: a vCPU thread inside the guest. */
-#define MG_KVM_RUN 0xae80
-
-/* A vCPU is in the guest (KVM_RUN) or running (TCG): the guest was not
- * paused.  A BQL held with nobody waiting for it is invisible to the
- * probe, and a main loop asleep in its poll would wake - and wait for the
- * lock - only when something wakes it, such as our query: seen in the
- * storage stall, where the vCPUs are paused before the drain hangs and
- * the main loop slept through it.  While the guest runs, its vCPUs and
- * the main loop's timers keep coming back for the lock. */
-static bool guest_running(struct mg_procfs_scan *scan)
-{
-	for (size_t i = 0; i < scan->n; i++) {
-		const char *comm = mg_procfs_scan_comm(scan, i);
-		const struct mg_procfs_syscall *sc;
-
-		if (!comm || strncmp(comm, "CPU ", 4) != 0)
-			continue;
-		sc = mg_procfs_scan_syscall(scan, i, NULL);
-		if (sc && (sc->nr == -2 || (sc->nr == SYS_ioctl && sc->args[1] == MG_KVM_RUN)))
-			return true;
-	}
-	return false;
-}
-
 /* A round of an active outgoing migration may skip its query-status when
  * QEMU reports every status change as an event (the STOP that opens
- * finish-migrate asks for the run state at once: on_monitor_event) and
+ * finish-migrate asks for the run state at once: on_stop_event) and
  * nothing is outstanding: the /proc probe then decides, and the query goes
- * only when the main loop is not idle in its poll or the guest is paused.  This is most rounds of
- * a long migration, and the query's send and its reply's wake-up were
- * most of a round's cost (bench/detect). */
+ * only when the main loop is not idle in its poll or the guest is paused
+ * (probe.h).  This is most rounds of a long migration, and the query's
+ * send and its reply's wake-up were most of a round's cost (bench/detect). */
 static bool may_be_quiet(const struct mg_watch *w)
 {
 	return w->tracking && w->track.direction == MG_DIR_OUT && w->track.phase == MG_PHASE_ACTIVE &&
@@ -354,7 +320,7 @@ static void probe_round(struct mg_watch *w)
 		if (w->track.direction == MG_DIR_IN && mg_procfs_scan_io_rchar(&w->scan, &s.io_bytes) == 0)
 			s.io_valid = true;
 		feed(w, &s);
-		if (quiet_ok && w->bql_ok && main_loop_idle(&w->bql) && guest_running(&w->scan)) {
+		if (quiet_ok && w->bql_ok && mg_probe_main_loop_idle(&w->bql) && mg_probe_guest_running(&w->scan)) {
 			w->track.quiet_rounds++;
 			/* No query; a reconnect due still runs. */
 			mg_monitor_probe(w->mon, false, false);
@@ -427,6 +393,13 @@ static void on_monitor_down(struct mg_monitor *m, int reason, bool connected, vo
  * since QEMU 2.4).  An event without one (a null, a number, a list, no data:
  * what a broken or compromised QEMU may send) is ignored here, where it is
  * parsed, so no consumer ever sees a NULL or an unchecked status. */
+/* A MIGRATION event of the tracked migration, on either transport. */
+static void migration_event(struct mg_watch *w, const char *status, const char *source)
+{
+	w->migration_events = true;
+	mg_watch_on_status(w, status, source);
+}
+
 static void on_migration_event(struct mg_watch *w, json_object *data)
 {
 	const char *status = mg_qmp_member_enum(data, "status");
@@ -436,10 +409,8 @@ static void on_migration_event(struct mg_watch *w, json_object *data)
 			  json_text(data));
 		return;
 	}
-	if (w->tracking) {
-		w->migration_events = true;
-		mg_watch_on_status(w, status, "QMP MIGRATION event");
-	}
+	if (w->tracking)
+		migration_event(w, status, "QMP MIGRATION event");
 	else if (w->cb.untracked_status)
 		w->cb.untracked_status(w, status, w->userdata);
 }
@@ -501,10 +472,8 @@ void mg_watch_on_status(struct mg_watch *w, const char *status, const char *sour
 
 void mg_watch_on_migration_event(struct mg_watch *w, const char *status)
 {
-	if (!w->tracking)
-		return;
-	w->migration_events = true;
-	mg_watch_on_status(w, status, "QEMU MIGRATION event");
+	if (w->tracking)
+		migration_event(w, status, "QEMU MIGRATION event");
 }
 
 void mg_watch_on_stop(struct mg_watch *w)
