@@ -26,6 +26,17 @@ mg_pc_guards_up() {
 
 mg_pc_guard_count() { grep -Ec -- "$2" "$(mg_guard_log "$1")" || true; }
 
+# mg_pc_assert_nothing_destroyed DOM: neither guard killed, destroyed or
+# lost DOM.  One grep per log: a `grep | grep -q` pipeline under pipefail
+# can fail from SIGPIPE, which the `!` would take for "nothing found".
+mg_pc_assert_nothing_destroyed() {
+	local dom=$1 g
+	for g in gsrc gdst; do
+		! grep -Eq -- "domain $dom: .*(action (kill|destroy)|postcopy-lost)" "$(mg_guard_log $g)" ||
+			mg_fail "$g destroyed or lost $dom"
+	done
+}
+
 mg_pc_incidents() {
 	find "$MG_TEST_TMP/state-$1/incidents" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort
 }
